@@ -1,0 +1,254 @@
+/* li_cli.c: program name, messages, exit codes, option parsing, progress bar. */
+#include "li_cli.h"
+#include "li_error.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *prog = "li";
+
+const char *li_prog(void) { return prog; }
+
+void li_cli_init(const char *argv0)
+{
+	if (argv0 && *argv0) {
+		const char *slash = strrchr(argv0, '/');
+		prog = slash ? slash + 1 : argv0;
+	}
+	atexit(li_cli_close_stdout);
+}
+
+static void vmsg(const char *fmt, va_list ap)
+{
+	fprintf(stderr, "%s: ", prog);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
+void li_warn(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vmsg(fmt, ap);
+	va_end(ap);
+}
+
+void li_die(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vmsg(fmt, ap);
+	va_end(ap);
+	exit(LI_EXIT_FAILURE);
+}
+
+void li_die_lib(void)
+{
+	const char *m = li_errmsg();
+	li_die("%s", m[0] ? m : "unknown error");
+}
+
+void li_usage_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vmsg(fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "Try '%s --help' for more information.\n", prog);
+	exit(LI_EXIT_USAGE);
+}
+
+void li_cli_version(void)
+{
+	printf("%s %s\n", prog, LI_VERSION);
+	exit(LI_EXIT_OK);
+}
+
+void li_cli_close_stdout(void)
+{
+	static int done;
+	if (done)
+		return;
+	done = 1;
+	int err = ferror(stdout);
+	if (fclose(stdout) != 0 || err) {
+		/* A reader that went away (head) is not our failure to report loudly. */
+		if (errno == EPIPE)
+			_exit(LI_EXIT_FAILURE);
+		fprintf(stderr, "%s: write error on standard output: %s\n", prog,
+			errno ? strerror(errno) : "I/O error");
+		_exit(LI_EXIT_FAILURE);
+	}
+}
+
+int li_parse_long(const char *s, long *out)
+{
+	char *end;
+	if (!s || !*s)
+		return li_error("empty number");
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (end == s || *end)
+		return li_error("'%s' is not an integer", s);
+	if (errno == ERANGE)
+		return li_error("'%s' is out of range", s);
+	*out = v;
+	return 0;
+}
+
+int li_parse_double(const char *s, double *out)
+{
+	char *end;
+	if (!s || !*s)
+		return li_error("empty number");
+	errno = 0;
+	double v = strtod(s, &end);
+	if (end == s || *end)
+		return li_error("'%s' is not a number", s);
+	if (errno == ERANGE || !isfinite(v))
+		return li_error("'%s' is out of range", s);
+	*out = v;
+	return 0;
+}
+
+long li_opt_long(const char *opt, const char *arg, long min, long max)
+{
+	long v;
+	if (li_parse_long(arg, &v) < 0)
+		li_usage_error("%s: %s", opt, li_errmsg());
+	if (v < min || v > max)
+		li_usage_error("%s: %ld is out of range [%ld, %ld]", opt, v, min, max);
+	return v;
+}
+
+double li_opt_double(const char *opt, const char *arg, double min, double max)
+{
+	double v;
+	if (li_parse_double(arg, &v) < 0)
+		li_usage_error("%s: %s", opt, li_errmsg());
+	if (v < min || v > max)
+		li_usage_error("%s: %g is out of range [%g, %g]", opt, v, min, max);
+	return v;
+}
+
+uint64_t li_opt_u64(const char *opt, const char *arg)
+{
+	char *end;
+	errno = 0;
+	if (!arg || !*arg || *arg == '-')
+		li_usage_error("%s: '%s' is not a non-negative integer", opt, arg ? arg : "");
+	unsigned long long v = strtoull(arg, &end, 10);
+	if (end == arg || *end || errno == ERANGE)
+		li_usage_error("%s: '%s' is not a non-negative integer", opt, arg);
+	return (uint64_t)v;
+}
+
+int li_opt_choice(const char *opt, const char *arg, const char *const *names)
+{
+	char list[512] = "";
+	for (int i = 0; names[i]; i++) {
+		if (strcmp(arg, names[i]) == 0)
+			return i;
+		size_t len = strlen(list);
+		snprintf(list + len, sizeof list - len, "%s%s", i ? ", " : "", names[i]);
+	}
+	li_usage_error("%s: '%s' is not one of %s", opt, arg, list);
+}
+
+bool li_cli_color(void)
+{
+	const char *nc = getenv("NO_COLOR");
+	if (nc && *nc)
+		return false;
+	return isatty(STDERR_FILENO);
+}
+
+int li_cli_default_threads(void)
+{
+	const char *e = getenv("LI_THREADS");
+	long v;
+	if (e && li_parse_long(e, &v) == 0 && v >= 1 && v <= 1024)
+		return (int)v;
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n >= 1 ? (int)(n > 1024 ? 1024 : n) : 1;
+}
+
+double li_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+void li_progress_start(li_progress *p, const char *label, uint64_t total)
+{
+	memset(p, 0, sizeof *p);
+	p->label = label;
+	p->total = total;
+	p->start = li_now();
+	p->enabled = isatty(STDERR_FILENO) && !getenv("LI_NO_PROGRESS");
+}
+
+static void fmt_time(char *buf, size_t n, double s)
+{
+	if (s < 0 || !isfinite(s))
+		snprintf(buf, n, "--:--");
+	else if (s < 3600)
+		snprintf(buf, n, "%02d:%02d", (int)s / 60, (int)s % 60);
+	else
+		snprintf(buf, n, "%d:%02d:%02d", (int)s / 3600, (int)s / 60 % 60, (int)s % 60);
+}
+
+static void draw(li_progress *p)
+{
+	double el = li_now() - p->start;
+	char eta[32], ela[32];
+	fmt_time(ela, sizeof ela, el);
+	bool color = li_cli_color();
+	if (p->total) {
+		double f = (double)p->done / (double)p->total;
+		if (f > 1)
+			f = 1;
+		int w = 30, fill = (int)(f * w);
+		char bar[64];
+		for (int i = 0; i < w; i++)
+			bar[i] = i < fill ? '#' : '.';
+		bar[w] = '\0';
+		fmt_time(eta, sizeof eta, f > 0 ? el / f - el : -1);
+		fprintf(stderr, "\r%s%s%s [%s] %3d%% %llu/%llu %s<%s %s\033[K",
+			color ? "\033[1m" : "", p->label, color ? "\033[0m" : "", bar, (int)(f * 100),
+			(unsigned long long)p->done, (unsigned long long)p->total, ela, eta, p->extra);
+	} else {
+		fprintf(stderr, "\r%s %llu %s %s\033[K", p->label, (unsigned long long)p->done, ela,
+			p->extra);
+	}
+	fflush(stderr);
+}
+
+void li_progress_update(li_progress *p, uint64_t done, const char *extra)
+{
+	p->done = done;
+	if (extra)
+		snprintf(p->extra, sizeof p->extra, "%s", extra);
+	if (!p->enabled)
+		return;
+	double t = li_now();
+	if (t - p->last_draw < 0.1 && done != p->total)
+		return;
+	p->last_draw = t;
+	draw(p);
+}
+
+void li_progress_end(li_progress *p)
+{
+	if (!p->enabled)
+		return;
+	draw(p);
+	fputc('\n', stderr);
+	p->enabled = false;
+}

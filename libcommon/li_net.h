@@ -1,0 +1,113 @@
+/* li_net.h: the CNN: torchvision-compatible ResNets on OpenBLAS.
+ *
+ * A network is an explicit list of layers (conv, bn, relu, maxpool, BasicBlock,
+ * avgpool, fc), not a general autodiff graph. Trainable parameters live in one
+ * contiguous arena (params) with a matching gradient arena (grads), so an
+ * optimizer is one loop; BN running statistics and num_batches_tracked are
+ * buffers outside it. Tensors are N, C, H, W; conv weights Cout, Cin, KH, KW.
+ *
+ * li_net_prepare() sizes every workspace for a batch and input size; forward
+ * and backward never allocate. backward ADDS into parameter gradients (call
+ * li_net_zero_grad between steps) and OVERWRITES input gradients.
+ *
+ * Training forward uses batch statistics and updates running mean/var with
+ * momentum 0.1 and the unbiased batch variance (as torch.nn.BatchNorm2d);
+ * eval forward uses running statistics with BN folded into the preceding
+ * convolution (a private copy of the weights, refreshed when parameters change). */
+#ifndef LI_NET_H
+#define LI_NET_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "li_safetensors.h"
+
+typedef struct li_net_config {
+	char arch[16];    /* "resnet18" (default), "resnet34", "resnet10" */
+	int classes;      /* >= 2; default 2 */
+	int in_channels;  /* 1 or 3 */
+	int width;        /* base width: 64 as torchvision; smaller for tests/small images */
+} li_net_config;
+
+/* Defaults: resnet18, 2 classes, 3 channels, width 64. */
+void li_net_config_default(li_net_config *cfg);
+
+typedef struct li_net li_net;
+
+/* Build the topology and allocate parameters (uninitialised: call li_net_init
+ * or load). NULL + li_error for a bad config. */
+li_net *li_net_new(const li_net_config *cfg);
+void li_net_free(li_net *net);
+const li_net_config *li_net_get_config(const li_net *net);
+/* torchvision init, seeded: conv Kaiming normal (fan_out, relu), BN weight 1
+ * bias 0, running mean 0 var 1, fc weight and bias uniform(+-1/sqrt(fan_in)). */
+void li_net_init(li_net *net, uint64_t seed);
+/* Re-initialise fc only (after loading weights with another class count). */
+void li_net_init_fc(li_net *net, uint64_t seed);
+
+/* Size workspaces for up to max_batch images of in_channels x height x width
+ * (height, width >= 32). Call again to change sizes. */
+int li_net_prepare(li_net *net, int max_batch, int height, int width);
+/* Threads for OpenBLAS and for our own loops (one pool at a time, never nested). */
+void li_net_set_threads(li_net *net, int threads);
+void li_net_set_training(li_net *net, bool training);
+
+/* Forward n <= max_batch images x (n, C, H, W). logits: n x classes. features
+ * (may be NULL): n x li_net_feature_dim(), the pooled penultimate activations. */
+int li_net_forward(li_net *net, const float *x, int n, float *logits, float *features);
+int li_net_feature_dim(const li_net *net);
+
+/* Softmax cross-entropy as torch.nn.functional.cross_entropy (mean reduction;
+ * with class weights the mean is weighted by the targets' weights; label
+ * smoothing as PyTorch). Writes dlogits (n x classes) = d(loss)/d(logits) and
+ * returns the loss. class_weights may be NULL. */
+typedef struct li_loss_config {
+	const float *class_weights;
+	float label_smoothing;
+} li_loss_config;
+double li_softmax_xent(const float *logits, const int *labels, int n, int classes,
+		       const li_loss_config *cfg, float *dlogits);
+
+/* Backward from dlogits after a training-mode forward of the same batch. */
+int li_net_backward(li_net *net, const float *dlogits);
+
+/* The parameter arena. */
+size_t li_net_param_count(const li_net *net);
+float *li_net_params(li_net *net);
+float *li_net_grads(li_net *net);
+void li_net_zero_grad(li_net *net);
+/* Tell the net its parameters changed outside li_net (optimizer step, load),
+ * so cached folded weights are rebuilt. */
+void li_net_params_changed(li_net *net);
+
+/* Named tensors in torchvision state_dict order: conv1.weight, bn1.weight,
+ * bn1.bias, bn1.running_mean, bn1.running_var, bn1.num_batches_tracked, ...,
+ * fc.weight, fc.bias. data points into the net (F32, or I64 for
+ * num_batches_tracked); param_offset is the tensor's offset in the arena
+ * when trainable. */
+typedef struct li_net_tensor {
+	char name[48];
+	li_dtype dtype;
+	int ndim;
+	int64_t shape[4];
+	size_t numel;
+	void *data;
+	bool trainable;
+	size_t param_offset;
+} li_net_tensor;
+int li_net_tensor_count(const li_net *net);
+const li_net_tensor *li_net_tensor_at(const li_net *net, int i);
+const li_net_tensor *li_net_tensor_find(const li_net *net, const char *name);
+
+/* Models on disk (safetensors, torchvision names, metadata per li-formats(5)). */
+typedef struct li_meta {
+	const char *key, *value;
+} li_meta;
+int li_net_save(const li_net *net, const char *path, const li_meta *meta, int nmeta);
+/* Load a model file. With cfg NULL the architecture comes from the file's
+ * metadata (or is inferred from tensor shapes for a plain torchvision/timm
+ * export). With cfg given and a different class count in the file, every
+ * tensor but fc is loaded, fc is re-initialised with `seed`, and *fc_reset is
+ * set so the caller can say so. Every name, dtype and shape is checked. */
+li_net *li_net_load(const char *path, const li_net_config *cfg, uint64_t seed, bool *fc_reset);
+#endif

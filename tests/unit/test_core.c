@@ -1,0 +1,79 @@
+/* test_core.c: errors, checked allocation, size arithmetic, option parsing, RNG. */
+#include <stdint.h>
+#include <string.h>
+
+#include "li_cli.h"
+#include "li_error.h"
+#include "li_rng.h"
+#include "tap.h"
+
+int main(void)
+{
+	is_int(li_error("cannot read '%s': %s", "x.png", "no such file"), -1, "li_error returns -1");
+	is_str(li_errmsg(), "cannot read 'x.png': no such file", "message recorded");
+	li_error_prefix("model '%s'", "m.safetensors");
+	is_str(li_errmsg(), "model 'm.safetensors': cannot read 'x.png': no such file", "prefix");
+	li_error_clear();
+	is_str(li_errmsg(), "", "cleared");
+
+	size_t s;
+	is_int(li_size_mul(SIZE_MAX / 2, 3, &s), -1, "mul overflow detected");
+	is_int(li_size_mul(1000, 1000, &s), 0, "mul ok");
+	is_int(s, 1000000, "mul value");
+	is_int(li_size_add(SIZE_MAX, 1, &s), -1, "add overflow detected");
+	ok(li_malloc_array(SIZE_MAX / 4, 8) == NULL, "array overflow refused");
+	ok(strstr(li_errmsg(), "overflow") != NULL, "overflow message: %s", li_errmsg());
+	void *p = li_malloc_aligned(100);
+	ok(p && ((uintptr_t)p & 63) == 0, "aligned allocation");
+	li_free_aligned(p);
+
+	long v;
+	double d;
+	is_int(li_parse_long("42", &v), 0, "parse 42");
+	is_int(v, 42, "value 42");
+	is_int(li_parse_long("42x", &v), -1, "trailing junk refused");
+	is_str(li_errmsg(), "'42x' is not an integer", "junk message");
+	is_int(li_parse_long("", &v), -1, "empty refused");
+	is_int(li_parse_long("99999999999999999999", &v), -1, "range refused");
+	is_int(li_parse_double("1e-4", &d), 0, "parse 1e-4");
+	is_close(d, 1e-4, 1e-15, "value 1e-4");
+	is_int(li_parse_double("nan", &d), -1, "nan refused");
+	is_int(li_parse_double("inf", &d), -1, "inf refused");
+
+	/* RNG: deterministic, streams differ, below() unbiased enough, normal moments. */
+	li_rng a, b;
+	li_rng_seed(&a, 42);
+	li_rng_seed(&b, 42);
+	int same = 1;
+	for (int i = 0; i < 100; i++)
+		same &= li_rng_u64(&a) == li_rng_u64(&b);
+	ok(same, "same seed, same sequence");
+	li_rng c = li_rng_derive(42, 0), e = li_rng_derive(42, 1);
+	ok(li_rng_u64(&c) != li_rng_u64(&e), "derived streams differ");
+	li_rng f = li_rng_derive(42, 7), g = li_rng_derive(42, 7);
+	ok(li_rng_u64(&f) == li_rng_u64(&g), "derive is deterministic");
+	li_rng_seed(&a, 1);
+	int counts[10] = {0};
+	for (int i = 0; i < 100000; i++)
+		counts[li_rng_below(&a, 10)]++;
+	int fair = 1;
+	for (int i = 0; i < 10; i++)
+		fair &= counts[i] > 9500 && counts[i] < 10500;
+	ok(fair, "below(10) is uniform");
+	double sum = 0, sq = 0;
+	for (int i = 0; i < 200000; i++) {
+		double x = li_rng_normal(&a);
+		sum += x;
+		sq += x * x;
+	}
+	is_close(sum / 200000, 0.0, 0.01, "normal mean");
+	is_close(sq / 200000, 1.0, 0.02, "normal variance");
+	double u = 0;
+	for (int i = 0; i < 1000; i++) {
+		double x = li_rng_uniform(&a);
+		if (x < 0 || x >= 1)
+			u = -1;
+	}
+	ok(u == 0, "uniform in [0, 1)");
+	return done_testing();
+}
