@@ -31,7 +31,7 @@ LIB       := $(BUILD)/libcommon.a
 TOOLS     := $(TOOL_SRC:tools/%.c=$(BUILD)/bin/%)
 TESTS     := $(TEST_SRC:tests/unit/%.c=$(BUILD)/test/%)
 
-.PHONY: all deps test test-unit test-cli demo pipeline install clean asan lint bench
+.PHONY: bench-build all deps test test-unit test-cli demo pipeline install clean asan lint bench
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -87,7 +87,7 @@ pipeline: all
 	@if [ -x tools/li-pipeline ]; then PATH="$(CURDIR)/$(BUILD)/bin:$$PATH" tools/li-pipeline "$(CONFIG)"; \
 	 else echo "li: li-pipeline is not there yet" >&2; exit 1; fi
 
-bench: all
+bench: all bench-build
 	@bench/run
 
 install: $(TOOLS)
@@ -103,3 +103,11 @@ lint:
 
 clean:
 	rm -rf build bin
+
+# Benchmarks: bench/*.c become programs in $(BUILD)/bench/ (built by make bench, not by all).
+BENCH_SRC := $(sort $(wildcard bench/*.c))
+BENCHES   := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+bench-build: $(BENCHES)
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)

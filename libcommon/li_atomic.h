@@ -1,0 +1,27 @@
+/* li_atomic.h: atomic output files. Output goes to a temporary file in the
+ * destination's directory (".<name>.XXXXXX"), which li_atomic_commit flushes,
+ * fsyncs and renames over the destination; li_atomic_abort (or a SIGINT,
+ * SIGTERM, SIGHUP or SIGPIPE while the file is open) removes it. A failed or
+ * killed run never leaves a half-written model, list or tensor behind, and
+ * never replaces a good file with a bad one. Path "-" writes to stdout
+ * directly (nothing to rename). */
+#ifndef LI_ATOMIC_H
+#define LI_ATOMIC_H
+#include <stdbool.h>
+#include <stdio.h>
+
+typedef struct li_atomic {
+	char *path;  /* destination */
+	char *tmp;   /* temporary file, NULL for stdout */
+	FILE *fp;
+	int slot;    /* index in the signal-cleanup registry, -1 if none */
+} li_atomic;
+
+/* Open for writing; returns the FILE* (also in a->fp) or NULL with li_error. */
+FILE *li_atomic_open(li_atomic *a, const char *path);
+/* Flush, fsync, close and rename into place; 0 or -1 with li_error (the
+ * temporary file is removed on failure). */
+int li_atomic_commit(li_atomic *a);
+/* Close and remove the temporary file; safe to call after commit (no-op). */
+void li_atomic_abort(li_atomic *a);
+#endif
