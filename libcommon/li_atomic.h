@@ -24,4 +24,9 @@ FILE *li_atomic_open(li_atomic *a, const char *path);
 int li_atomic_commit(li_atomic *a);
 /* Close and remove the temporary file; safe to call after commit (no-op). */
 void li_atomic_abort(li_atomic *a);
+/* The cleanup handlers are installed on the first open, and only for signals
+ * still at their default action: a program with its own SIGINT/SIGTERM/
+ * SIGHUP/SIGPIPE handler keeps it and should call this (async-signal-safe:
+ * it only unlinks the open temporary files) from that handler. */
+void li_atomic_cleanup_signal(void);
 #endif

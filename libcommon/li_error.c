@@ -25,10 +25,19 @@ int li_error_prefix(const char *fmt, ...)
 	vsnprintf(prefix, sizeof prefix, fmt, ap);
 	va_end(ap);
 	memcpy(old, errmsg, sizeof old);
-	if (old[0])
-		snprintf(errmsg, sizeof errmsg, "%s: %s", prefix, old);
-	else
-		snprintf(errmsg, sizeof errmsg, "%s", prefix);
+	/* Build "<prefix>: <old>" by hand; a message longer than the buffer is cut. */
+	size_t n = strlen(prefix), cap = sizeof errmsg - 1;
+	memcpy(errmsg, prefix, n);
+	if (old[0] && n + 2 < cap) {
+		size_t m = strlen(old);
+		errmsg[n++] = ':';
+		errmsg[n++] = ' ';
+		if (m > cap - n)
+			m = cap - n;
+		memcpy(errmsg + n, old, m);
+		n += m;
+	}
+	errmsg[n] = '\0';
 	return -1;
 }
 

@@ -99,15 +99,44 @@ int li_net_tensor_count(const li_net *net);
 const li_net_tensor *li_net_tensor_at(const li_net *net, int i);
 const li_net_tensor *li_net_tensor_find(const li_net *net, const char *name);
 
-/* Models on disk (safetensors, torchvision names, metadata per li-formats(5)). */
+/* Eval-mode BN folding (default on). Off: eval runs conv then BN with running
+ * statistics, unfused (slower; for tests that check the folding). */
+void li_net_set_bn_folding(li_net *net, bool fold);
+
+/* Profiling: time and FLOPs accumulated per layer ("conv1", "maxpool",
+ * "layer1.0", ..., "fc") and per convolution ("layer1.0.conv1", ...,
+ * "layer2.0.downsample.0"; time of im2col + GEMM + col2im only). Entries
+ * 0..k-1 are the layers in order, then the convolutions. */
+typedef struct li_net_prof {
+	char name[48];
+	double forward_s, backward_s;       /* seconds */
+	double forward_flop, backward_flop; /* floating-point operations */
+	long forward_calls, backward_calls;
+} li_net_prof;
+int li_net_prof_count(const li_net *net);
+const li_net_prof *li_net_prof_at(const li_net *net, int i);
+void li_net_prof_reset(li_net *net);
+
+/* Models on disk: safetensors, torchvision state_dict names and order, F32
+ * tensors and num_batches_tracked as I64 of shape []. __metadata__ keys (all
+ * values strings): arch ("resnet18"), classes, in_channels, width (written by
+ * li_net_save from the net unless given in meta), li_version (likewise), and
+ * from the caller: input_size (e.g. "224"), mean and std (comma-separated per
+ * channel, "0.485,0.456,0.406"), epoch, valid_loss, command (the command line
+ * that trained the model). Unknown keys are kept as given. */
 typedef struct li_meta {
 	const char *key, *value;
 } li_meta;
 int li_net_save(const li_net *net, const char *path, const li_meta *meta, int nmeta);
 /* Load a model file. With cfg NULL the architecture comes from the file's
- * metadata (or is inferred from tensor shapes for a plain torchvision/timm
- * export). With cfg given and a different class count in the file, every
- * tensor but fc is loaded, fc is re-initialised with `seed`, and *fc_reset is
- * set so the caller can say so. Every name, dtype and shape is checked. */
+ * metadata (arch, classes, in_channels, width) or, for a plain torchvision/timm
+ * export without it, from tensor shapes (resnet34 has layer3.5, resnet18
+ * layer1.1; classes from fc.weight, channels and width from conv1.weight).
+ * With cfg given and a different class count in the file, every tensor but fc
+ * is loaded, fc is re-initialised with `seed`, and *fc_reset is set so the
+ * caller can say so. Every name, dtype and shape is checked, and tensors the
+ * net does not have are refused; errors name the file and the tensor:
+ * "'m.safetensors': tensor 'layer1.0.conv1.weight' is missing". F16, BF16 and
+ * F64 weights are converted; a missing num_batches_tracked reads as 0. */
 li_net *li_net_load(const char *path, const li_net_config *cfg, uint64_t seed, bool *fc_reset);
 #endif

@@ -69,6 +69,10 @@ int li_st_read_f32(const li_st *st, const char *name, int ndim, const int64_t *s
 /* The same for an integer tensor (I64/I32/I16/I8/U8), e.g. num_batches_tracked. */
 int li_st_read_i64(const li_st *st, const char *name, int ndim, const int64_t *shape, int64_t *out);
 
+/* Half and bfloat16 bit patterns to float32 (exact, with subnormals, inf, nan). */
+float li_f16_to_f32(uint16_t h);
+float li_bf16_to_f32(uint16_t h);
+
 /* Writer: tensors are written in the order added; data is not copied and must
  * stay valid until li_st_writer_save. Saving is atomic (temp file, fsync, rename). */
 typedef struct li_st_writer li_st_writer;

@@ -1,0 +1,241 @@
+/* li_atomic.c: atomic output files (temp file, fsync, rename) with a signal
+ * handler that removes temp files of a killed run.
+ *
+ * The registry of open temp paths is a fixed array of static char buffers so
+ * the handler touches nothing but memory that is always there and unlink(),
+ * both async-signal-safe. A slot is claimed with an atomic compare-exchange
+ * (several threads may write outputs at once) and only published (state
+ * ACTIVE) after its path is complete, so the handler never sees half a path.
+ *
+ * Handlers are installed lazily, on the first li_atomic_open, and only for
+ * signals whose disposition is still the default: a program that installed
+ * its own handler (or ignores SIGPIPE) keeps it, and should call
+ * li_atomic_cleanup_signal() from that handler. */
+#include "li_atomic.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "li_error.h"
+
+#define SLOTS 64
+#define SLOT_PATH 4096
+
+enum { FREE, CLAIMED, ACTIVE };
+
+static char slot_path[SLOTS][SLOT_PATH];
+static atomic_int slot_state[SLOTS];
+static const int cleanup_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE};
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static mode_t file_mode = 0644;
+
+void li_atomic_cleanup_signal(void)
+{
+	for (int i = 0; i < SLOTS; i++)
+		if (atomic_load(&slot_state[i]) == ACTIVE)
+			unlink(slot_path[i]);
+}
+
+static void on_signal(int sig)
+{
+	int saved = errno;
+	li_atomic_cleanup_signal();
+	/* Die the way the signal would have killed us, so the parent sees it. */
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = SIG_DFL;
+	sigemptyset(&sa.sa_mask);
+	sigaction(sig, &sa, NULL);
+	raise(sig);
+	errno = saved;
+}
+
+static void init(void)
+{
+	/* mkstemp creates 0600; outputs get what open(2) would give them. umask
+	 * can only be read by setting it, so do it once. */
+	mode_t m = umask(022);
+	umask(m);
+	file_mode = 0666 & ~m;
+	for (size_t i = 0; i < LI_ARRAY_LEN(cleanup_signals); i++) {
+		struct sigaction old;
+		if (sigaction(cleanup_signals[i], NULL, &old) != 0)
+			continue;
+		if ((old.sa_flags & SA_SIGINFO) || old.sa_handler != SIG_DFL)
+			continue; /* the program's own choice wins */
+		struct sigaction sa;
+		memset(&sa, 0, sizeof sa);
+		sa.sa_handler = on_signal;
+		sigemptyset(&sa.sa_mask);
+		for (size_t j = 0; j < LI_ARRAY_LEN(cleanup_signals); j++)
+			sigaddset(&sa.sa_mask, cleanup_signals[j]);
+		sigaction(cleanup_signals[i], &sa, NULL);
+	}
+}
+
+static int slot_claim(const char *tmp)
+{
+	size_t n = strlen(tmp);
+	if (n >= SLOT_PATH)
+		return li_error("temporary path '%s' is too long", tmp);
+	for (int i = 0; i < SLOTS; i++) {
+		int expect = FREE;
+		if (atomic_compare_exchange_strong(&slot_state[i], &expect, CLAIMED)) {
+			memcpy(slot_path[i], tmp, n + 1);
+			atomic_store(&slot_state[i], ACTIVE);
+			return i;
+		}
+	}
+	return li_error("too many output files open at once (%d)", SLOTS);
+}
+
+static void slot_release(int i)
+{
+	if (i >= 0 && i < SLOTS)
+		atomic_store(&slot_state[i], FREE);
+}
+
+static void reset(li_atomic *a)
+{
+	free(a->path);
+	free(a->tmp);
+	a->path = a->tmp = NULL;
+	a->fp = NULL;
+	a->slot = -1;
+}
+
+FILE *li_atomic_open(li_atomic *a, const char *path)
+{
+	a->path = a->tmp = NULL;
+	a->fp = NULL;
+	a->slot = -1;
+	if (strcmp(path, "-") == 0) {
+		a->path = li_strdup(path);
+		if (!a->path)
+			return NULL;
+		a->fp = stdout;
+		return a->fp;
+	}
+	pthread_once(&init_once, init);
+	/* ".<name>.XXXXXX" next to the destination, so rename stays in one file system. */
+	const char *slash = strrchr(path, '/');
+	size_t dirlen = slash ? (size_t)(slash - path) + 1 : 0;
+	const char *base = path + dirlen;
+	if (!*base) {
+		li_error("cannot write '%s': not a file name", path);
+		return NULL;
+	}
+	size_t n = dirlen + 1 + strlen(base) + 8;
+	a->path = li_strdup(path);
+	a->tmp = li_malloc(n);
+	if (!a->path || !a->tmp) {
+		reset(a);
+		return NULL;
+	}
+	snprintf(a->tmp, n, "%.*s.%s.XXXXXX", (int)dirlen, path, base);
+	int fd = mkstemp(a->tmp);
+	if (fd < 0) {
+		li_error("cannot create '%s': %s", path, strerror(errno));
+		reset(a);
+		return NULL;
+	}
+	a->slot = slot_claim(a->tmp);
+	if (a->slot < 0) {
+		unlink(a->tmp);
+		close(fd);
+		reset(a);
+		return NULL;
+	}
+	if (fchmod(fd, file_mode) != 0 || !(a->fp = fdopen(fd, "wb"))) {
+		li_error("cannot create '%s': %s", path, strerror(errno));
+		unlink(a->tmp);
+		slot_release(a->slot);
+		close(fd);
+		reset(a);
+		return NULL;
+	}
+	return a->fp;
+}
+
+static int sync_dir(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir = slash ? li_malloc((size_t)(slash - path) + 2) : NULL;
+	if (slash && !dir)
+		return -1;
+	if (dir) {
+		size_t n = (size_t)(slash - path);
+		memcpy(dir, path, n ? n : 1); /* "/x" lives in "/" */
+		dir[n ? n : 1] = '\0';
+	}
+	int fd = open(dir ? dir : ".", O_RDONLY | O_DIRECTORY);
+	int rc = 0;
+	/* Some file systems cannot fsync a directory (EINVAL); the rename is
+	 * still as durable as they allow. */
+	if (fd < 0 || (fsync(fd) != 0 && errno != EINVAL && errno != EROFS))
+		rc = li_error("cannot sync the directory of '%s': %s", path, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	free(dir);
+	return rc;
+}
+
+int li_atomic_commit(li_atomic *a)
+{
+	if (!a->fp)
+		return li_error("cannot commit '%s': not open", a->path ? a->path : "?");
+	if (!a->tmp) { /* stdout: flush and report, li_cli closes it at exit */
+		errno = 0;
+		int bad = fflush(a->fp) != 0 || ferror(a->fp);
+		int err = errno;
+		if (bad)
+			li_error("cannot write '%s': %s", "stdout", strerror(err ? err : EIO));
+		reset(a);
+		return bad ? -1 : 0;
+	}
+	int err = 0;
+	errno = 0;
+	if (fflush(a->fp) != 0 || ferror(a->fp))
+		err = errno ? errno : EIO;
+	else if (fsync(fileno(a->fp)) != 0)
+		err = errno;
+	if (fclose(a->fp) != 0 && !err)
+		err = errno ? errno : EIO;
+	a->fp = NULL;
+	if (err) {
+		li_error("cannot write '%s': %s", a->path, strerror(err));
+		unlink(a->tmp);
+		slot_release(a->slot);
+		reset(a);
+		return -1;
+	}
+	if (rename(a->tmp, a->path) != 0) {
+		li_error("cannot write '%s': %s", a->path, strerror(errno));
+		unlink(a->tmp);
+		slot_release(a->slot);
+		reset(a);
+		return -1;
+	}
+	slot_release(a->slot);
+	int rc = sync_dir(a->path);
+	reset(a);
+	return rc;
+}
+
+void li_atomic_abort(li_atomic *a)
+{
+	if (a->tmp) {
+		if (a->fp)
+			fclose(a->fp);
+		unlink(a->tmp);
+		slot_release(a->slot);
+	}
+	reset(a);
+}

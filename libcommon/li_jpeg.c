@@ -1,0 +1,211 @@
+/* li_jpeg.c: JPEG decode and encode with libjpeg-turbo, hardened for hostile
+ * files.
+ *
+ * libjpeg reports errors through error_exit, which must not return: ours
+ * formats the message and longjmps back, and every pointer assigned after
+ * setjmp is volatile and freed there. libjpeg's warnings are how it reports
+ * corrupt or truncated data (it then pads with grey and carries on), so every
+ * warning is fatal here: a half-grey patch must never reach training. A
+ * progress monitor caps the number of scans, because a few kilobytes of
+ * progressive JPEG can otherwise cost minutes of CPU. */
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jpeglib.h>
+
+#include "li_error.h"
+#include "li_image_codec.h"
+
+typedef struct jerr {
+	struct jpeg_error_mgr pub;
+	jmp_buf jb;
+	char msg[JMSG_LENGTH_MAX + 64];
+} jerr;
+
+typedef struct jprogress {
+	struct jpeg_progress_mgr pub;
+	int max_scans;
+} jprogress;
+
+static void on_error_exit(j_common_ptr c)
+{
+	jerr *e = (jerr *)c->err;
+	c->err->format_message(c, e->msg);
+	longjmp(e->jb, 1);
+}
+
+/* Level -1 is a warning: corrupt data. Trace messages (>= 0) are ignored. */
+static void on_emit(j_common_ptr c, int level)
+{
+	if (level < 0)
+		on_error_exit(c);
+}
+
+static void on_output(j_common_ptr c)
+{
+	(void)c;
+}
+
+static void on_progress(j_common_ptr c)
+{
+	if (!c->is_decompressor)
+		return;
+	j_decompress_ptr d = (j_decompress_ptr)c;
+	jprogress *p = (jprogress *)c->progress;
+	if (d->input_scan_number > p->max_scans) {
+		jerr *e = (jerr *)c->err;
+		snprintf(e->msg, sizeof e->msg, "more than %d scans (a progressive JPEG bomb?)",
+		         p->max_scans);
+		longjmp(e->jb, 1);
+	}
+}
+
+static void setup_errors(j_common_ptr c, jerr *e)
+{
+	c->err = jpeg_std_error(&e->pub);
+	e->pub.error_exit = on_error_exit;
+	e->pub.emit_message = on_emit;
+	e->pub.output_message = on_output;
+	e->msg[0] = '\0';
+}
+
+/* PIL's CMYK -> RGB: (255-K) - C(255-K)/255, with its rounding. */
+static inline uint8_t cmyk_channel(unsigned c, unsigned nk)
+{
+	unsigned t = c * nk + 128;
+	return (uint8_t)(nk - (((t >> 8) + t) >> 8));
+}
+
+li_image *li_jpeg_decode(const uint8_t *buf, size_t len, const char *name, int channels,
+                         uint64_t max_pixels, int max_scans)
+{
+	struct jpeg_decompress_struct cinfo;
+	jerr err;
+	jprogress prog = {.max_scans = max_scans};
+	li_image *volatile img = NULL;
+	uint8_t *volatile row = NULL;
+	setup_errors((j_common_ptr)&cinfo, &err);
+	if (setjmp(err.jb)) {
+		li_error("cannot decode '%s': %s", name, err.msg);
+		goto fail;
+	}
+	jpeg_create_decompress(&cinfo);
+	prog.pub.progress_monitor = on_progress;
+	cinfo.progress = &prog.pub;
+	jpeg_mem_src(&cinfo, buf, (unsigned long)len);
+	jpeg_read_header(&cinfo, TRUE);
+	uint64_t w = cinfo.image_width, h = cinfo.image_height;
+	if (w * h > max_pixels) {
+		li_image_limit_error(name, w, h, max_pixels);
+		goto fail;
+	}
+	/* CMYK/YCCK come out as (possibly Adobe-inverted) CMYK; the rest as RGB
+	 * or gray, which libjpeg produces itself. */
+	int cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
+	int inverted = cmyk && cinfo.saw_Adobe_marker;
+	if (cmyk)
+		cinfo.out_color_space = JCS_CMYK;
+	else if (cinfo.jpeg_color_space == JCS_GRAYSCALE)
+		cinfo.out_color_space = JCS_GRAYSCALE;
+	else
+		cinfo.out_color_space = JCS_RGB;
+	jpeg_start_decompress(&cinfo);
+	const int oc = cinfo.output_components;
+	if (cinfo.output_width != w || cinfo.output_height != h || (oc != 1 && oc != 3 && oc != 4)) {
+		li_error("cannot decode '%s': unexpected output layout", name);
+		goto fail;
+	}
+	img = li_image_new((int)w, (int)h, channels);
+	row = li_malloc_array(w, (size_t)oc);
+	if (!img || !row) {
+		li_error_prefix("cannot decode '%s'", name);
+		goto fail;
+	}
+	while (cinfo.output_scanline < cinfo.output_height) {
+		uint8_t *r = row;
+		size_t y = cinfo.output_scanline;
+		if (jpeg_read_scanlines(&cinfo, &r, 1) != 1) {
+			li_error("cannot decode '%s': file is truncated", name);
+			goto fail;
+		}
+		if (oc == 4) {
+			/* CMYK -> RGB in place: the row is read left to right. */
+			for (size_t x = 0; x < w; x++) {
+				unsigned c = r[4 * x], m = r[4 * x + 1], yy = r[4 * x + 2], k = r[4 * x + 3];
+				if (inverted)
+					c = 255 - c, m = 255 - m, yy = 255 - yy, k = 255 - k;
+				r[3 * x] = cmyk_channel(c, 255 - k);
+				r[3 * x + 1] = cmyk_channel(m, 255 - k);
+				r[3 * x + 2] = cmyk_channel(yy, 255 - k);
+			}
+		}
+		li_image_convert_row(r, oc == 4 ? 3 : oc, img->data + y * w * (size_t)channels, channels, w);
+	}
+	jpeg_finish_decompress(&cinfo);
+	jpeg_destroy_decompress(&cinfo);
+	free(row);
+	return img;
+fail:
+	jpeg_destroy_decompress(&cinfo);
+	free(row);
+	li_image_free(img);
+	return NULL;
+}
+
+int li_jpeg_info(const uint8_t *buf, size_t len, const char *name, li_image_info *info)
+{
+	struct jpeg_decompress_struct cinfo;
+	jerr err;
+	setup_errors((j_common_ptr)&cinfo, &err);
+	if (setjmp(err.jb)) {
+		jpeg_destroy_decompress(&cinfo);
+		return li_error("cannot decode '%s': %s", name, err.msg);
+	}
+	jpeg_create_decompress(&cinfo);
+	jpeg_mem_src(&cinfo, buf, (unsigned long)len);
+	jpeg_read_header(&cinfo, TRUE);
+	info->format = LI_IMAGE_JPEG;
+	info->width = (int)cinfo.image_width;
+	info->height = (int)cinfo.image_height;
+	info->channels = cinfo.num_components;
+	info->bit_depth = cinfo.data_precision;
+	jpeg_destroy_decompress(&cinfo);
+	return 0;
+}
+
+int li_jpeg_encode(const li_image *img, int quality, void **out, size_t *outlen)
+{
+	struct jpeg_compress_struct cinfo;
+	jerr err;
+	/* libjpeg-turbo mallocs and grows this buffer itself; it writes the
+	 * pointer through &mem, so mem lives in memory across the longjmp. */
+	unsigned char *mem = NULL;
+	unsigned long memlen = 0;
+	setup_errors((j_common_ptr)&cinfo, &err);
+	if (setjmp(err.jb)) {
+		jpeg_destroy_compress(&cinfo);
+		free(mem);
+		return li_error("cannot encode JPEG: %s", err.msg);
+	}
+	jpeg_create_compress(&cinfo);
+	jpeg_mem_dest(&cinfo, &mem, &memlen);
+	cinfo.image_width = (JDIMENSION)img->width;
+	cinfo.image_height = (JDIMENSION)img->height;
+	cinfo.input_components = img->channels;
+	cinfo.in_color_space = img->channels == 1 ? JCS_GRAYSCALE : JCS_RGB;
+	jpeg_set_defaults(&cinfo);
+	jpeg_set_quality(&cinfo, quality, TRUE);
+	jpeg_start_compress(&cinfo, TRUE);
+	const size_t stride = (size_t)img->width * img->channels;
+	while (cinfo.next_scanline < cinfo.image_height) {
+		JSAMPROW r = img->data + cinfo.next_scanline * stride;
+		jpeg_write_scanlines(&cinfo, &r, 1);
+	}
+	jpeg_finish_compress(&cinfo);
+	jpeg_destroy_compress(&cinfo);
+	*out = mem;
+	*outlen = memlen;
+	return 0;
+}

@@ -1,0 +1,354 @@
+/* li_layers.c: batch norm, ReLU, max pool, global average pool, linear and
+ * softmax cross-entropy, each forward next to its backward. Per-channel work is
+ * split over channels (one writer per channel, fixed summation order), so the
+ * results do not depend on the thread count. */
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+#include "li_error.h"
+#include "li_net.h"
+#include "li_nn.h"
+
+/* ---- batch norm ---- */
+
+typedef struct bn_job {
+	li_bn *bn;
+	const float *x, *add, *dy;
+	float *y, *dx;
+	size_t m;
+	bool relu, batch_stats, update;
+} bn_job;
+
+static void bn_forward_task(void *ctx, int begin, int end)
+{
+	const bn_job *j = ctx;
+	li_bn *bn = j->bn;
+	size_t m = j->m;
+	for (int c = begin; c < end; c++) {
+		const float *x = j->x + (size_t)c * m;
+		float mean, invstd;
+		if (j->batch_stats) {
+			/* Two passes in double: the variance of large, offset rows stays exact. */
+			double s = 0, q = 0;
+			for (size_t i = 0; i < m; i++)
+				s += x[i];
+			double mu = s / (double)m;
+			for (size_t i = 0; i < m; i++) {
+				double d = x[i] - mu;
+				q += d * d;
+			}
+			double var = q / (double)m;
+			mean = (float)mu;
+			invstd = (float)(1.0 / sqrt(var + LI_BN_EPS));
+			bn->mean[c] = mean;
+			bn->invstd[c] = invstd;
+			if (j->update) {
+				double unbiased = m > 1 ? q / (double)(m - 1) : var;
+				bn->running_mean[c] = (float)((1.0 - LI_BN_MOMENTUM) * bn->running_mean[c] +
+							      LI_BN_MOMENTUM * mu);
+				bn->running_var[c] = (float)((1.0 - LI_BN_MOMENTUM) * bn->running_var[c] +
+							     LI_BN_MOMENTUM * unbiased);
+			}
+		} else {
+			mean = bn->running_mean[c];
+			invstd = (float)(1.0 / sqrt((double)bn->running_var[c] + LI_BN_EPS));
+		}
+		float scale = bn->gamma[c] * invstd;
+		float shift = bn->beta[c] - mean * scale;
+		bn->scale[c] = scale;
+		bn->shift[c] = shift;
+		float *y = j->y + (size_t)c * m;
+		const float *a = j->add ? j->add + (size_t)c * m : NULL;
+		if (a && j->relu)
+			for (size_t i = 0; i < m; i++) {
+				float v = scale * x[i] + shift + a[i];
+				y[i] = v > 0.0f ? v : 0.0f;
+			}
+		else if (a)
+			for (size_t i = 0; i < m; i++)
+				y[i] = scale * x[i] + shift + a[i];
+		else if (j->relu)
+			for (size_t i = 0; i < m; i++) {
+				float v = scale * x[i] + shift;
+				y[i] = v > 0.0f ? v : 0.0f;
+			}
+		else
+			for (size_t i = 0; i < m; i++)
+				y[i] = scale * x[i] + shift;
+	}
+}
+
+void li_bn_forward(li_bn *bn, const float *x, int n, int hw, float *y, const float *add, bool relu,
+		   bool batch_stats, bool update_running, li_pool *pool)
+{
+	bn_job j = {.bn = bn, .x = x, .add = add, .y = y, .m = (size_t)n * hw, .relu = relu,
+		    .batch_stats = batch_stats, .update = batch_stats && update_running};
+	li_pool_run(pool, bn->c, bn_forward_task, &j);
+	if (j.update)
+		++*bn->num_batches_tracked;
+}
+
+static void bn_backward_task(void *ctx, int begin, int end)
+{
+	const bn_job *j = ctx;
+	li_bn *bn = j->bn;
+	size_t m = j->m;
+	for (int c = begin; c < end; c++) {
+		const float *x = j->x + (size_t)c * m, *dy = j->dy + (size_t)c * m;
+		float *dx = j->dx + (size_t)c * m;
+		float mean = bn->mean[c], invstd = bn->invstd[c];
+		float scale = bn->scale[c], shift = bn->shift[c];
+		double sg = 0, sgx = 0;
+		for (size_t i = 0; i < m; i++) {
+			float g = dy[i];
+			if (j->relu && !(scale * x[i] + shift > 0.0f))
+				g = 0.0f;
+			sg += g;
+			sgx += (double)g * ((x[i] - mean) * invstd);
+		}
+		bn->dbeta[c] += (float)sg;
+		bn->dgamma[c] += (float)sgx;
+		float k = bn->gamma[c] * invstd;
+		float mg = (float)(sg / (double)m), mgx = (float)(sgx / (double)m);
+		for (size_t i = 0; i < m; i++) {
+			float g = dy[i];
+			if (j->relu && !(scale * x[i] + shift > 0.0f))
+				g = 0.0f;
+			float xhat = (x[i] - mean) * invstd;
+			dx[i] = k * (g - mg - xhat * mgx);
+		}
+	}
+}
+
+void li_bn_backward(li_bn *bn, const float *x, int n, int hw, const float *dy, float *dx, bool relu,
+		    li_pool *pool)
+{
+	bn_job j = {.bn = bn, .x = x, .dy = dy, .dx = dx, .m = (size_t)n * hw, .relu = relu};
+	li_pool_run(pool, bn->c, bn_backward_task, &j);
+}
+
+/* ---- ReLU ---- */
+
+#define RELU_BLOCK 16384
+
+typedef struct relu_job {
+	const float *x, *dy;
+	float *y;
+	size_t m;
+} relu_job;
+
+static void relu_forward_task(void *ctx, int begin, int end)
+{
+	const relu_job *j = ctx;
+	size_t lo = (size_t)begin * RELU_BLOCK, hi = (size_t)end * RELU_BLOCK;
+	if (hi > j->m)
+		hi = j->m;
+	for (size_t i = lo; i < hi; i++)
+		j->y[i] = j->x[i] > 0.0f ? j->x[i] : 0.0f;
+}
+
+void li_relu_forward(const float *x, size_t m, float *y, li_pool *pool)
+{
+	relu_job j = {.x = x, .y = y, .m = m};
+	li_pool_run(pool, (int)((m + RELU_BLOCK - 1) / RELU_BLOCK), relu_forward_task, &j);
+}
+
+static void relu_backward_task(void *ctx, int begin, int end)
+{
+	const relu_job *j = ctx;
+	size_t lo = (size_t)begin * RELU_BLOCK, hi = (size_t)end * RELU_BLOCK;
+	if (hi > j->m)
+		hi = j->m;
+	/* here x is the forward output y, y the input gradient dx */
+	for (size_t i = lo; i < hi; i++)
+		j->y[i] = j->x[i] > 0.0f ? j->dy[i] : 0.0f;
+}
+
+void li_relu_backward(const float *y, size_t m, const float *dy, float *dx, li_pool *pool)
+{
+	relu_job j = {.x = y, .dy = dy, .y = dx, .m = m};
+	li_pool_run(pool, (int)((m + RELU_BLOCK - 1) / RELU_BLOCK), relu_backward_task, &j);
+}
+
+/* ---- max pool ---- */
+
+void li_maxpool_out_hw(int h, int w, int k, int s, int p, int *oh, int *ow)
+{
+	*oh = (h + 2 * p - k) / s + 1;
+	*ow = (w + 2 * p - k) / s + 1;
+}
+
+typedef struct pool_job {
+	const float *x, *dy;
+	float *y, *dx;
+	const uint8_t *am_in;
+	uint8_t *am;
+	int h, w, oh, ow, k, s, p;
+} pool_job;
+
+static void maxpool_forward_task(void *ctx, int begin, int end)
+{
+	const pool_job *j = ctx;
+	size_t hw = (size_t)j->h * j->w, ohw = (size_t)j->oh * j->ow;
+	for (int plane = begin; plane < end; plane++) {
+		const float *x = j->x + plane * hw;
+		float *y = j->y + plane * ohw;
+		uint8_t *am = j->am ? j->am + plane * ohw : NULL;
+		for (int o = 0; o < j->oh; o++)
+			for (int q = 0; q < j->ow; q++) {
+				float best = -INFINITY;
+				int arg = 0;
+				for (int a = 0; a < j->k; a++) {
+					int ih = o * j->s - j->p + a;
+					if (ih < 0 || ih >= j->h)
+						continue;
+					for (int b = 0; b < j->k; b++) {
+						int iw = q * j->s - j->p + b;
+						if (iw < 0 || iw >= j->w)
+							continue;
+						float v = x[(size_t)ih * j->w + iw];
+						/* NaN wins, as in PyTorch */
+						if (v > best || isnan(v)) {
+							best = v;
+							arg = a * j->k + b;
+						}
+					}
+				}
+				y[(size_t)o * j->ow + q] = best;
+				if (am)
+					am[(size_t)o * j->ow + q] = (uint8_t)arg;
+			}
+	}
+}
+
+void li_maxpool_forward(const float *x, int planes, int h, int w, int k, int s, int p, float *y,
+			uint8_t *argmax, li_pool *pool)
+{
+	LI_ASSERT(k * k <= 256 && p < k);
+	pool_job j = {.x = x, .y = y, .am = argmax, .h = h, .w = w, .k = k, .s = s, .p = p};
+	li_maxpool_out_hw(h, w, k, s, p, &j.oh, &j.ow);
+	li_pool_run(pool, planes, maxpool_forward_task, &j);
+}
+
+static void maxpool_backward_task(void *ctx, int begin, int end)
+{
+	const pool_job *j = ctx;
+	size_t hw = (size_t)j->h * j->w, ohw = (size_t)j->oh * j->ow;
+	for (int plane = begin; plane < end; plane++) {
+		float *dx = j->dx + plane * hw;
+		const float *dy = j->dy + plane * ohw;
+		const uint8_t *am = j->am_in + plane * ohw;
+		memset(dx, 0, sizeof(float) * hw);
+		for (int o = 0; o < j->oh; o++)
+			for (int q = 0; q < j->ow; q++) {
+				size_t i = (size_t)o * j->ow + q;
+				int ih = o * j->s - j->p + am[i] / j->k;
+				int iw = q * j->s - j->p + am[i] % j->k;
+				dx[(size_t)ih * j->w + iw] += dy[i];
+			}
+	}
+}
+
+void li_maxpool_backward(const float *dy, const uint8_t *argmax, int planes, int h, int w, int k,
+			 int s, int p, float *dx, li_pool *pool)
+{
+	pool_job j = {.dy = dy, .am_in = argmax, .dx = dx, .h = h, .w = w, .k = k, .s = s, .p = p};
+	li_maxpool_out_hw(h, w, k, s, p, &j.oh, &j.ow);
+	li_pool_run(pool, planes, maxpool_backward_task, &j);
+}
+
+/* ---- global average pool (tiny: single-threaded) ---- */
+
+void li_avgpool_forward(const float *x, int c, int n, int hw, float *f)
+{
+	for (int ch = 0; ch < c; ch++)
+		for (int i = 0; i < n; i++) {
+			const float *r = x + ((size_t)ch * n + i) * hw;
+			double s = 0;
+			for (int k = 0; k < hw; k++)
+				s += r[k];
+			f[(size_t)i * c + ch] = (float)(s / hw);
+		}
+}
+
+void li_avgpool_backward(const float *df, int c, int n, int hw, float *dx)
+{
+	for (int ch = 0; ch < c; ch++)
+		for (int i = 0; i < n; i++) {
+			float g = df[(size_t)i * c + ch] / (float)hw;
+			float *r = dx + ((size_t)ch * n + i) * hw;
+			for (int k = 0; k < hw; k++)
+				r[k] = g;
+		}
+}
+
+/* ---- linear ---- */
+
+void li_fc_forward(const li_fc *fc, const float *x, int n, float *y)
+{
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, fc->out, fc->in, 1.0f, x, fc->in,
+		    fc->w, fc->in, 0.0f, y, fc->out);
+	for (int i = 0; i < n; i++)
+		for (int k = 0; k < fc->out; k++)
+			y[(size_t)i * fc->out + k] += fc->b[k];
+}
+
+void li_fc_backward(const li_fc *fc, const float *x, int n, const float *dy, float *dx)
+{
+	cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, fc->out, fc->in, n, 1.0f, dy, fc->out,
+		    x, fc->in, 1.0f, fc->dw, fc->in);
+	for (int k = 0; k < fc->out; k++) {
+		double s = 0;
+		for (int i = 0; i < n; i++)
+			s += dy[(size_t)i * fc->out + k];
+		fc->db[k] += (float)s;
+	}
+	if (dx)
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, fc->in, fc->out, 1.0f, dy,
+			    fc->out, fc->w, fc->in, 0.0f, dx, fc->in);
+}
+
+/* ---- softmax cross-entropy, as torch.nn.functional.cross_entropy ----
+ * With weights w, smoothing e, C classes, log-probabilities lp and targets t:
+ *   loss = (1-e) sum_i w[t_i] (-lp[i,t_i]) / W + (e/C) sum_i sum_c w[c] (-lp[i,c]) / W,
+ * W = sum_i w[t_i] (unweighted: w = 1, W = n). */
+double li_softmax_xent(const float *logits, const int *labels, int n, int classes,
+		       const li_loss_config *cfg, float *dlogits)
+{
+	const float *cw = cfg ? cfg->class_weights : NULL;
+	double eps = cfg ? cfg->label_smoothing : 0.0;
+	double wsum = 0, wall = 0;
+	for (int c = 0; c < classes; c++)
+		wall += cw ? cw[c] : 1.0;
+	for (int i = 0; i < n; i++) {
+		LI_ASSERT(labels[i] >= 0 && labels[i] < classes);
+		wsum += cw ? cw[labels[i]] : 1.0;
+	}
+	double loss = 0;
+	for (int i = 0; i < n; i++) {
+		const float *z = logits + (size_t)i * classes;
+		double mx = z[0];
+		for (int c = 1; c < classes; c++)
+			if (z[c] > mx)
+				mx = z[c];
+		double se = 0;
+		for (int c = 0; c < classes; c++)
+			se += exp(z[c] - mx);
+		double lse = mx + log(se);
+		int t = labels[i];
+		double wt = cw ? cw[t] : 1.0;
+		double smooth = 0;
+		for (int c = 0; c < classes; c++)
+			smooth += (cw ? cw[c] : 1.0) * (lse - z[c]);
+		loss += (1.0 - eps) * wt * (lse - z[t]) / wsum + eps / classes * smooth / wsum;
+		if (dlogits)
+			for (int c = 0; c < classes; c++) {
+				double p = exp(z[c] - lse);
+				double wc = cw ? cw[c] : 1.0;
+				double g = (1.0 - eps) * wt * (p - (c == t)) + eps / classes * (wall * p - wc);
+				dlogits[(size_t)i * classes + c] = (float)(g / wsum);
+			}
+	}
+	return loss;
+}

@@ -1,0 +1,109 @@
+/* li_nn.h: internal building blocks of li_net (not installed): a small thread
+ * pool and the primitive layers, each with its forward and backward.
+ *
+ * Activations inside the net are stored channel-major, C x N x H x W ("CNHW"):
+ * each channel's values for the whole batch are one contiguous row, so a
+ * convolution over the whole batch is one GEMM row block (Cout x N*OH*OW) and
+ * batch norm reduces over contiguous memory. The public API stays NCHW.
+ *
+ * Every backward ADDS into parameter gradients and OVERWRITES (or, where a flag
+ * says so, adds into) the input gradient. Nothing here allocates: the caller
+ * passes workspaces sized by the *_floats helpers. */
+#ifndef LI_NN_H
+#define LI_NN_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- thread pool: one level of parallelism, run between GEMMs only ---- */
+typedef struct li_pool li_pool;
+/* A task gets a contiguous range [begin, end) of `items`; ranges are a fixed
+ * function of (items, threads), so results are deterministic per thread count. */
+typedef void (*li_pool_fn)(void *ctx, int begin, int end);
+li_pool *li_pool_new(int threads);
+void li_pool_free(li_pool *p);
+int li_pool_threads(const li_pool *p);
+/* Run fn over [0, items) on all threads (the caller works too); returns when done. */
+void li_pool_run(li_pool *p, int items, li_pool_fn fn, void *ctx);
+
+/* ---- convolution: y = W * x (+ b), im2col + sgemm over chunks of images ---- */
+typedef struct li_conv {
+	int cin, cout, kh, kw, stride, pad;
+	float *w, *b;    /* Cout x Cin x KH x KW; bias Cout or NULL */
+	float *dw, *db;  /* gradients (same shapes) */
+} li_conv;
+
+/* Output size: oh = (h + 2 pad - kh) / stride + 1. */
+void li_conv_out_hw(const li_conv *c, int h, int w, int *oh, int *ow);
+/* Scratch floats the conv needs for a batch of n images h x w, given a budget
+ * (floats) for the im2col buffer; at least one image's columns. */
+size_t li_conv_col_floats(const li_conv *c, int n, int h, int w, size_t budget);
+/* y (Cout x n x oh x ow) = beta * y + W * x (x: Cin x n x h x w, CNHW), with
+ * weights w (the conv's or a folded copy). Bias is not added (see li_bias_act). */
+void li_conv_forward(const li_conv *c, const float *w, const float *x, int n, int h, int wd,
+		     float *y, float beta, float *col, size_t col_floats, li_pool *pool);
+/* dW += dy (x)^T, db += sum(dy); dx = W^T dy (overwritten, or added when
+ * dx_add) unless dx is NULL (the first layer needs no input gradient). */
+void li_conv_backward(const li_conv *c, const float *x, int n, int h, int wd, const float *dy,
+		      float *dx, bool dx_add, float *col, size_t col_floats, li_pool *pool);
+
+/* y[c, i] = act(y[c, i] + b1[c] + b2[c]) over rows of length m; b2 may be NULL. */
+void li_bias_act(float *y, int channels, size_t m, const float *b1, const float *b2, bool relu,
+		 li_pool *pool);
+
+/* ---- batch norm: y = gamma (x - mean) / sqrt(var + eps) + beta (+ add), optional ReLU ---- */
+typedef struct li_bn {
+	int c;
+	float *gamma, *beta, *dgamma, *dbeta;
+	float *running_mean, *running_var;
+	int64_t *num_batches_tracked;
+	float *mean, *invstd; /* batch statistics saved for backward (c each) */
+	float *scale, *shift; /* y = scale * x + shift of the last forward (c each) */
+} li_bn;
+#define LI_BN_EPS 1e-5f
+#define LI_BN_MOMENTUM 0.1f
+/* Training: batch mean and biased variance over n*hw values per channel;
+ * running_mean = 0.9 rm + 0.1 mean, running_var = 0.9 rv + 0.1 var * m/(m-1);
+ * num_batches_tracked += 1. update_running false keeps running stats (used by
+ * the gradient checker). Eval (batch_stats false): running statistics.
+ * y = act(scale x + shift + add); add may be NULL; y may alias x or add. */
+void li_bn_forward(li_bn *bn, const float *x, int n, int hw, float *y, const float *add, bool relu,
+		   bool batch_stats, bool update_running, li_pool *pool);
+/* Backward after a batch-statistics forward without `add`: dy (grad of y) is
+ * masked by y > 0 when relu (y recomputed from x with the saved scale and
+ * shift, bit-identical to the forward), dgamma/dbeta accumulate, dx
+ * overwritten (may alias dy). A residual's relu is undone with li_relu_backward. */
+void li_bn_backward(li_bn *bn, const float *x, int n, int hw, const float *dy, float *dx, bool relu,
+		    li_pool *pool);
+
+/* ---- ReLU: y = max(x, 0) (standalone; inside the net it is fused into BN) ---- */
+void li_relu_forward(const float *x, size_t m, float *y, li_pool *pool);
+/* dx = dy * (y > 0); dx may alias dy */
+void li_relu_backward(const float *y, size_t m, const float *dy, float *dx, li_pool *pool);
+
+/* ---- max pool k x k, stride s, pad p (padding never wins): y = max over window ---- */
+void li_maxpool_out_hw(int h, int w, int k, int s, int p, int *oh, int *ow);
+/* argmax (uint8 window index, may be NULL in eval) saved for backward. */
+void li_maxpool_forward(const float *x, int planes, int h, int w, int k, int s, int p, float *y,
+			uint8_t *argmax, li_pool *pool);
+/* dx (overwritten) = scatter of dy to the argmax positions. */
+void li_maxpool_backward(const float *dy, const uint8_t *argmax, int planes, int h, int w, int k,
+			 int s, int p, float *dx, li_pool *pool);
+
+/* ---- global average pool: f[n, c] = mean over h*w of x[c, n] (CNHW in, N x C out) ---- */
+void li_avgpool_forward(const float *x, int c, int n, int hw, float *f);
+/* dx[c, n, :] = df[n, c] / hw */
+void li_avgpool_backward(const float *df, int c, int n, int hw, float *dx);
+
+/* ---- linear: y (n x out) = x (n x in) W^T + b ---- */
+typedef struct li_fc {
+	int in, out;
+	float *w, *b, *dw, *db;
+} li_fc;
+void li_fc_forward(const li_fc *fc, const float *x, int n, float *y);
+/* dW += dy^T x, db += sum dy, dx = dy W (overwritten; NULL to skip) */
+void li_fc_backward(const li_fc *fc, const float *x, int n, const float *dy, float *dx);
+
+/* The parallel NCHW <-> CNHW transposition (planes of hw floats). */
+void li_nchw_to_cnhw(const float *x, int n, int c, int hw, float *y, li_pool *pool);
+#endif

@@ -1,0 +1,69 @@
+/* li_slide.h: whole-slide images for li-tile and li-heatmap.
+ *
+ * A slide is any format OpenSlide reads (Aperio SVS, Hamamatsu, MIRAX, Leica,
+ * generic tiled TIFF, ...) or a plain PNG/JPEG image, which becomes a slide
+ * of one level decoded with li_image (and held in memory, so it is subject to
+ * the li_image pixel limit). Coordinates (x, y) are always level-0 pixels;
+ * sizes are in pixels of the level read.
+ *
+ * Every OpenSlide call that can fail is followed by openslide_get_error():
+ * OpenSlide hands back a blank (transparent) buffer on error, and a blank tile
+ * must never reach training, so a read either returns real pixels or fails
+ * with a message naming the file. After an OpenSlide error the handle is dead
+ * (OpenSlide's rule): every later call fails with the same message.
+ *
+ * Pixels: OpenSlide gives premultiplied ARGB; li_slide un-premultiplies and
+ * composites onto white, so transparent areas (outside the scanned region or
+ * outside the slide) read as white (255, 255, 255), like glass.
+ *
+ * Threads: one li_slide handle per thread. A handle is not safe for use by
+ * two threads at once (the plain-image backend is, OpenSlide's cache and our
+ * scratch buffer are not guarded); open one per worker. */
+#ifndef LI_SLIDE_H
+#define LI_SLIDE_H
+#include <stdint.h>
+
+#include "li_image.h"
+
+typedef struct li_slide li_slide;
+
+/* Open a slide; NULL with li_error: "'x.txt' is not a slide (no OpenSlide
+ * format, not PNG or JPEG)", "cannot open slide 'x.svs': <openslide error>". */
+li_slide *li_slide_open(const char *path);
+void li_slide_free(li_slide *s);
+
+const char *li_slide_path(const li_slide *s);
+/* OpenSlide's vendor ("aperio", "generic-tiff", ...) or "png" / "jpeg". */
+const char *li_slide_vendor(const li_slide *s);
+
+int li_slide_level_count(const li_slide *s);
+/* Level dimensions in pixels; 0, or -1 with li_error for a bad level. */
+int li_slide_level_size(const li_slide *s, int level, int64_t *width, int64_t *height);
+/* Level-0 pixels per pixel of this level (1 for level 0); 0 for a bad level. */
+double li_slide_level_downsample(const li_slide *s, int level);
+/* The level with the largest downsample <= the one asked for (level 0 if none). */
+int li_slide_best_level(const li_slide *s, double downsample);
+
+/* Level-0 micrometres per pixel: openslide.mpp-x/-y if present, else derived
+ * from tiff.XResolution/YResolution with tiff.ResolutionUnit inch or
+ * centimeter. Returns 1 and sets *mpp_x, *mpp_y when known, 0 when unknown
+ * (plain images, or TIFFs with no usable resolution). */
+int li_slide_mpp(const li_slide *s, double *mpp_x, double *mpp_y);
+/* Where the mpp came from: "openslide", "tiff-resolution" or "none". */
+const char *li_slide_mpp_source(const li_slide *s);
+/* A property value (OpenSlide's names) or NULL; plain images have none. */
+const char *li_slide_property(const li_slide *s, const char *name);
+
+/* Read a width x height RGB region of `level` whose top-left corner is at
+ * level-0 (x, y). Parts outside the slide are white. NULL with li_error. */
+li_image *li_slide_read_region(li_slide *s, int64_t x, int64_t y, int level,
+                               int width, int height);
+/* The same into an existing 3-channel image of the wanted size (no
+ * allocation per tile once the handle's scratch buffer has grown): 0 or -1. */
+int li_slide_read_region_into(li_slide *s, li_image *dst, int64_t x, int64_t y, int level);
+
+/* The whole slide scaled so its longer side is at most max_size pixels
+ * (aspect ratio kept, each side >= 1), read from the best level and
+ * area-averaged: NULL with li_error. */
+li_image *li_slide_thumbnail(li_slide *s, int max_size);
+#endif

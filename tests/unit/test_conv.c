@@ -1,0 +1,148 @@
+/* test_conv.c: the im2col + sgemm convolution (forward, and both backward
+ * products) against a naive direct convolution in double, for several shapes
+ * (including ResNet's 7x7/2 stem and 1x1/2 downsample), chunk sizes and thread
+ * counts, and the GEMM accumulate (beta = 1) used for residual adds. */
+#include <math.h>
+#include <string.h>
+
+#include "li_error.h"
+#include "li_nn.h"
+#include "li_rng.h"
+#include "tap.h"
+
+static li_rng rng;
+
+static void fill(float *a, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		a[i] = (float)li_rng_normal(&rng);
+}
+
+/* x: CNHW. Returns the max relative error of y against the direct sum. */
+static void naive_forward(const li_conv *c, const float *x, int n, int h, int w, double *y)
+{
+	int oh, ow;
+	li_conv_out_hw(c, h, w, &oh, &ow);
+	for (int co = 0; co < c->cout; co++)
+		for (int i = 0; i < n; i++)
+			for (int p = 0; p < oh; p++)
+				for (int q = 0; q < ow; q++) {
+					double s = 0;
+					for (int ci = 0; ci < c->cin; ci++)
+						for (int a = 0; a < c->kh; a++)
+							for (int b = 0; b < c->kw; b++) {
+								int ih = p * c->stride - c->pad + a;
+								int iw = q * c->stride - c->pad + b;
+								if (ih < 0 || ih >= h || iw < 0 || iw >= w)
+									continue;
+								s += (double)c->w[((co * c->cin + ci) * c->kh + a) * c->kw + b] *
+								     x[(((size_t)ci * n + i) * h + ih) * w + iw];
+							}
+					y[(((size_t)co * n + i) * oh + p) * ow + q] = s;
+				}
+}
+
+/* dx and dw of L = sum(y * dy), by the same direct loops. */
+static void naive_backward(const li_conv *c, const float *x, int n, int h, int w, const float *dy,
+			   double *dx, double *dw)
+{
+	int oh, ow;
+	li_conv_out_hw(c, h, w, &oh, &ow);
+	memset(dx, 0, sizeof(double) * (size_t)c->cin * n * h * w);
+	memset(dw, 0, sizeof(double) * (size_t)c->cout * c->cin * c->kh * c->kw);
+	for (int co = 0; co < c->cout; co++)
+		for (int i = 0; i < n; i++)
+			for (int p = 0; p < oh; p++)
+				for (int q = 0; q < ow; q++) {
+					double g = dy[(((size_t)co * n + i) * oh + p) * ow + q];
+					for (int ci = 0; ci < c->cin; ci++)
+						for (int a = 0; a < c->kh; a++)
+							for (int b = 0; b < c->kw; b++) {
+								int ih = p * c->stride - c->pad + a;
+								int iw = q * c->stride - c->pad + b;
+								if (ih < 0 || ih >= h || iw < 0 || iw >= w)
+									continue;
+								size_t xi = (((size_t)ci * n + i) * h + ih) * w + iw;
+								size_t wi = ((co * c->cin + ci) * c->kh + a) * c->kw + b;
+								dx[xi] += g * c->w[wi];
+								dw[wi] += g * x[xi];
+							}
+				}
+}
+
+static double max_rel(const float *got, const double *want, size_t n)
+{
+	double scale = 0, err = 0;
+	for (size_t i = 0; i < n; i++)
+		scale = fmax(scale, fabs(want[i]));
+	for (size_t i = 0; i < n; i++)
+		err = fmax(err, fabs(got[i] - want[i]));
+	return err / fmax(scale, 1e-30);
+}
+
+static void compare(li_pool *pool, int cin, int cout, int k, int s, int p, int n, int h, int w,
+		    size_t budget)
+{
+	li_conv c = {.cin = cin, .cout = cout, .kh = k, .kw = k, .stride = s, .pad = p};
+	int oh, ow;
+	li_conv_out_hw(&c, h, w, &oh, &ow);
+	size_t nx = (size_t)cin * n * h * w, nw = (size_t)cout * cin * k * k;
+	size_t ny = (size_t)cout * n * oh * ow;
+	size_t cf = li_conv_col_floats(&c, n, h, w, budget);
+	float *x = li_malloc_array(nx, 4), *wt = li_malloc_array(nw, 4), *y = li_malloc_array(ny, 4);
+	float *dy = li_malloc_array(ny, 4), *dx = li_malloc_array(nx, 4);
+	float *dw = li_calloc(nw, 4), *col = li_malloc_array(cf + 1, 4);
+	double *ry = li_malloc_array(ny, 8), *rdx = li_malloc_array(nx, 8), *rdw = li_malloc_array(nw, 8);
+	fill(x, nx);
+	fill(wt, nw);
+	fill(dy, ny);
+	c.w = wt;
+	c.dw = dw;
+	naive_forward(&c, x, n, h, w, ry);
+	li_conv_forward(&c, wt, x, n, h, w, y, 0.0f, col, cf, pool);
+	char shape[128];
+	snprintf(shape, sizeof shape, "%dx%d/%d pad %d, %d->%d, %dx%d, batch %d, %zu-float columns, %d thread(s)",
+		 k, k, s, p, cin, cout, h, w, n, cf, li_pool_threads(pool));
+	double e = max_rel(y, ry, ny);
+	if (!ok(e < 1e-5, "forward %s", shape))
+		diag("max relative error %g", e);
+	/* beta = 1 accumulates onto what is there */
+	for (size_t i = 0; i < ny; i++) {
+		ry[i] += dy[i];
+		y[i] = dy[i];
+	}
+	li_conv_forward(&c, wt, x, n, h, w, y, 1.0f, col, cf, pool);
+	e = max_rel(y, ry, ny);
+	if (!ok(e < 1e-5, "forward with beta 1 adds onto y"))
+		diag("max relative error %g", e);
+	naive_backward(&c, x, n, h, w, dy, rdx, rdw);
+	li_conv_backward(&c, x, n, h, w, dy, dx, false, col, cf, pool);
+	e = max_rel(dx, rdx, nx);
+	if (!ok(e < 1e-5, "backward dx"))
+		diag("max relative error %g", e);
+	e = max_rel(dw, rdw, nw);
+	if (!ok(e < 1e-5, "backward dW"))
+		diag("max relative error %g", e);
+	free(x), free(wt), free(y), free(dy), free(dx), free(dw), free(col);
+	free(ry), free(rdx), free(rdw);
+}
+
+int main(void)
+{
+	li_rng_seed(&rng, 99);
+	li_pool *pools[2] = {li_pool_new(1), li_pool_new(2)};
+	for (int t = 0; t < 2; t++) {
+		li_pool *p = pools[t];
+		compare(p, 3, 8, 7, 2, 3, 3, 33, 30, 1);          /* stem, odd sizes, chunk = 1 image */
+		compare(p, 3, 8, 7, 2, 3, 3, 32, 32, 1 << 20);    /* stem, whole batch */
+		compare(p, 8, 16, 1, 2, 0, 4, 14, 14, 1);         /* downsample */
+		compare(p, 8, 8, 3, 1, 1, 5, 9, 11, 2000);        /* 3x3/1: chunks of 2 images */
+		compare(p, 8, 16, 3, 2, 1, 3, 10, 9, 1 << 20);    /* 3x3/2 */
+		compare(p, 6, 5, 1, 1, 0, 3, 5, 6, 1);            /* pointwise: no im2col */
+		compare(p, 2, 3, 4, 3, 2, 2, 13, 12, 1);          /* even kernel, stride 3 */
+		compare(p, 4, 4, 3, 1, 1, 2, 1, 1, 1);            /* 1x1 input, all padding but one */
+	}
+	li_pool_free(pools[0]);
+	li_pool_free(pools[1]);
+	return done_testing();
+}

@@ -1,0 +1,505 @@
+/* test_net.c: the whole ResNet: torchvision topology and names, a gradient
+ * check of a small resnet10 (every block kind, loss with weights and
+ * smoothing), BN-folded vs unfolded eval, batch and thread consistency,
+ * determinism, running statistics, save/load round trips and the exact errors
+ * for bad model files. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "li_error.h"
+#include "li_net.h"
+#include "li_rng.h"
+#include "li_safetensors.h"
+#include "tap.h"
+
+static li_rng rng;
+static char tmpdir[64];
+
+static void fill(float *a, size_t n, double scale)
+{
+	for (size_t i = 0; i < n; i++)
+		a[i] = (float)(scale * li_rng_normal(&rng));
+}
+
+static li_net *small_net(const char *arch, int width, int classes, int chans, uint64_t seed)
+{
+	li_net_config cfg;
+	li_net_config_default(&cfg);
+	snprintf(cfg.arch, sizeof cfg.arch, "%s", arch);
+	cfg.width = width;
+	cfg.classes = classes;
+	cfg.in_channels = chans;
+	li_net *net = li_net_new(&cfg);
+	if (net)
+		li_net_init(net, seed);
+	return net;
+}
+
+/* Non-trivial BN parameters and running statistics, as after training. */
+static void randomise_bn(li_net *net)
+{
+	for (int i = 0; i < li_net_tensor_count(net); i++) {
+		const li_net_tensor *t = li_net_tensor_at(net, i);
+		float *d = t->data;
+		if (t->ndim != 1 || strncmp(t->name, "fc.", 3) == 0)
+			continue;
+		for (size_t k = 0; k < t->numel; k++) {
+			double u = li_rng_uniform(&rng);
+			if (strstr(t->name, "running_var"))
+				d[k] = (float)(0.5 + u);
+			else if (strstr(t->name, "running_mean") || strstr(t->name, ".bias"))
+				d[k] = (float)(0.4 * (u - 0.5));
+			else
+				d[k] = (float)(0.8 + 0.4 * u);
+		}
+	}
+	li_net_params_changed(net);
+}
+
+static void test_topology(void)
+{
+	const struct {
+		const char *arch;
+		int tensors;
+		size_t params;
+	} want[] = {{"resnet18", 122, 11689512}, {"resnet34", 218, 21797672}};
+	for (size_t a = 0; a < LI_ARRAY_LEN(want); a++) {
+		li_net *net = small_net(want[a].arch, 64, 1000, 3, 1);
+		is_int(li_net_tensor_count(net), want[a].tensors, "%s: state_dict entries as torchvision",
+		       want[a].arch);
+		is_int(li_net_param_count(net), want[a].params, "%s: parameters as torchvision",
+		       want[a].arch);
+		is_str(li_net_tensor_at(net, 0)->name, "conv1.weight", "%s: first tensor", want[a].arch);
+		is_str(li_net_tensor_at(net, 5)->name, "bn1.num_batches_tracked", "%s: bn1 buffers",
+		       want[a].arch);
+		ok(li_net_tensor_at(net, 5)->dtype == LI_DT_I64 && li_net_tensor_at(net, 5)->ndim == 0,
+		   "%s: num_batches_tracked is an I64 scalar", want[a].arch);
+		is_str(li_net_tensor_at(net, 6)->name, "layer1.0.conv1.weight", "%s: then layer1.0.conv1",
+		       want[a].arch);
+		is_str(li_net_tensor_at(net, 12)->name, "layer1.0.conv2.weight", "%s: then conv2",
+		       want[a].arch);
+		is_str(li_net_tensor_at(net, want[a].tensors - 1)->name, "fc.bias", "%s: last tensor",
+		       want[a].arch);
+		const li_net_tensor *d = li_net_tensor_find(net, "layer2.0.downsample.0.weight");
+		ok(d && d->shape[0] == 128 && d->shape[1] == 64 && d->shape[2] == 1 && d->shape[3] == 1,
+		   "%s: layer2.0.downsample.0.weight is 128x64x1x1", want[a].arch);
+		/* downsample follows bn2 in the block, as in BasicBlock.__init__ */
+		const li_net_tensor *b2 = li_net_tensor_find(net, "layer2.0.bn2.num_batches_tracked");
+		ok(b2 && d && (const char *)(b2 + 1) == (const char *)d, "%s: downsample after bn2",
+		   want[a].arch);
+		ok(!li_net_tensor_find(net, "layer1.0.downsample.0.weight"), "%s: no downsample in layer1",
+		   want[a].arch);
+		const li_net_tensor *fc = li_net_tensor_find(net, "fc.weight");
+		ok(fc && fc->shape[0] == 1000 && fc->shape[1] == 512, "%s: fc 1000x512", want[a].arch);
+		is_int(li_net_feature_dim(net), 512, "%s: 512 features", want[a].arch);
+		/* init as torchvision: conv std sqrt(2 / fan_out), BN 1/0, fc bound 1/sqrt(512) */
+		const li_net_tensor *w = li_net_tensor_find(net, "layer3.0.conv2.weight");
+		double s = 0;
+		for (size_t k = 0; k < w->numel; k++)
+			s += (double)((float *)w->data)[k] * ((float *)w->data)[k];
+		is_close(sqrt(s / w->numel), sqrt(2.0 / (256 * 9)), 0.01, "%s: kaiming fan_out std",
+			 want[a].arch);
+		float mx = 0;
+		for (size_t k = 0; k < fc->numel; k++)
+			mx = fmaxf(mx, fabsf(((float *)fc->data)[k]));
+		ok(mx <= 1 / sqrt(512.0) && mx > 0.9 / sqrt(512.0), "%s: fc uniform(+-1/sqrt(512))",
+		   want[a].arch);
+		li_net_free(net);
+	}
+	li_net *n10 = small_net("resnet10", 16, 2, 1, 1);
+	is_int(li_net_feature_dim(n10), 128, "resnet10 width 16: 128 features");
+	is_int(li_net_tensor_count(n10), 6 + 4 * 12 + 3 * 6 + 2, "resnet10: one block per stage");
+	li_net_free(n10);
+
+	li_net_config cfg;
+	li_net_config_default(&cfg);
+	snprintf(cfg.arch, sizeof cfg.arch, "resnet50");
+	ok(!li_net_new(&cfg), "resnet50 refused");
+	is_str(li_errmsg(), "unknown architecture 'resnet50' (expected resnet10, resnet18 or resnet34)",
+	       "unknown architecture message");
+	li_net_config_default(&cfg);
+	cfg.classes = 1;
+	ok(!li_net_new(&cfg), "1 class refused");
+	li_net_config_default(&cfg);
+	cfg.in_channels = 2;
+	ok(!li_net_new(&cfg), "2 input channels refused");
+	is_str(li_errmsg(), "input channels must be 1 or 3, not 2", "channels message");
+}
+
+/* ---- whole-net gradient check ---- */
+
+typedef struct gcheck {
+	li_net *net;
+	const float *x;
+	const int *labels;
+	int n, classes;
+	li_loss_config loss;
+	float *logits;
+} gcheck;
+
+static double net_loss(gcheck *g)
+{
+	li_net_forward(g->net, g->x, g->n, g->logits, NULL);
+	return li_softmax_xent(g->logits, g->labels, g->n, g->classes, &g->loss, NULL);
+}
+
+static void test_gradients(void)
+{
+	int n = 3, classes = 3, hw = 32;
+	li_net *net = small_net("resnet10", 4, classes, 3, 7);
+	randomise_bn(net);
+	ok(li_net_prepare(net, n, hw, hw) == 0, "prepare resnet10 w4, batch 3, 32x32");
+	li_net_set_training(net, true);
+	size_t nx = (size_t)n * 3 * hw * hw;
+	float *x = malloc(sizeof(float) * nx), logits[9], dlogits[9];
+	fill(x, nx, 1.0);
+	int labels[3] = {2, 0, 1};
+	float cw[3] = {1.0f, 2.0f, 0.5f};
+	gcheck g = {.net = net, .x = x, .labels = labels, .n = n, .classes = classes,
+		    .loss = {.class_weights = cw, .label_smoothing = 0.1f}, .logits = logits};
+	li_net_zero_grad(net);
+	net_loss(&g);
+	li_softmax_xent(logits, labels, n, classes, &g.loss, dlogits);
+	ok(li_net_backward(net, dlogits) == 0, "backward");
+	size_t np = li_net_param_count(net);
+	float *grad = malloc(sizeof(float) * np);
+	memcpy(grad, li_net_grads(net), sizeof(float) * np);
+	float *p = li_net_params(net);
+	const char *names[] = {"conv1.weight", "bn1.weight", "bn1.bias", "layer1.0.conv1.weight",
+			       "layer1.0.bn1.bias", "layer1.0.conv2.weight", "layer1.0.bn2.weight",
+			       "layer2.0.conv1.weight", "layer2.0.downsample.0.weight",
+			       "layer2.0.downsample.1.weight", "layer3.0.bn2.bias",
+			       "layer4.0.conv2.weight", "layer4.0.downsample.1.bias", "fc.weight", "fc.bias"};
+	for (size_t k = 0; k < LI_ARRAY_LEN(names); k++) {
+		const li_net_tensor *t = li_net_tensor_find(net, names[k]);
+		size_t off = t->param_offset, stride = t->numel > 12 ? t->numel / 12 : 1;
+		double worst = 0, scale = 0;
+		for (size_t i = 0; i < t->numel; i++)
+			scale = fmax(scale, fabs(grad[off + i]));
+		for (size_t i = 0; i < t->numel; i += stride) {
+			float v = p[off + i];
+			double h = 1e-2 * fmax(0.1, fabs(v));
+			p[off + i] = (float)(v + h);
+			double lp = net_loss(&g);
+			p[off + i] = (float)(v - h);
+			double lm = net_loss(&g);
+			p[off + i] = v;
+			double num = (lp - lm) / (2 * h);
+			worst = fmax(worst, fabs(num - grad[off + i]));
+		}
+		if (!ok(scale > 0 && worst <= 0.03 * scale, "resnet10 gradient of %s", names[k]))
+			diag("max error %g, gradient scale %g", worst, scale);
+	}
+	free(grad);
+	free(x);
+	li_net_free(net);
+}
+
+/* ---- eval: folding, batch and thread consistency, features ---- */
+
+static void test_eval(void)
+{
+	int n = 4, hw = 40, classes = 3;
+	li_net *net = small_net("resnet10", 8, classes, 3, 11);
+	randomise_bn(net);
+	ok(li_net_prepare(net, n, hw, hw + 8) == 0, "prepare batch 4, 48x40");
+	size_t per = (size_t)3 * hw * (hw + 8);
+	float *x = malloc(sizeof(float) * per * n);
+	fill(x, per * n, 1.0);
+	float a[12], b[12], fa[4 * 64], fb[4 * 64];
+	li_net_set_training(net, false);
+	ok(li_net_forward(net, x, n, a, fa) == 0, "eval forward (folded)");
+	li_net_set_bn_folding(net, false);
+	li_net_forward(net, x, n, b, fb);
+	li_net_set_bn_folding(net, true);
+	double e = 0, s = 0;
+	for (int i = 0; i < n * classes; i++) {
+		e = fmax(e, fabs(a[i] - b[i]));
+		s = fmax(s, fabs(b[i]));
+	}
+	if (!ok(e <= 1e-4 * fmax(s, 1), "BN-folded eval equals unfolded eval"))
+		diag("max diff %g (scale %g)", e, s);
+	e = 0;
+	for (int i = 0; i < n * 64; i++)
+		e = fmax(e, fabs(fa[i] - fb[i]));
+	ok(e <= 1e-4, "folded features equal unfolded features (max diff %g)", e);
+	/* logits are fc(features) */
+	const li_net_tensor *w = li_net_tensor_find(net, "fc.weight"), *bias = li_net_tensor_find(net, "fc.bias");
+	e = 0;
+	for (int i = 0; i < n; i++)
+		for (int k = 0; k < classes; k++) {
+			double z = ((float *)bias->data)[k];
+			for (int j = 0; j < 64; j++)
+				z += (double)((float *)w->data)[k * 64 + j] * fa[i * 64 + j];
+			e = fmax(e, fabs(z - a[i * classes + k]));
+		}
+	ok(e < 1e-4, "features are the fc input of the same pass (max diff %g)", e);
+	/* one image at a time gives the same logits */
+	e = 0;
+	for (int i = 0; i < n; i++) {
+		float one[3];
+		li_net_forward(net, x + per * i, 1, one, NULL);
+		for (int k = 0; k < classes; k++)
+			e = fmax(e, fabs(one[k] - a[i * classes + k]));
+	}
+	ok(e < 1e-5, "eval batch of 4 equals 4 single images (max diff %g)", e);
+	/* two threads: same result up to rounding, and repeatable */
+	li_net_set_threads(net, 2);
+	li_net_forward(net, x, n, b, NULL);
+	e = 0;
+	for (int i = 0; i < n * classes; i++)
+		e = fmax(e, fabs(a[i] - b[i]));
+	ok(e < 1e-5, "2 threads agree with 1 (max diff %g)", e);
+	float c2[12];
+	li_net_forward(net, x, n, c2, NULL);
+	ok(memcmp(b, c2, sizeof c2) == 0, "2 threads: repeatable bits");
+	li_net_set_threads(net, 1);
+	/* parameter changes reach the folded copy after li_net_params_changed */
+	float *bn1w = li_net_tensor_find(net, "bn1.weight")->data;
+	bn1w[0] *= 2;
+	li_net_params_changed(net);
+	li_net_forward(net, x, n, b, NULL);
+	li_net_set_bn_folding(net, false);
+	li_net_forward(net, x, n, c2, NULL);
+	li_net_set_bn_folding(net, true);
+	e = 0;
+	for (int i = 0; i < n * classes; i++)
+		e = fmax(e, fabs(b[i] - c2[i]));
+	ok(e < 1e-4 && memcmp(a, b, sizeof a) != 0, "refolded after li_net_params_changed");
+	/* errors */
+	ok(li_net_forward(net, x, 5, a, NULL) < 0, "batch above the prepared size refused");
+	is_str(li_errmsg(), "batch of 5 images, prepared for 1 to 4", "batch message");
+	li_net_set_training(net, true);
+	li_net_prepare(net, 2, 32, 32);
+	ok(li_net_forward(net, x, 1, a, NULL) < 0, "training batch 1 at 32x32 refused (1 value per channel)");
+	ok(li_net_backward(net, a) < 0, "backward without a training forward refused");
+	ok(li_net_prepare(net, 2, 31, 32) < 0, "input below 32 refused");
+	free(x);
+	li_net_free(net);
+}
+
+/* ---- training forward: running statistics, determinism ---- */
+
+static void train_step(li_net *net, const float *x, int n, const int *labels, float *logits)
+{
+	float dl[64];
+	li_net_zero_grad(net);
+	li_net_forward(net, x, n, logits, NULL);
+	li_softmax_xent(logits, labels, n, 2, NULL, dl);
+	li_net_backward(net, dl);
+}
+
+static void test_training(void)
+{
+	int n = 3, hw = 36;
+	size_t nx = (size_t)n * 1 * hw * hw;
+	float *x = malloc(sizeof(float) * nx);
+	fill(x, nx, 1.0);
+	int labels[3] = {1, 0, 1};
+	for (int threads = 1; threads <= 2; threads++) {
+		li_net *a = small_net("resnet10", 8, 2, 1, 5), *b = small_net("resnet10", 8, 2, 1, 5);
+		li_net_set_threads(a, threads);
+		li_net_set_threads(b, threads);
+		li_net_prepare(a, n, hw, hw);
+		li_net_prepare(b, n, hw, hw);
+		li_net_set_training(a, true);
+		li_net_set_training(b, true);
+		float la[6], lb[6];
+		train_step(a, x, n, labels, la);
+		train_step(b, x, n, labels, lb);
+		size_t np = li_net_param_count(a);
+		ok(memcmp(la, lb, sizeof la) == 0 &&
+		   memcmp(li_net_grads(a), li_net_grads(b), sizeof(float) * np) == 0,
+		   "%d thread(s): same seed, same data -> identical logits and gradients", threads);
+		const li_net_tensor *rm = li_net_tensor_find(a, "layer1.0.bn1.running_mean");
+		const li_net_tensor *nbt = li_net_tensor_find(a, "layer1.0.bn1.num_batches_tracked");
+		is_int(*(int64_t *)nbt->data, 1, "num_batches_tracked counts the training forward");
+		double s = 0;
+		for (size_t k = 0; k < rm->numel; k++)
+			s += fabs(((float *)rm->data)[k]);
+		ok(s > 0, "running mean moved");
+		/* eval forward between a training forward and backward does not disturb it */
+		float le[6];
+		li_net_set_training(a, false);
+		li_net_forward(a, x, n, le, NULL);
+		li_net_set_training(a, true);
+		li_net_zero_grad(a);
+		float dl[6];
+		li_softmax_xent(la, labels, n, 2, NULL, dl);
+		li_net_forward(a, x, n, la, NULL);
+		li_net_set_training(a, false);
+		li_net_forward(a, x, n, le, NULL);
+		li_net_backward(a, dl);
+		li_net_zero_grad(b);
+		li_net_forward(b, x, n, lb, NULL);
+		li_net_backward(b, dl);
+		ok(memcmp(li_net_grads(a), li_net_grads(b), sizeof(float) * np) == 0,
+		   "%d thread(s): an eval forward before backward changes nothing", threads);
+		li_net_free(a);
+		li_net_free(b);
+	}
+	free(x);
+}
+
+/* ---- files ---- */
+
+static void path_in_tmp(char *buf, size_t cap, const char *name)
+{
+	snprintf(buf, cap, "%s/%s", tmpdir, name);
+}
+
+/* Write the net's tensors with one edited: drop it, change its shape or dtype. */
+static int write_edited(const li_net *net, const char *path, const char *target, int how)
+{
+	li_st_writer *w = li_st_writer_new();
+	static int32_t ints[4096];
+	for (int i = 0; i < li_net_tensor_count(net); i++) {
+		const li_net_tensor *t = li_net_tensor_at(net, i);
+		int64_t shape[4];
+		memcpy(shape, t->shape, sizeof shape);
+		if (strcmp(t->name, target) == 0) {
+			if (how == 0)
+				continue;
+			if (how == 1) {
+				shape[t->ndim - 1] = 1;
+				li_st_writer_add(w, t->name, t->dtype, t->ndim, shape, t->data);
+				continue;
+			}
+			li_st_writer_add(w, t->name, LI_DT_I32, t->ndim, shape, ints);
+			continue;
+		}
+		li_st_writer_add(w, t->name, t->dtype, t->ndim, shape, t->data);
+	}
+	int rc = li_st_writer_save(w, path);
+	li_st_writer_free(w);
+	return rc;
+}
+
+static void test_files(void)
+{
+	char path[128], want[512];
+	li_net *net = small_net("resnet10", 4, 3, 3, 21);
+	randomise_bn(net);
+	*(int64_t *)li_net_tensor_find(net, "bn1.num_batches_tracked")->data = 42;
+	path_in_tmp(path, sizeof path, "m.safetensors");
+	li_meta meta[] = {{"input_size", "32"}, {"mean", "0.485,0.456,0.406"}, {"epoch", "3"}};
+	ok(li_net_save(net, path, meta, 3) == 0, "save");
+	bool reset = true;
+	li_net *back = li_net_load(path, NULL, 0, &reset);
+	ok(back != NULL, "load without a config: %s", back ? "ok" : li_errmsg());
+	if (!back)
+		return;
+	ok(!reset, "fc kept");
+	const li_net_config *c = li_net_get_config(back);
+	ok(strcmp(c->arch, "resnet10") == 0 && c->width == 4 && c->classes == 3 && c->in_channels == 3,
+	   "config from metadata");
+	int same = 1;
+	for (int i = 0; i < li_net_tensor_count(net); i++) {
+		const li_net_tensor *t = li_net_tensor_at(net, i), *u = li_net_tensor_at(back, i);
+		same &= strcmp(t->name, u->name) == 0 && t->numel == u->numel &&
+			memcmp(t->data, u->data, t->numel * (t->dtype == LI_DT_I64 ? 8 : 4)) == 0;
+	}
+	ok(same, "round trip: every tensor identical (incl. num_batches_tracked)");
+	li_st *st = li_st_open(path);
+	ok(st && li_st_meta(st, "arch") && strcmp(li_st_meta(st, "arch"), "resnet10") == 0 &&
+	   strcmp(li_st_meta(st, "width"), "4") == 0 && strcmp(li_st_meta(st, "epoch"), "3") == 0 &&
+	   li_st_meta(st, "li_version") != NULL, "metadata written");
+	const li_st_info *nbt = st ? li_st_find(st, "bn1.num_batches_tracked") : NULL;
+	ok(nbt && nbt->dtype == LI_DT_I64 && nbt->ndim == 0, "num_batches_tracked saved as I64 []");
+	li_st_close(st);
+	/* logits of the loaded model equal the original's */
+	float x[2 * 3 * 32 * 32], la[6], lb[6];
+	fill(x, LI_ARRAY_LEN(x), 1.0);
+	li_net_prepare(net, 2, 32, 32);
+	li_net_prepare(back, 2, 32, 32);
+	li_net_forward(net, x, 2, la, NULL);
+	li_net_forward(back, x, 2, lb, NULL);
+	ok(memcmp(la, lb, sizeof la) == 0, "loaded model gives identical logits");
+	li_net_free(back);
+
+	/* another class count with a config: fc re-initialised, the rest kept */
+	li_net_config cfg = *li_net_get_config(net);
+	cfg.classes = 2;
+	back = li_net_load(path, &cfg, 77, &reset);
+	ok(back && reset, "class count 3 -> 2: loaded with fc reset");
+	if (back) {
+		li_net *ref = small_net("resnet10", 4, 2, 3, 0);
+		li_net_init_fc(ref, 77);
+		const li_net_tensor *f1 = li_net_tensor_find(back, "fc.weight"), *f2 = li_net_tensor_find(ref, "fc.weight");
+		ok(f1->shape[0] == 2 && memcmp(f1->data, f2->data, f1->numel * 4) == 0,
+		   "fc initialised from the seed");
+		const li_net_tensor *w1 = li_net_tensor_find(back, "layer2.0.conv1.weight");
+		const li_net_tensor *w2 = li_net_tensor_find(net, "layer2.0.conv1.weight");
+		ok(memcmp(w1->data, w2->data, w1->numel * 4) == 0, "other tensors loaded");
+		li_net_free(ref);
+		li_net_free(back);
+	}
+	/* a wider config does not fit the file */
+	cfg.classes = 3;
+	cfg.width = 8;
+	ok(!li_net_load(path, &cfg, 0, NULL), "width mismatch refused");
+	snprintf(want, sizeof want, "'%s': tensor 'conv1.weight' has shape [4, 3, 7, 7], expected [8, 3, 7, 7]", path);
+	is_str(li_errmsg(), want, "width mismatch message");
+
+	/* bad files: missing tensor, wrong shape, wrong dtype */
+	path_in_tmp(path, sizeof path, "bad.safetensors");
+	write_edited(net, path, "layer1.0.conv1.weight", 0);
+	ok(!li_net_load(path, NULL, 0, NULL), "missing tensor refused");
+	snprintf(want, sizeof want, "'%s': tensor 'layer1.0.conv1.weight' is missing", path);
+	is_str(li_errmsg(), want, "missing tensor message");
+	write_edited(net, path, "layer1.0.conv1.weight", 1);
+	ok(!li_net_load(path, NULL, 0, NULL), "wrong shape refused");
+	snprintf(want, sizeof want, "'%s': tensor 'layer1.0.conv1.weight' has shape [4, 4, 3, 1], expected [4, 4, 3, 3]", path);
+	is_str(li_errmsg(), want, "wrong shape message");
+	write_edited(net, path, "layer3.0.bn2.weight", 2);
+	ok(!li_net_load(path, NULL, 0, NULL), "wrong dtype refused");
+	snprintf(want, sizeof want, "'%s': tensor 'layer3.0.bn2.weight' has dtype I32, expected F32", path);
+	is_str(li_errmsg(), want, "wrong dtype message");
+
+	/* a plain export (no metadata) is recognised from its shapes */
+	li_net *r18 = small_net("resnet18", 8, 5, 1, 3);
+	write_edited(r18, path, "", 0);
+	back = li_net_load(path, NULL, 0, NULL);
+	ok(back && strcmp(li_net_get_config(back)->arch, "resnet18") == 0 &&
+	   li_net_get_config(back)->classes == 5 && li_net_get_config(back)->width == 8 &&
+	   li_net_get_config(back)->in_channels == 1, "plain export: resnet18, 5 classes, width 8, 1 channel");
+	li_net_free(back);
+	li_net_free(r18);
+	li_net *r34 = small_net("resnet34", 4, 2, 3, 3);
+	write_edited(r34, path, "", 0);
+	back = li_net_load(path, NULL, 0, NULL);
+	ok(back && strcmp(li_net_get_config(back)->arch, "resnet34") == 0, "plain export: resnet34");
+	li_net_free(back);
+	/* a resnet34 file is not a resnet18 */
+	li_net_config_default(&cfg);
+	cfg.width = 4;
+	back = li_net_load(path, &cfg, 0, NULL);
+	ok(!back, "resnet34 file refused as resnet18");
+	snprintf(want, sizeof want, "'%s': unexpected tensor 'layer1.2.conv1.weight' for resnet18", path);
+	is_str(li_errmsg(), want, "unexpected tensor message");
+	li_net_free(r34);
+	unlink(path);
+	path_in_tmp(path, sizeof path, "m.safetensors");
+	unlink(path);
+	li_net_free(net);
+}
+
+int main(void)
+{
+	li_rng_seed(&rng, 4321);
+	snprintf(tmpdir, sizeof tmpdir, "/tmp/li_test_net.XXXXXX");
+	if (!mkdtemp(tmpdir)) {
+		ok(0, "cannot make a temporary directory");
+		return done_testing();
+	}
+	test_topology();
+	test_gradients();
+	test_eval();
+	test_training();
+	test_files();
+	rmdir(tmpdir);
+	return done_testing();
+}
