@@ -31,6 +31,7 @@
 enum { FREE, CLAIMED, ACTIVE };
 
 static char slot_path[SLOTS][SLOT_PATH];
+static pid_t slot_pid[SLOTS]; /* a forked child killed by a signal must not remove its parent's files */
 static atomic_int slot_state[SLOTS];
 static const int cleanup_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE};
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
@@ -38,8 +39,9 @@ static mode_t file_mode = 0644;
 
 void li_atomic_cleanup_signal(void)
 {
+	pid_t self = getpid();
 	for (int i = 0; i < SLOTS; i++)
-		if (atomic_load(&slot_state[i]) == ACTIVE)
+		if (atomic_load(&slot_state[i]) == ACTIVE && slot_pid[i] == self)
 			unlink(slot_path[i]);
 }
 
@@ -89,6 +91,7 @@ static int slot_claim(const char *tmp)
 		int expect = FREE;
 		if (atomic_compare_exchange_strong(&slot_state[i], &expect, CLAIMED)) {
 			memcpy(slot_path[i], tmp, n + 1);
+			slot_pid[i] = getpid();
 			atomic_store(&slot_state[i], ACTIVE);
 			return i;
 		}

@@ -22,7 +22,8 @@ FILE *li_atomic_open(li_atomic *a, const char *path);
 /* Flush, fsync, close and rename into place; 0 or -1 with li_error (the
  * temporary file is removed on failure). */
 int li_atomic_commit(li_atomic *a);
-/* Close and remove the temporary file; safe to call after commit (no-op). */
+/* Close and remove the temporary file; a no-op after commit, after a failed
+ * open, and on a zero-initialised struct. */
 void li_atomic_abort(li_atomic *a);
 /* The cleanup handlers are installed on the first open, and only for signals
  * still at their default action: a program with its own SIGINT/SIGTERM/

@@ -74,7 +74,8 @@ struct li_net {
 	int64_t *nbt;
 	/* prepared */
 	int max_batch, in_h, in_w, n;
-	float *arena, *xin, *scratch, *g[3], *col, *feat, *dfeat;
+	float *arena, *xin, *scratch, *g[3], *col, *feat, *dfeat, *feat_eval;
+	int n_stored; /* batch of the kept training activations */
 	size_t col_floats, gsize;
 	/* state */
 	li_pool *pool;
@@ -462,6 +463,7 @@ int li_net_prepare(li_net *net, int max_batch, int height, int width)
 		net->col = TAKE(col);
 		net->feat = TAKE(B * net->fc.in);
 		net->dfeat = TAKE(B * net->fc.in);
+		net->feat_eval = TAKE(B * net->fc.in);
 		net->layers[net->nlayers - 2].out = net->feat;
 		for (int i = 0; i < net->nlayers; i++)
 			net->layers[i].in = i == 0 ? net->xin : net->layers[i - 1].out;
@@ -656,9 +658,11 @@ static const layer_ops block_ops = {"block", block_forward, block_backward};
 
 static float *avgpool_forward(li_net *net, li_layer *l, float *in, bool stored)
 {
-	(void)stored;
-	li_avgpool_forward(in, l->cin, net->n, l->h * l->w, net->feat);
-	return net->feat;
+	/* eval keeps its own copy, so an eval pass between a training forward and
+	 * its backward leaves fc's saved input alone */
+	float *f = stored ? net->feat : net->feat_eval;
+	li_avgpool_forward(in, l->cin, net->n, l->h * l->w, f);
+	return f;
 }
 
 static float *avgpool_backward(li_net *net, li_layer *l, float *dout)
@@ -717,18 +721,24 @@ int li_net_forward(li_net *net, const float *x, int n, float *logits, float *fea
 	net->n = n;
 	li_nchw_to_cnhw(x, n, net->cfg.in_channels, net->in_h * net->in_w, net->xin, net->pool);
 	net->layers[net->nlayers - 1].out = logits;
-	float *a = net->xin;
+	float *a = net->xin, *feat = NULL;
 	for (int i = 0; i < net->nlayers; i++) {
 		li_layer *l = &net->layers[i];
 		double t = now(), f0 = unit_flop(l, false);
+		feat = a;
 		a = l->ops->forward(net, l, a, stored);
 		l->prof.forward_s += now() - t;
 		l->prof.forward_flop += unit_flop(l, false) - f0;
 		l->prof.forward_calls++;
 	}
-	if (features)
-		memcpy(features, net->feat, sizeof(float) * (size_t)n * net->fc.in);
-	net->stored_valid = net->training;
+	if (features) /* fc's input */
+		memcpy(features, feat, sizeof(float) * (size_t)n * net->fc.in);
+	if (net->training) {
+		net->stored_valid = true;
+		net->n_stored = n;
+	} else if (stored) {
+		net->stored_valid = false; /* unfolded eval reused the kept activations */
+	}
 	return 0;
 }
 
@@ -737,6 +747,7 @@ int li_net_backward(li_net *net, const float *dlogits)
 	if (!net->stored_valid)
 		return li_error("backward needs a training-mode forward of the same batch first");
 	float *g = (float *)dlogits; /* fc's backward only reads it */
+	net->n = net->n_stored;
 	for (int i = net->nlayers - 1; i >= 0 && g; i--) {
 		li_layer *l = &net->layers[i];
 		double t = now(), f0 = unit_flop(l, true);

@@ -54,7 +54,7 @@ static void parse_size(const char *arg, opts *o)
 	char buf[64];
 	if (strlen(arg) >= sizeof buf)
 		li_usage_error("--size: '%s' is not WxH", arg);
-	strcpy(buf, arg);
+	memcpy(buf, arg, strlen(arg) + 1);
 	char *x = strchr(buf, 'x');
 	if (x)
 		*x = '\0';

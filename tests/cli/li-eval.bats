@@ -110,7 +110,7 @@ second_model() {
 		close "$(jq -r .compare.auroc out.json)" "$(expected $c auroc)"
 		close "$(jq -r .compare.other_auroc out.json)" "$(expected $c auroc2)"
 		close "$(jq -r .compare.p_value out.json)" "$(expected $c p_value)"
-		jq -e '.compare.difference == .compare.auroc - .compare.other_auroc' out.json
+		jq -e '(.compare.difference - (.compare.auroc - .compare.other_auroc)) | fabs < 1e-12' out.json
 		jq -e '.compare.difference_ci[0] < .compare.difference and .compare.difference < .compare.difference_ci[1]' out.json
 		jq -e '.compare.other == "other.tsv" and .compare.n == .n' out.json
 	done

@@ -178,6 +178,22 @@ int main(int argc, char **argv)
 	is_int(entries(), 1, "all aborted");
 	unlink(in_dir("out.txt"));
 
+	/* A forked child (no exec) inherits the handler and the registry; its
+	 * death must not remove the parent's temp file. */
+	f = li_atomic_open(&a, in_dir("parent.txt"));
+	fputs("parent\n", f);
+	pid_t pid = fork();
+	if (pid == 0)
+		for (;;)
+			pause();
+	kill(pid, SIGTERM);
+	int st = 0;
+	waitpid(pid, &st, 0);
+	ok(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM, "forked child killed");
+	is_int(li_atomic_commit(&a), 0, "the parent's file survives and commits");
+	is_str(slurp(in_dir("parent.txt")), "parent\n", "its content");
+	unlink(in_dir("parent.txt"));
+
 	killed_child(SIGTERM, 0, "SIGTERM");
 	killed_child(SIGINT, 0, "SIGINT");
 	killed_child(SIGHUP, 0, "SIGHUP");

@@ -113,7 +113,7 @@ int main(void)
 	DIR *d = opendir(FIX);
 	if (!ok(d != NULL, "open " FIX))
 		return done_testing();
-	char *names[256];
+	char *names[256] = {0};
 	int n = 0;
 	struct dirent *e;
 	while ((e = readdir(d)) && n < 256)

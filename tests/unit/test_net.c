@@ -175,22 +175,27 @@ static void test_gradients(void)
 			       "layer4.0.conv2.weight", "layer4.0.downsample.1.bias", "fc.weight", "fc.bias"};
 	for (size_t k = 0; k < LI_ARRAY_LEN(names); k++) {
 		const li_net_tensor *t = li_net_tensor_find(net, names[k]);
-		size_t off = t->param_offset, stride = t->numel > 12 ? t->numel / 12 : 1;
+		size_t off = t->param_offset, stride = t->numel > 8 ? t->numel / 8 : 1;
 		double worst = 0, scale = 0;
 		for (size_t i = 0; i < t->numel; i++)
 			scale = fmax(scale, fabs(grad[off + i]));
 		for (size_t i = 0; i < t->numel; i += stride) {
+			/* ReLU and max-pool kinks make some steps useless: take the best of three */
 			float v = p[off + i];
-			double h = 1e-2 * fmax(0.1, fabs(v));
-			p[off + i] = (float)(v + h);
-			double lp = net_loss(&g);
-			p[off + i] = (float)(v - h);
-			double lm = net_loss(&g);
-			p[off + i] = v;
-			double num = (lp - lm) / (2 * h);
-			worst = fmax(worst, fabs(num - grad[off + i]));
+			double best = INFINITY;
+			for (double h = 1e-2; h > 5e-5; h /= 10) {
+				double step = h * fmax(0.1, fabs(v));
+				p[off + i] = (float)(v + step);
+				double lp = net_loss(&g);
+				p[off + i] = (float)(v - step);
+				double lm = net_loss(&g);
+				p[off + i] = v;
+				double num = (lp - lm) / (2 * step);
+				best = fmin(best, fabs(num - grad[off + i]));
+			}
+			worst = fmax(worst, best);
 		}
-		if (!ok(scale > 0 && worst <= 0.03 * scale, "resnet10 gradient of %s", names[k]))
+		if (!ok(scale > 0 && worst <= 0.02 * scale, "resnet10 gradient of %s", names[k]))
 			diag("max error %g, gradient scale %g", worst, scale);
 	}
 	free(grad);
