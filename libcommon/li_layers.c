@@ -195,21 +195,21 @@ static void maxpool_forward_task(void *ctx, int begin, int end)
 		const float *x = j->x + plane * hw;
 		float *y = j->y + plane * ohw;
 		uint8_t *am = j->am ? j->am + plane * ohw : NULL;
-		for (int o = 0; o < j->oh; o++)
+		for (int o = 0; o < j->oh; o++) {
+			/* clip the window once per row and column: no tests in the inner loop */
+			int ih0 = o * j->s - j->p;
+			int alo = ih0 < 0 ? -ih0 : 0, ahi = j->h - ih0 < j->k ? j->h - ih0 : j->k;
 			for (int q = 0; q < j->ow; q++) {
+				int iw0 = q * j->s - j->p;
+				int blo = iw0 < 0 ? -iw0 : 0, bhi = j->w - iw0 < j->k ? j->w - iw0 : j->k;
 				float best = -INFINITY;
-				int arg = 0;
-				for (int a = 0; a < j->k; a++) {
-					int ih = o * j->s - j->p + a;
-					if (ih < 0 || ih >= j->h)
-						continue;
-					for (int b = 0; b < j->k; b++) {
-						int iw = q * j->s - j->p + b;
-						if (iw < 0 || iw >= j->w)
-							continue;
-						float v = x[(size_t)ih * j->w + iw];
+				int arg = alo * j->k + blo;
+				for (int a = alo; a < ahi; a++) {
+					const float *row = x + (size_t)(ih0 + a) * j->w;
+					for (int b = blo; b < bhi; b++) {
+						float v = row[iw0 + b];
 						/* NaN wins, as in PyTorch */
-						if (v > best || isnan(v)) {
+						if (v > best || v != v) {
 							best = v;
 							arg = a * j->k + b;
 						}
@@ -219,6 +219,7 @@ static void maxpool_forward_task(void *ctx, int begin, int end)
 				if (am)
 					am[(size_t)o * j->ow + q] = (uint8_t)arg;
 			}
+		}
 	}
 }
 

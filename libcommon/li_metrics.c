@@ -102,55 +102,57 @@ static int sorted_init(sorted *st, const int *label, const double *score, size_t
 
 static double ratio(double a, double b) { return b > 0 ? a / b : NAN; }
 
-/* Everything from one pass; w = multiplicity of each sorted row (NULL: 1). */
+/* Everything from one pass; w = multiplicity of each sorted row (NULL: 1).
+ * The class totals are st->n_pos and st->n_neg in both cases, since the
+ * bootstrap is stratified. Counts are integers until the divisions. */
 static void evaluate(const sorted *st, const uint32_t *w, double threshold, li_metrics *m)
 {
-	double P = 0, N = 0, tp = 0, fp = 0, pairs = 0, ap = 0, tp_at = 0, fp_at = 0;
-	for (size_t i = 0; i < st->n; i++) {
-		double c = w ? w[i] : 1;
-		if (st->y[i])
-			P += c;
-		else
-			N += c;
-	}
+	uint64_t tp = 0, fp = 0, tp_at = 0, fp_at = 0;
+	double P = (double)st->n_pos, N = (double)st->n_neg, pairs = 0, ap = 0;
 	for (size_t g = 0; g < st->ngroups; g++) {
-		double tg = 0, fg = 0;
-		for (size_t i = st->gstart[g]; i < st->gstart[g + 1]; i++) {
-			double c = w ? w[i] : 1;
-			if (st->y[i])
-				tg += c;
-			else
-				fg += c;
+		uint64_t tg = 0, fg = 0;
+		size_t end = st->gstart[g + 1];
+		if (w) {
+			for (size_t i = st->gstart[g]; i < end; i++) {
+				uint64_t c = w[i];
+				tg += st->y[i] ? c : 0;
+				fg += st->y[i] ? 0 : c;
+			}
+		} else {
+			for (size_t i = st->gstart[g]; i < end; i++)
+				tg += st->y[i];
+			fg = end - st->gstart[g] - tg;
 		}
 		if (tg == 0 && fg == 0)
 			continue;
 		/* Positives here beat every negative in later (lower) groups. */
-		pairs += tg * (N - fp - fg) + 0.5 * tg * fg;
+		pairs += (double)tg * (N - (double)(fp + fg)) + 0.5 * (double)tg * (double)fg;
 		tp += tg;
 		fp += fg;
 		if (tg > 0)
-			ap += tg * (tp / (tp + fp));
+			ap += (double)tg * ((double)tp / (double)(tp + fp));
 		if (st->s[st->gstart[g]] >= threshold) {
 			tp_at = tp;
 			fp_at = fp;
 		}
 	}
-	m->n = (size_t)(P + N);
-	m->n_pos = (size_t)P;
-	m->n_neg = (size_t)N;
+	m->n = st->n;
+	m->n_pos = st->n_pos;
+	m->n_neg = st->n_neg;
 	m->threshold = threshold;
-	m->tp = (size_t)tp_at;
-	m->fp = (size_t)fp_at;
-	m->fn = (size_t)(P - tp_at);
-	m->tn = (size_t)(N - fp_at);
+	m->tp = tp_at;
+	m->fp = fp_at;
+	m->fn = st->n_pos - tp_at;
+	m->tn = st->n_neg - fp_at;
+	double tpd = (double)tp_at, fpd = (double)fp_at;
 	double *v = m->value;
 	v[LI_METRIC_AUROC] = P > 0 && N > 0 ? pairs / (P * N) : NAN;
 	v[LI_METRIC_AUPRC] = ratio(ap, P);
-	v[LI_METRIC_SENSITIVITY] = ratio(tp_at, P);
-	v[LI_METRIC_SPECIFICITY] = ratio(N - fp_at, N);
-	v[LI_METRIC_PRECISION] = ratio(tp_at, tp_at + fp_at);
-	v[LI_METRIC_F1] = ratio(2 * tp_at, 2 * tp_at + fp_at + (P - tp_at));
-	v[LI_METRIC_ACCURACY] = ratio(tp_at + N - fp_at, P + N);
+	v[LI_METRIC_SENSITIVITY] = ratio(tpd, P);
+	v[LI_METRIC_SPECIFICITY] = ratio(N - fpd, N);
+	v[LI_METRIC_PRECISION] = ratio(tpd, tpd + fpd);
+	v[LI_METRIC_F1] = ratio(2 * tpd, 2 * tpd + fpd + (P - tpd));
+	v[LI_METRIC_ACCURACY] = ratio(tpd + N - fpd, P + N);
 }
 
 int li_metrics_compute(const int *label, const double *score, size_t n, double threshold,

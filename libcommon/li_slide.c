@@ -163,7 +163,7 @@ li_slide *li_slide_open(const char *path)
 	li_image_format fmt = li_image_sniff(magic, n);
 	const char *vendor = fmt == LI_IMAGE_UNKNOWN ? openslide_detect_vendor(path) : NULL;
 	if (fmt == LI_IMAGE_UNKNOWN && !vendor) {
-		li_error("'%s' is not a slide (no format OpenSlide reads, not PNG or JPEG)", path);
+		li_error("cannot open slide '%s': not PNG, JPEG or a format OpenSlide reads", path);
 		return NULL;
 	}
 	li_slide *s = li_calloc(1, sizeof *s);

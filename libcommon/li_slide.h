@@ -27,8 +27,9 @@
 
 typedef struct li_slide li_slide;
 
-/* Open a slide; NULL with li_error: "'x.txt' is not a slide (no OpenSlide
- * format, not PNG or JPEG)", "cannot open slide 'x.svs': <openslide error>". */
+/* Open a slide; NULL with li_error: "cannot open slide 'x.txt': not PNG,
+ * JPEG or a format OpenSlide reads", "cannot read slide 'x.svs': <OpenSlide's
+ * error>", or li_image's message for a bad PNG/JPEG. */
 li_slide *li_slide_open(const char *path);
 void li_slide_free(li_slide *s);
 

@@ -217,9 +217,13 @@ static size_t *sort_paths(const li_list *l)
 	qsort(idx, l->nrows, sizeof *idx, cmp_path);
 	for (size_t k = 1; k < l->nrows; k++) {
 		const li_row *a = &l->rows[idx[k - 1]], *b = &l->rows[idx[k]];
-		if (strcmp(a->field[0], b->field[0]) == 0)
-			li_die("'%s' line %ld: duplicate path '%s' (first on line %ld)", l->name, b->line,
-			       b->field[0], a->line);
+		if (strcmp(a->field[0], b->field[0]) == 0) {
+			char msg[LI_ERRMSG_MAX];
+			snprintf(msg, sizeof msg, "'%s' line %ld: duplicate path '%s' (first on line %ld)",
+				 l->name, b->line, b->field[0], a->line);
+			free(idx);
+			li_die("%s", msg);
+		}
 	}
 	return idx;
 }
@@ -237,31 +241,33 @@ static double *match_rows(const data *a, const data *b, const opts *o)
 	if (!out)
 		li_die_lib();
 	int blc = li_list_col(lb, o->label_col);
+	char msg[LI_ERRMSG_MAX] = "";
 	size_t i = 0, j = 0;
-	while (i < la->nrows || j < lb->nrows) {
+	while (!msg[0] && (i < la->nrows || j < lb->nrows)) {
 		const li_row *ra = i < la->nrows ? &la->rows[ia[i]] : NULL;
 		const li_row *rb = j < lb->nrows ? &lb->rows[ib[j]] : NULL;
 		int c = !ra ? 1 : !rb ? -1 : strcmp(ra->field[0], rb->field[0]);
+		int y;
 		if (c < 0)
-			li_die("'%s' line %ld: path '%s' is not in '%s'", la->name, ra->line, ra->field[0],
-			       lb->name);
-		if (c > 0)
-			li_die("'%s' line %ld: path '%s' is not in '%s'", lb->name, rb->line, rb->field[0],
-			       la->name);
-		if (blc >= 0) {
-			int y;
-			if (li_list_label(lb, rb, blc, &y) < 0)
-				li_die_lib();
-			if (y != a->y[ia[i]])
-				li_die("'%s' line %ld: label of '%s' is %d, but %d in '%s' line %ld", lb->name,
-				       rb->line, rb->field[0], y, a->y[ia[i]], la->name, ra->line);
-		}
-		out[ia[i]] = b->s[ib[j]];
-		i++;
-		j++;
+			snprintf(msg, sizeof msg, "'%s' line %ld: path '%s' is not in '%s'", la->name,
+				 ra->line, ra->field[0], lb->name);
+		else if (c > 0)
+			snprintf(msg, sizeof msg, "'%s' line %ld: path '%s' is not in '%s'", lb->name,
+				 rb->line, rb->field[0], la->name);
+		else if (blc >= 0 && li_list_label(lb, rb, blc, &y) < 0)
+			snprintf(msg, sizeof msg, "%s", li_errmsg());
+		else if (blc >= 0 && y != a->y[ia[i]])
+			snprintf(msg, sizeof msg, "'%s' line %ld: label of '%s' is %d, but %d in '%s' line %ld",
+				 lb->name, rb->line, rb->field[0], y, a->y[ia[i]], la->name, ra->line);
+		else
+			out[ia[i++]] = b->s[ib[j++]];
 	}
 	free(ia);
 	free(ib);
+	if (msg[0]) {
+		free(out);
+		li_die("%s", msg);
+	}
 	return out;
 }
 
@@ -644,10 +650,12 @@ int main(int argc, char **argv)
 	}
 
 	char *s = json_dumps(j, JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
-	if (!s)
+	if (s) {
+		printf("%s\n", s);
+		free(s);
+	} else {
 		li_die("out of memory building the JSON output");
-	printf("%s\n", s);
-	free(s);
+	}
 	json_decref(j);
 	data_free(&d);
 	return LI_EXIT_OK;

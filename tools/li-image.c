@@ -39,7 +39,7 @@ _Noreturn static void usage(void)
 	       "  -q, --quality Q        convert: JPEG quality 1-100 (default %d)\n"
 	       "  -l, --level N          convert: PNG compression level 0-9 (default %d)\n"
 	       "  -g, --gray             convert: write 1-channel gray\n"
-	       "      --max-pixels N     refuse larger images (default: LI_MAX_PIXELS or %llu)\n"
+	       "      --max-pixels N     refuse larger images (default: LI_MAX_PIXELS, %llu)\n"
 	       "  -h, --help             show this help and exit\n"
 	       "  -V, --version          show the version and exit\n"
 	       "\n"

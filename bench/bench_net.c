@@ -1,0 +1,162 @@
+/* bench_net.c: our side of the ResNet speed benchmark (bench/run runs the
+ * PyTorch side and prints ratios). Prints machine-readable lines:
+ *   train_img_s X      training: forward, loss, backward, Adam step (median)
+ *   infer_img_s X      eval forward at --batch (median)
+ *   infer1_img_s X     eval forward at batch 1 (median)
+ *   peak_rss_mb X      getrusage ru_maxrss
+ *   layer NAME fwd_ms X bwd_ms Y fwd_gflop_s Z bwd_gflop_s W   (per iteration)
+ * usage: bench_net [--arch A] [--size S] [--batch B] [--classes K]
+ *                  [--threads T] [--iters N] [--warmup W] [--mode all|train|infer] */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "li_cli.h"
+#include "li_error.h"
+#include "li_net.h"
+#include "li_optim.h"
+#include "li_rng.h"
+
+static double now(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static int cmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof *v, cmp);
+	return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static void print_profile(const li_net *net, int iters, const char *prefix)
+{
+	for (int i = 0; i < li_net_prof_count(net); i++) {
+		const li_net_prof *p = li_net_prof_at(net, i);
+		if (!p->forward_calls && !p->backward_calls)
+			continue;
+		printf("%s %s fwd_ms %.2f bwd_ms %.2f fwd_gflop_s %.1f bwd_gflop_s %.1f\n", prefix,
+		       p->name, 1e3 * p->forward_s / iters, 1e3 * p->backward_s / iters,
+		       p->forward_s > 0 ? p->forward_flop / p->forward_s / 1e9 : 0.0,
+		       p->backward_s > 0 ? p->backward_flop / p->backward_s / 1e9 : 0.0);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	li_cli_init(argv[0]);
+	li_net_config cfg;
+	li_net_config_default(&cfg);
+	int size = 224, batch = 32, threads = 2, iters = 5, warmup = 1, mode = 0;
+	static const char *const modes[] = {"all", "train", "infer", NULL};
+	static const struct option opts[] = {
+		{"arch", required_argument, NULL, 'a'}, {"size", required_argument, NULL, 's'},
+		{"batch", required_argument, NULL, 'b'}, {"classes", required_argument, NULL, 'k'},
+		{"threads", required_argument, NULL, 't'}, {"iters", required_argument, NULL, 'n'},
+		{"warmup", required_argument, NULL, 'w'}, {"mode", required_argument, NULL, 'm'},
+		{"width", required_argument, NULL, 'W'}, {NULL, 0, NULL, 0}};
+	int c;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'a': snprintf(cfg.arch, sizeof cfg.arch, "%s", optarg); break;
+		case 's': size = (int)li_opt_long("--size", optarg, 32, 4096); break;
+		case 'b': batch = (int)li_opt_long("--batch", optarg, 1, 4096); break;
+		case 'k': cfg.classes = (int)li_opt_long("--classes", optarg, 2, 100000); break;
+		case 't': threads = (int)li_opt_long("--threads", optarg, 1, 256); break;
+		case 'n': iters = (int)li_opt_long("--iters", optarg, 1, 10000); break;
+		case 'w': warmup = (int)li_opt_long("--warmup", optarg, 0, 10000); break;
+		case 'm': mode = li_opt_choice("--mode", optarg, modes); break;
+		case 'W': cfg.width = (int)li_opt_long("--width", optarg, 1, 1024); break;
+		default: li_usage_error("unknown option");
+		}
+	}
+	li_net *net = li_net_new(&cfg);
+	if (!net)
+		li_die_lib();
+	li_net_init(net, 1);
+	li_net_set_threads(net, threads);
+	if (li_net_prepare(net, batch, size, size) < 0)
+		li_die_lib();
+	size_t per = (size_t)cfg.in_channels * size * size;
+	float *x = li_malloc_array(per * batch, sizeof(float));
+	float *logits = li_malloc_array((size_t)batch * cfg.classes, sizeof(float));
+	float *dl = li_malloc_array((size_t)batch * cfg.classes, sizeof(float));
+	int *labels = li_malloc_array((size_t)batch, sizeof(int));
+	double *t = li_malloc_array((size_t)iters, sizeof(double));
+	if (!x || !logits || !dl || !labels || !t)
+		li_die_lib();
+	li_rng r;
+	li_rng_seed(&r, 7);
+	for (size_t i = 0; i < per * batch; i++)
+		x[i] = (float)li_rng_normal(&r);
+	for (int i = 0; i < batch; i++)
+		labels[i] = i % cfg.classes;
+	printf("config arch %s size %d batch %d threads %d iters %d\n", cfg.arch, size, batch, threads,
+	       iters);
+
+	if (mode == 0 || mode == 1) {
+		li_optim_config oc;
+		li_optim_config_default(&oc, LI_OPTIM_ADAM);
+		li_optim *opt = li_optim_new(&oc, li_net_param_count(net));
+		if (!opt)
+			li_die_lib();
+		li_net_set_training(net, true);
+		for (int i = 0; i < warmup + iters; i++) {
+			if (i == warmup)
+				li_net_prof_reset(net);
+			double t0 = now();
+			li_net_zero_grad(net);
+			if (li_net_forward(net, x, batch, logits, NULL) < 0)
+				li_die_lib();
+			li_softmax_xent(logits, labels, batch, cfg.classes, NULL, dl);
+			li_net_backward(net, dl);
+			li_optim_step(opt, li_net_params(net), li_net_grads(net), 1e-4);
+			li_net_params_changed(net);
+			if (i >= warmup)
+				t[i - warmup] = now() - t0;
+		}
+		printf("train_img_s %.2f\n", batch / median(t, iters));
+		print_profile(net, iters, "train_layer");
+		li_optim_free(opt);
+	}
+	if (mode == 0 || mode == 2) {
+		li_net_set_training(net, false);
+		for (int b = 0; b < 2; b++) {
+			int n = b == 0 ? batch : 1;
+			int reps = b == 0 ? iters : iters * 4;
+			double *tt = li_malloc_array((size_t)reps, sizeof(double));
+			for (int i = 0; i < warmup + reps; i++) {
+				if (i == warmup)
+					li_net_prof_reset(net);
+				double t0 = now();
+				li_net_forward(net, x, n, logits, NULL);
+				if (i >= warmup)
+					tt[i - warmup] = now() - t0;
+			}
+			printf("%s %.2f\n", b == 0 ? "infer_img_s" : "infer1_img_s", n / median(tt, reps));
+			if (b == 0)
+				print_profile(net, reps, "infer_layer");
+			free(tt);
+		}
+	}
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	printf("peak_rss_mb %.1f\n", ru.ru_maxrss / 1024.0);
+	free(x);
+	free(logits);
+	free(dl);
+	free(labels);
+	free(t);
+	li_net_free(net);
+	return 0;
+}

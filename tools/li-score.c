@@ -1,0 +1,442 @@
+/* li-score: score a list of patches with a model: the list comes back with
+ * prob (P(class 1)) and pred appended, optionally with the pooled features
+ * as .npy. Streaming: a batch is read, scored and printed before the next
+ * one is needed, so memory is bounded and a pipe gets answers as it goes.
+ * See li-score(1). */
+#include <getopt.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "li_atomic.h"
+#include "li_cli.h"
+#include "li_error.h"
+#include "li_list.h"
+#include "li_loader.h"
+#include "li_net.h"
+#include "li_npy.h"
+#include "li_safetensors.h"
+
+typedef struct opts {
+	const char *model, *input, *output, *features;
+	double threshold;
+	int batch, threads, loader_threads;
+	bool tta, skip_bad;
+} opts;
+
+_Noreturn static void usage(void)
+{
+	printf("Usage: li-score -m MODEL [OPTION]... [LIST|-]\n"
+	       "Print LIST with the model's P(class 1) (prob) and prediction (pred) appended.\n"
+	       "\n"
+	       "  -m, --model FILE       the model (.safetensors, from li-train)\n"
+	       "  -o, --output FILE      write the list to FILE (atomically) instead of stdout\n"
+	       "  -f, --features FILE    write pooled penultimate features (.npy, row i = data row i)\n"
+	       "  -t, --threshold T      pred is 1 when prob >= T (default 0.5)\n"
+	       "      --tta              average over the 8 flips and 90-degree rotations\n"
+	       "  -b, --batch N          images per batch (default 32)\n"
+	       "  -j, --threads N        threads (default: LI_THREADS or all CPUs)\n"
+	       "      --loader-threads N decoding threads (default 1)\n"
+	       "      --skip-bad         leave out images that cannot be read (reported on stderr)\n"
+	       "  -h, --help             show this help and exit\n"
+	       "  -V, --version          show the version and exit\n"
+	       "\n"
+	       "Without LIST, or with -, the list is read from standard input; a list without\n"
+	       "a header is a bare list of paths. See li-score(1).\n");
+	exit(LI_EXIT_OK);
+}
+
+static opts parse_args(int argc, char **argv)
+{
+	opts o = {.input = "-", .output = "-", .threshold = 0.5, .batch = 32, .loader_threads = 1};
+	enum { O_TTA = 256, O_SKIP, O_LT };
+	static const struct option longopts[] = {
+		{"model", required_argument, NULL, 'm'},
+		{"output", required_argument, NULL, 'o'},
+		{"features", required_argument, NULL, 'f'},
+		{"threshold", required_argument, NULL, 't'},
+		{"tta", no_argument, NULL, O_TTA},
+		{"batch", required_argument, NULL, 'b'},
+		{"threads", required_argument, NULL, 'j'},
+		{"loader-threads", required_argument, NULL, O_LT},
+		{"skip-bad", no_argument, NULL, O_SKIP},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{0},
+	};
+	int c;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":m:o:f:t:b:j:hV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'm': o.model = optarg; break;
+		case 'o': o.output = optarg; break;
+		case 'f': o.features = optarg; break;
+		case 't': o.threshold = li_opt_double("--threshold", optarg, -1e300, 1e300); break;
+		case O_TTA: o.tta = true; break;
+		case 'b': o.batch = (int)li_opt_long("--batch", optarg, 1, 4096); break;
+		case 'j': o.threads = (int)li_opt_long("--threads", optarg, 1, 1024); break;
+		case O_LT: o.loader_threads = (int)li_opt_long("--loader-threads", optarg, 1, 256); break;
+		case O_SKIP: o.skip_bad = true; break;
+		case 'h': usage();
+		case 'V': li_cli_version();
+		case ':': li_usage_error("option '%s' needs an argument", argv[optind - 1]);
+		default:
+			if (optopt)
+				li_usage_error("unknown option '-%c'", optopt);
+			li_usage_error("unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (argc - optind > 1)
+		li_usage_error("one list at most (got %d)", argc - optind);
+	if (optind < argc)
+		o.input = argv[optind];
+	if (!o.model)
+		li_usage_error("a model is required (-m MODEL)");
+	if (o.features && strcmp(o.features, "-") == 0)
+		li_usage_error("--features cannot be stdout");
+	if (o.features && strcmp(o.features, o.output) == 0)
+		li_usage_error("'%s' is given for two outputs", o.output);
+	if (!o.threads)
+		o.threads = li_cli_default_threads();
+	return o;
+}
+
+/* ---- the model and its metadata ---- */
+
+typedef struct model {
+	li_net *net;
+	int size, channels, classes, fdim;
+	float mean[3], std[3];
+} model;
+
+/* Parse "a,b,c" into n floats; -1 when the count differs or a value is bad. */
+static int parse_floats(const char *s, float *out, int n)
+{
+	char buf[256];
+	if (strlen(s) >= sizeof buf)
+		return -1;
+	strcpy(buf, s);
+	int k = 0;
+	for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+		double v;
+		while (*tok == ' ')
+			tok++;
+		if (k >= n || li_parse_double(tok, &v) < 0 || !isfinite(v))
+			return -1;
+		out[k++] = (float)v;
+	}
+	return k == n ? 0 : -1;
+}
+
+static model load_model(const char *path)
+{
+	model m = {0};
+	m.net = li_net_load(path, NULL, 0, NULL);
+	if (!m.net)
+		li_die_lib();
+	const li_net_config *cfg = li_net_get_config(m.net);
+	m.channels = cfg->in_channels;
+	m.classes = cfg->classes;
+	m.fdim = li_net_feature_dim(m.net);
+	li_st *st = li_st_open(path);
+	if (!st)
+		li_die_lib();
+	const char *v = li_st_meta(st, "input_size");
+	long size = 224;
+	if (v && (li_parse_long(v, &size) < 0 || size < 32 || size > 8192))
+		li_die("'%s': metadata input_size '%s' is not an integer from 32 to 8192", path, v);
+	m.size = (int)size;
+	/* ImageNet statistics when the file has none (a torchvision export);
+	 * their channel average for a gray model */
+	static const float in_mean[3] = {0.485f, 0.456f, 0.406f}, in_std[3] = {0.229f, 0.224f, 0.225f};
+	for (int c = 0; c < 3; c++) {
+		m.mean[c] = m.channels == 1 ? 0.449f : in_mean[c];
+		m.std[c] = m.channels == 1 ? 0.226f : in_std[c];
+	}
+	const char *keys[2] = {"mean", "std"};
+	float *dst[2] = {m.mean, m.std};
+	for (int k = 0; k < 2; k++) {
+		v = li_st_meta(st, keys[k]);
+		if (v && parse_floats(v, dst[k], m.channels) < 0)
+			li_die("'%s': metadata %s '%s' is not %d comma-separated number%s", path, keys[k],
+			       v, m.channels, m.channels == 1 ? "" : "s");
+	}
+	for (int c = 0; c < m.channels; c++)
+		if (!(m.std[c] > 0))
+			li_die("'%s': metadata std has a value that is not positive", path);
+	li_st_close(st);
+	return m;
+}
+
+/* ---- rows of one batch, copied out of the streaming reader ---- */
+
+typedef struct chunk {
+	int n;
+	li_row *rows;
+	char **paths;
+	size_t *ids;
+} chunk;
+
+static void chunk_clear(chunk *c, int ncols)
+{
+	for (int i = 0; i < c->n; i++) {
+		for (int k = 0; k < ncols; k++)
+			free(c->rows[i].field[k]);
+		free(c->rows[i].field);
+	}
+	c->n = 0;
+}
+
+/* Read up to max rows; returns the count, dies on a list error. */
+static int chunk_read(chunk *c, li_list_reader *rd, int ncols, int max, size_t *next_id)
+{
+	const li_row *r;
+	int rc;
+	while (c->n < max && (rc = li_list_reader_next(rd, &r)) == 1) {
+		li_row *d = &c->rows[c->n];
+		d->line = r->line;
+		d->field = li_calloc(ncols, sizeof(char *));
+		if (!d->field)
+			li_die_lib();
+		for (int k = 0; k < ncols; k++)
+			if (!(d->field[k] = li_strdup(r->field[k])))
+				li_die_lib();
+		c->paths[c->n] = d->field[0];
+		c->ids[c->n] = (*next_id)++;
+		c->n++;
+	}
+	if (c->n < max && rc < 0)
+		return -1;
+	return c->n;
+}
+
+/* ---- dihedral transforms of an NCHW float batch (for --tta) ---- */
+
+static void dihedral(const float *src, float *dst, int n, int c, int s, int d)
+{
+	size_t plane = (size_t)s * s;
+	for (size_t p = 0; p < (size_t)n * c; p++) {
+		const float *in = src + p * plane;
+		float *out = dst + p * plane;
+		for (int y = 0; y < s; y++)
+			for (int x = 0; x < s; x++) {
+				/* rotate by d % 4 quarter turns counter-clockwise, then
+				 * flip horizontally when d >= 4 (as li_aug_dihedral) */
+				int xx = d >= 4 ? s - 1 - x : x, sx, sy;
+				switch (d % 4) {
+				case 0: sx = xx; sy = y; break;
+				case 1: sx = s - 1 - y; sy = xx; break;
+				case 2: sx = s - 1 - xx; sy = s - 1 - y; break;
+				default: sx = y; sy = s - 1 - xx; break;
+				}
+				out[(size_t)y * s + x] = in[(size_t)sy * s + sx];
+			}
+	}
+}
+
+/* ---- outputs, removed again on failure ---- */
+
+static li_atomic out_at;
+static bool out_open;
+static li_npy_writer *feat_w;
+
+_Noreturn static void fail(const char *msg)
+{
+	if (out_open)
+		li_atomic_abort(&out_at);
+	li_npy_writer_abort(feat_w);
+	li_die("%s", msg);
+}
+
+_Noreturn static void fail_lib(void)
+{
+	char msg[LI_ERRMSG_MAX];
+	snprintf(msg, sizeof msg, "%s", li_errmsg());
+	fail(msg);
+}
+
+int main(int argc, char **argv)
+{
+	li_cli_init(argv[0]);
+	opts o = parse_args(argc, argv);
+	model m = load_model(o.model);
+	li_net_set_threads(m.net, o.threads);
+	li_net_set_training(m.net, false);
+	if (li_net_prepare(m.net, o.batch, m.size, m.size) < 0)
+		li_die_lib();
+
+	li_list_reader *rd = li_list_reader_open(o.input);
+	if (!rd)
+		li_die_lib();
+	const li_list *base = li_list_reader_list(rd);
+	int ncols = base->ncols;
+
+	li_loader_config lc = {.size = m.size, .channels = m.channels, .max_batch = o.batch,
+			       .threads = o.loader_threads, .augment = LI_AUG_NONE};
+	memcpy(lc.mean, m.mean, sizeof lc.mean);
+	memcpy(lc.std, m.std, sizeof lc.std);
+	li_loader *L = li_loader_new(&lc);
+	size_t sample = (size_t)m.channels * m.size * m.size;
+	float *logits = li_malloc_array((size_t)o.batch * m.classes, sizeof(float));
+	float *feat = li_malloc_array((size_t)o.batch * m.fdim, sizeof(float));
+	double *acc_p = li_malloc_array((size_t)o.batch, sizeof(double));
+	float *acc_f = li_malloc_array((size_t)o.batch * m.fdim, sizeof(float));
+	float *tx = o.tta ? li_malloc_aligned(sizeof(float) * sample * o.batch) : NULL;
+	chunk ch[LI_LOADER_DEPTH + 1];
+	for (int k = 0; k < LI_LOADER_DEPTH + 1; k++) {
+		ch[k].n = 0;
+		ch[k].rows = li_calloc(o.batch, sizeof(li_row));
+		ch[k].paths = li_calloc(o.batch, sizeof(char *));
+		ch[k].ids = li_calloc(o.batch, sizeof(size_t));
+		if (!ch[k].rows || !ch[k].paths || !ch[k].ids)
+			li_die_lib();
+	}
+	if (!L || !logits || !feat || !acc_p || !acc_f || (o.tta && !tx))
+		li_die_lib();
+
+	FILE *out = stdout;
+	if (strcmp(o.output, "-") != 0) {
+		if (!(out = li_atomic_open(&out_at, o.output)))
+			li_die_lib();
+		out_open = true;
+	}
+	if (o.features && !(feat_w = li_npy_writer_open(o.features, LI_NPY_F32, LI_NPY_UNKNOWN, m.fdim)))
+		fail_lib();
+	static const char *const extra_names[2] = {"prob", "pred"};
+	li_list_writer *w = NULL;
+
+	size_t next_id = 0, nrows = 0, nskipped = 0;
+	bool said_resize = false;
+	int cur = 0, nch = LI_LOADER_DEPTH + 1;
+	/* prime: one batch in flight before the loop */
+	if (chunk_read(&ch[0], rd, ncols, o.batch, &next_id) < 0)
+		fail_lib();
+	if (ch[0].n > 0 && li_loader_submit(L, ch[0].n, (const char *const *)ch[0].paths, ch[0].ids,
+					     NULL, false, &ch[0]) < 0)
+		fail_lib();
+	while (ch[cur].n > 0) {
+		/* read and queue the next batch so it decodes while this one runs */
+		int nx = (cur + 1) % nch;
+		chunk_clear(&ch[nx], ncols);
+		if (chunk_read(&ch[nx], rd, ncols, o.batch, &next_id) < 0)
+			fail_lib();
+		if (ch[nx].n > 0 && li_loader_submit(L, ch[nx].n, (const char *const *)ch[nx].paths,
+						     ch[nx].ids, NULL, false, &ch[nx]) < 0)
+			fail_lib();
+		li_batch *b = li_loader_wait(L);
+		if (!b)
+			fail_lib();
+		chunk *c = b->user;
+		if (!said_resize && li_loader_resized(L) > 0) {
+			li_warn("images are not %dx%d: resizing them to the model's input size", m.size,
+				m.size);
+			said_resize = true;
+		}
+		/* pack the good samples (all of them unless some failed) */
+		int good = 0;
+		for (int i = 0; i < b->n; i++) {
+			if (!b->ok[i]) {
+				if (!o.skip_bad)
+					fail(b->err[i]);
+				li_warn("skipping line %ld: %s", c->rows[i].line, b->err[i]);
+				nskipped++;
+				continue;
+			}
+			if (good != i)
+				memcpy(b->x + (size_t)good * sample, b->x + (size_t)i * sample,
+				       sizeof(float) * sample);
+			good++;
+		}
+		if (good > 0) {
+			int views = o.tta ? 8 : 1;
+			for (int i = 0; i < good; i++)
+				acc_p[i] = 0;
+			memset(acc_f, 0, sizeof(float) * good * m.fdim);
+			for (int d = 0; d < views; d++) {
+				const float *xin = b->x;
+				if (d > 0) {
+					dihedral(b->x, tx, good, m.channels, m.size, d);
+					xin = tx;
+				}
+				if (li_net_forward(m.net, xin, good, logits, feat_w ? feat : NULL) < 0)
+					fail_lib();
+				for (int i = 0; i < good; i++) {
+					const float *z = logits + (size_t)i * m.classes;
+					double mx = z[0], sum = 0;
+					for (int k = 1; k < m.classes; k++)
+						mx = z[k] > mx ? z[k] : mx;
+					for (int k = 0; k < m.classes; k++)
+						sum += exp(z[k] - mx);
+					acc_p[i] += (exp(z[1] - mx) / sum);
+				}
+				if (feat_w)
+					for (size_t k = 0; k < (size_t)good * m.fdim; k++)
+						acc_f[k] += feat[k];
+			}
+			if (feat_w) {
+				for (size_t k = 0; k < (size_t)good * m.fdim; k++)
+					acc_f[k] /= views;
+				if (li_npy_writer_put(feat_w, acc_f, good) < 0)
+					fail_lib();
+			}
+			if (!w && !(w = li_list_writer_new(out, out_open ? o.output : "stdout", base, 2,
+							   extra_names)))
+				fail_lib();
+			int g = 0;
+			for (int i = 0; i < b->n; i++) {
+				if (!b->ok[i])
+					continue;
+				double p = acc_p[g++] / views;
+				char ps[32], pd[4];
+				snprintf(ps, sizeof ps, "%.6g", p);
+				snprintf(pd, sizeof pd, "%d", p >= o.threshold);
+				const char *ex[2] = {ps, pd};
+				if (li_list_writer_put(w, &c->rows[i], ex) < 0)
+					fail_lib();
+				nrows++;
+			}
+			if (fflush(out) != 0)
+				fail("cannot write the output");
+		}
+		cur = nx;
+	}
+	if (next_id == 0) {
+		char msg[LI_ERRMSG_MAX];
+		snprintf(msg, sizeof msg, "'%s': the list has no rows", base->name);
+		fail(msg);
+	}
+	if (nrows == 0)
+		fail("no image could be read");
+	if (!w)
+		fail_lib();
+	li_list_writer_free(w);
+	if (out_open && li_atomic_commit(&out_at) < 0) {
+		out_open = false;
+		fail_lib();
+	}
+	out_open = false;
+	if (feat_w) {
+		li_npy_writer *fw = feat_w;
+		feat_w = NULL;
+		if (li_npy_writer_close(fw) < 0)
+			li_die_lib();
+	}
+	if (nskipped)
+		li_warn("skipped %zu of %zu images", nskipped, next_id);
+	for (int k = 0; k < nch; k++) {
+		chunk_clear(&ch[k], ncols);
+		free(ch[k].rows);
+		free(ch[k].paths);
+		free(ch[k].ids);
+	}
+	li_loader_free(L);
+	li_list_reader_close(rd);
+	li_net_free(m.net);
+	free(logits);
+	free(feat);
+	free(acc_p);
+	free(acc_f);
+	li_free_aligned(tx);
+	return LI_EXIT_OK;
+}
