@@ -20,6 +20,7 @@ typedef struct slot {
 	li_batch b;
 	uint64_t *stream;
 	bool augment;
+	int todo; /* samples to process: b.n, or fewer when abandoned */
 	int claimed, finished;
 } slot;
 
@@ -147,7 +148,7 @@ static void *worker(void *arg)
 		/* the oldest uncollected batch with an unclaimed sample */
 		for (uint64_t k = L->collected; k < L->submitted; k++) {
 			slot *t = &L->slots[k % NSLOTS];
-			if (t->claimed < t->b.n) {
+			if (t->claimed < t->todo) {
 				s = t;
 				i = t->claimed++;
 				break;
@@ -168,7 +169,7 @@ static void *worker(void *arg)
 			s->b.err[i] = msg ? msg : strdup("out of memory");
 			s->b.nbad++;
 		}
-		if (++s->finished == s->b.n)
+		if (++s->finished == s->todo)
 			pthread_cond_broadcast(&L->done);
 	}
 	pthread_mutex_unlock(&L->mu);
@@ -184,7 +185,7 @@ static void slot_clear(slot *s)
 		s->b.path[i] = s->b.err[i] = NULL;
 	}
 	s->b.n = s->b.nbad = 0;
-	s->claimed = s->finished = 0;
+	s->todo = s->claimed = s->finished = 0;
 }
 
 li_loader *li_loader_new(const li_loader_config *cfg)
@@ -244,7 +245,7 @@ void li_loader_free(li_loader *L)
 	/* abandon queued work: nobody will collect it */
 	for (uint64_t k = L->collected; k < L->submitted; k++) {
 		slot *s = &L->slots[k % NSLOTS];
-		s->b.n = s->claimed; /* finish after the samples in progress */
+		s->todo = s->claimed; /* finish after the samples in progress */
 	}
 	pthread_cond_broadcast(&L->work);
 	pthread_mutex_unlock(&L->mu);
@@ -299,7 +300,7 @@ int li_loader_submit(li_loader *L, int n, const char *const *path, const size_t 
 	s->b.user = user;
 	s->augment = augment;
 	pthread_mutex_lock(&L->mu);
-	s->b.n = n;
+	s->b.n = s->todo = n;
 	L->submitted++;
 	pthread_cond_broadcast(&L->work);
 	pthread_mutex_unlock(&L->mu);
@@ -314,7 +315,7 @@ li_batch *li_loader_wait(li_loader *L)
 		return li_error("no batch was submitted"), NULL;
 	}
 	slot *s = &L->slots[L->collected % NSLOTS];
-	while (s->finished < s->b.n)
+	while (s->finished < s->todo)
 		pthread_cond_wait(&L->done, &L->mu);
 	L->collected++;
 	pthread_mutex_unlock(&L->mu);

@@ -46,9 +46,12 @@ void li_net_init(li_net *net, uint64_t seed);
 void li_net_init_fc(li_net *net, uint64_t seed);
 
 /* Size workspaces for up to max_batch images of in_channels x height x width
- * (height, width >= 32). Call again to change sizes. */
+ * (height, width >= 32). Call again to change sizes. One arena holds what
+ * backward needs plus rotating buffers; pages are touched only when used, so
+ * an eval-only net costs about its eval buffers in resident memory. */
 int li_net_prepare(li_net *net, int max_batch, int height, int width);
-/* Threads for OpenBLAS and for our own loops (one pool at a time, never nested). */
+/* Threads for OpenBLAS and for our own loops (one pool at a time, never nested:
+ * our pool works only between GEMMs). openblas_set_num_threads is process-wide. */
 void li_net_set_threads(li_net *net, int threads);
 void li_net_set_training(li_net *net, bool training);
 
@@ -68,7 +71,9 @@ typedef struct li_loss_config {
 double li_softmax_xent(const float *logits, const int *labels, int n, int classes,
 		       const li_loss_config *cfg, float *dlogits);
 
-/* Backward from dlogits after a training-mode forward of the same batch. */
+/* Backward from dlogits after a training-mode forward of the same batch. A
+ * BN-folded eval forward in between (e.g. a validation batch) is allowed; an
+ * unfolded one (li_net_set_bn_folding false) invalidates the kept activations. */
 int li_net_backward(li_net *net, const float *dlogits);
 
 /* The parameter arena. */

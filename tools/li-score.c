@@ -192,7 +192,7 @@ static void chunk_clear(chunk *c, int ncols)
 static int chunk_read(chunk *c, li_list_reader *rd, int ncols, int max, size_t *next_id)
 {
 	const li_row *r;
-	int rc;
+	int rc = 0;
 	while (c->n < max && (rc = li_list_reader_next(rd, &r)) == 1) {
 		li_row *d = &c->rows[c->n];
 		d->line = r->line;

@@ -32,7 +32,7 @@ typedef struct opts {
 _Noreturn static void usage(void)
 {
 	printf("Usage: li-split [OPTION]... -o DIR LIST.tsv\n"
-	       "  or:  li-split [OPTION]... -o DIR --from-dir DATA\n"
+	       "  or:  li-split [OPTION]... -o DIR [--from-dir] DATA\n"
 	       "Split a list into train.tsv, valid.tsv and test.tsv in DIR, grouped by slide\n"
 	       "(no slide in two splits), seeded, with positives in every split when possible.\n"
 	       "\n"
@@ -104,8 +104,14 @@ static opts parse_args(int argc, char **argv)
 	}
 	if (argc - optind > 1)
 		li_usage_error("one list at most (got %d)", argc - optind);
-	if (optind < argc)
-		o.list = argv[optind];
+	if (optind < argc) {
+		/* a directory operand is the data directory (li-split data/ -o lists/) */
+		struct stat st;
+		if (!o.from_dir && stat(argv[optind], &st) == 0 && S_ISDIR(st.st_mode))
+			o.from_dir = argv[optind];
+		else
+			o.list = argv[optind];
+	}
 	if (!o.list == !o.from_dir)
 		li_usage_error("give either a LIST or --from-dir DATA");
 	if (!o.out_dir)

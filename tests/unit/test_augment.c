@@ -3,6 +3,7 @@
  * are deterministic for a seed and differ between seeds, HED jitter with
  * alpha 1 and beta 0 is the identity within rounding, and filters do what
  * they say on images with a known answer. */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,6 +58,7 @@ static void test_permutations(void)
 	li_aug_rot90(b, 2);
 	ok(same(a, b), "four quarter turns are the identity");
 	li_aug_rot90(b, -1);
+	li_image_free(c);
 	li_aug_rot90(c = li_image_clone(a), 3);
 	ok(same(b, c), "rot90 by -1 equals rot90 by 3");
 	li_image_free(c);

@@ -1,6 +1,7 @@
 /* test_metrics.c: li_metrics against scikit-learn and a slow DeLong (fixtures
  * from tests/fixtures/gen_metrics_fixtures.py), curves against the areas,
- * and the bootstrap's determinism, stratification and coverage. */
+ * the bootstrap's determinism, stratification and coverage, and li_plot's
+ * font and lines (li-eval's plots). */
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -9,6 +10,7 @@
 
 #include "li_error.h"
 #include "li_metrics.h"
+#include "li_plot.h"
 #include "tap.h"
 
 #define DIR "tests/fixtures/metrics/"
@@ -306,10 +308,100 @@ static void test_bootstrap(void)
 	ok(!isnan(ci1[LI_METRIC_AUROC][0]), "AUROC interval still defined");
 }
 
+static int is_white(const li_plot *p, int x, int y)
+{
+	const uint8_t *px = p->rgb + ((size_t)y * (size_t)p->width + (size_t)x) * 3;
+	return px[0] == 255 && px[1] == 255 && px[2] == 255;
+}
+
+static void test_plot(void)
+{
+	li_plot *p = li_plot_new(200, 40);
+	if (!ok(p != NULL, "plot canvas"))
+		return;
+	is_int(li_plot_text_width("abc", 2), 3 * 12 - 2, "text width: 6 px cells times scale, no trailing gap");
+	is_int(li_plot_text_height(3), 30, "text height: 10 px times scale");
+	/* Each printable character inks only its own 5x9 box, every one but space
+	 * inks something, and no two characters look the same. */
+	static uint64_t bits[95];
+	int inside = 1, inked = 1;
+	for (int c = 32; c < 127; c++) {
+		memset(p->rgb, 255, 200 * 40 * 3);
+		char str[2] = {(char)c, 0};
+		li_plot_text(p, 10, 10, str, 1, LI_PLOT_BLACK, false);
+		uint64_t b = 0;
+		for (int y = 0; y < 40; y++)
+			for (int x = 0; x < 200; x++) {
+				if (is_white(p, x, y))
+					continue;
+				if (x < 10 || x >= 15 || y < 10 || y >= 19)
+					inside = 0;
+				else
+					b |= 1ull << ((y - 10) * 5 + (x - 10));
+			}
+		bits[c - 32] = b;
+		if ((b == 0) != (c == ' '))
+			inked = 0;
+	}
+	ok(inside, "glyphs stay inside their 5x9 box");
+	ok(inked, "every glyph but space is drawn");
+	int distinct = 1;
+	for (int i = 0; i < 95; i++)
+		for (int j = i + 1; j < 95; j++)
+			if (bits[i] == bits[j]) {
+				distinct = 0;
+				diag("'%c' and '%c' look the same", i + 32, j + 32);
+			}
+	ok(distinct, "all 95 glyphs differ");
+	li_plot_free(p);
+
+	/* Vertical text is horizontal text rotated 90 degrees counter-clockwise. */
+	li_plot *h = li_plot_new(100, 100), *v = li_plot_new(100, 100);
+	li_plot_text(h, 0, 0, "AUC 0.9", 2, LI_PLOT_BLACK, false);
+	li_plot_text(v, 0, 0, "AUC 0.9", 2, LI_PLOT_BLACK, true);
+	int w = li_plot_text_width("AUC 0.9", 2), rot = 1;
+	for (int y = 0; y < 20; y++)
+		for (int x = 0; x < w; x++)
+			if (is_white(h, x, y) != is_white(v, y, w - 1 - x))
+				rot = 0;
+	ok(rot, "vertical text = rotated horizontal text");
+	li_plot_free(h);
+	li_plot_free(v);
+
+	/* A polyline through a midpoint draws exactly the straight segment (no
+	 * darker joint), and a line of width 3 inks a band 3 pixels high. */
+	li_plot *a = li_plot_new(100, 50), *b = li_plot_new(100, 50);
+	double xs[] = {0.1, 0.5, 0.9}, ys[] = {0.5, 0.5, 0.5}, x2[] = {0.1, 0.9}, y2[] = {0.5, 0.5};
+	li_plot_polyline(a, xs, ys, 3, 3, LI_PLOT_BLUE, 0);
+	li_plot_polyline(b, x2, y2, 2, 3, LI_PLOT_BLUE, 0);
+	ok(memcmp(a->rgb, b->rgb, 100 * 50 * 3) == 0, "polyline joints are not darker");
+	int col = (int)li_plot_px(a, 0.5), dark = 0;
+	for (int y = 0; y < 50; y++) {
+		const uint8_t *px = a->rgb + ((size_t)y * 100 + (size_t)col) * 3;
+		dark += px[2] > 150 && px[0] < 80;
+	}
+	is_int(dark, 3, "width 3: three solid pixels across");
+	double dx[] = {0, 1}, dy[] = {0.2, 0.2};
+	li_plot_polyline(b, dx, dy, 2, 1, LI_PLOT_GRAY, 6);
+	int row = (int)li_plot_py(b, 0.2), on = 0, runs = 0, prev = 0;
+	for (int x = 0; x < 100; x++) {
+		int cur = !is_white(b, x, row);
+		on += cur;
+		runs += cur && !prev;
+		prev = cur;
+	}
+	ok(runs >= 6 && on > 30 && on < 70, "dashed line: %d dashes, %d of 100 pixels inked", runs, on);
+	li_plot_free(a);
+	li_plot_free(b);
+	ok(li_plot_new(0, 10) == NULL, "empty canvas refused");
+	is_str(li_errmsg(), "plot size 0x10 is out of range", "canvas message");
+}
+
 int main(void)
 {
 	test_fixtures();
 	test_hand();
 	test_bootstrap();
+	test_plot();
 	return done_testing();
 }

@@ -1,0 +1,151 @@
+#!/usr/bin/env bats
+# li-score.bats: scoring a list with a small model trained on generated
+# bright (1) / dark (0) patches: prob and pred columns, pass-through, the
+# classes separated, --features shape, --tta, streaming from a pipe, resizing,
+# bad images with and without --skip-bad, and bad input.
+bats_require_minimum_version 1.5.0
+
+# 40 noisy 32x32 PNGs (class 1 bright, class 0 dark) and one trained model,
+# shared by every test of the file.
+setup_file() {
+	cd "$BATS_FILE_TMPDIR"
+	/usr/bin/python3 - <<'PY'
+import os
+import numpy as np
+from PIL import Image
+rng = np.random.default_rng(7)
+with open('list.tsv', 'w') as f:
+    f.write('path\tlabel\tslide\n')
+    for i in range(40):
+        y = i % 2
+        a = np.clip(rng.normal(170 if y else 80, 30, (32, 32, 3)), 0, 255).astype(np.uint8)
+        Image.fromarray(a).save(f'p{i:03d}.png')
+        f.write('%s/p%03d.png\t%d\ts%d\n' % (os.getcwd(), i, y, i % 4))
+big = np.clip(rng.normal(170, 30, (48, 40, 3)), 0, 255).astype(np.uint8)
+Image.fromarray(big).save('big.png')
+PY
+	li-train list.tsv -o model.safetensors --arch resnet10 --width 8 --input-size 32 \
+		--epochs 3 --batch 8 --lr 1e-3 --augment none -j 2 2> train.err
+}
+
+setup() {
+	cd "$BATS_TEST_TMPDIR"
+	D=$BATS_FILE_TMPDIR
+	M=$D/model.safetensors
+}
+
+@test "prob and pred are appended and every input column passes through" {
+	li-score -m "$M" "$D/list.tsv" > out.tsv
+	[ "$(head -1 out.tsv)" = "$(printf 'path\tlabel\tslide\tprob\tpred')" ]
+	[ "$(wc -l < out.tsv)" -eq 41 ]
+	cut -f1-3 out.tsv | diff - "$D/list.tsv"
+	# prob in [0, 1], pred = prob >= 0.5
+	awk -F'\t' 'NR > 1 && !($4 >= 0 && $4 <= 1 && $5 == ($4 >= 0.5)) { bad++ } END { exit bad > 0 }' out.tsv
+}
+
+@test "the scores separate the classes" {
+	li-score -m "$M" "$D/list.tsv" > out.tsv
+	run -0 awk -F'\t' 'NR > 1 { s[$2] += $4; n[$2]++ } END { print (s[1] / n[1]) - (s[0] / n[0]) }' out.tsv
+	awk -v d="$output" 'BEGIN { exit !(d > 0.2) }'
+	if command -v li-eval > /dev/null; then
+		li-eval out.tsv > m.json
+		run -0 jq '.auroc' m.json
+		awk -v a="$output" 'BEGIN { exit !(a > 0.9) }'
+	fi
+}
+
+@test "--threshold moves pred, -o writes the same list to a file" {
+	li-score -m "$M" -t 0 -o out.tsv "$D/list.tsv"
+	[ "$(awk -F'\t' 'NR > 1 && $5 != 1' out.tsv | wc -l)" -eq 0 ]
+	li-score -m "$M" "$D/list.tsv" > a.tsv
+	li-score -m "$M" --threads 1 --batch 5 "$D/list.tsv" > b.tsv
+	# other batch shapes and threads change the last float bits only
+	cut -f1-3,5 a.tsv | diff - <(cut -f1-3,5 b.tsv)
+	paste a.tsv b.tsv | awk -F'\t' 'NR > 1 { d = $4 - $9; if (d < 0) d = -d; if (d > 1e-5) bad++ } END { exit bad > 0 }'
+}
+
+@test "--features writes one row per data row with the pooled width" {
+	li-score -m "$M" --features f.npy "$D/list.tsv" > out.tsv
+	run -0 /usr/bin/python3 -c "import numpy; a = numpy.load('f.npy'); print(a.shape, a.dtype, bool((a >= 0).all()))"
+	[ "$output" = "(40, 64) float32 True" ]
+}
+
+@test "--tta averages the 8 dihedral views (scores change, classes still apart)" {
+	li-score -m "$M" "$D/list.tsv" > a.tsv
+	li-score -m "$M" --tta "$D/list.tsv" > t.tsv
+	! diff -q a.tsv t.tsv
+	run -0 awk -F'\t' 'NR > 1 { s[$2] += $4; n[$2]++ } END { print (s[1] / n[1]) - (s[0] / n[0]) }' t.tsv
+	awk -v d="$output" 'BEGIN { exit !(d > 0.2) }'
+}
+
+@test "a bare list of paths from stdin is scored" {
+	tail -n +2 "$D/list.tsv" | cut -f1 | li-score -m "$M" > out.tsv
+	[ "$(head -1 out.tsv)" = "$(printf 'path\tprob\tpred')" ]
+	[ "$(wc -l < out.tsv)" -eq 41 ]
+}
+
+@test "streaming: results appear before stdin ends" {
+	mkfifo in.fifo
+	li-score -m "$M" --batch 4 < in.fifo > out.tsv 2> err.txt &
+	pid=$!
+	exec 8> in.fifo
+	head -13 "$D/list.tsv" >&8
+	# 12 rows sent, stdin still open: the first batches must come back
+	for i in $(seq 100); do
+		[ "$(wc -l < out.tsv)" -ge 5 ] && break
+		sleep 0.05
+	done
+	lines=$(wc -l < out.tsv)
+	exec 8>&-
+	wait "$pid"
+	[ "$lines" -ge 5 ]
+	[ "$(wc -l < out.tsv)" -eq 13 ]
+}
+
+@test "an image of another size is resized, said once" {
+	{ printf 'path\n'; echo "$D/big.png"; echo "$D/big.png"; echo "$D/p001.png"; } > l.tsv
+	run -0 --separate-stderr li-score -m "$M" l.tsv
+	[ "${#lines[@]}" -eq 4 ]
+	[ "$stderr" = "li-score: images are not 32x32: resizing them to the model's input size" ]
+}
+
+@test "an undecodable image is an error naming it, and no output file is left" {
+	printf 'not a png' > bad.png
+	{ head -3 "$D/list.tsv"; printf '%s\t1\ts1\n' "$PWD/bad.png"; } > l.tsv
+	mkdir out
+	run -1 --separate-stderr li-score -m "$M" -o out/out.tsv --features out/f.npy l.tsv
+	[[ "$stderr" == "li-score: cannot decode '$PWD/bad.png': "* ]]
+	run -0 ls -A out
+	[ -z "$output" ]
+}
+
+@test "--skip-bad leaves bad images out, reports each and counts them" {
+	printf 'not a png' > bad.png
+	{ head -3 "$D/list.tsv"; printf '%s\t1\ts1\n' "$PWD/bad.png" "$PWD/missing.png"; sed -n 4p "$D/list.tsv"; } > l.tsv
+	run -0 --separate-stderr li-score -m "$M" --skip-bad --features f.npy l.tsv
+	[ "${#lines[@]}" -eq 4 ]
+	[[ "$stderr" == *"li-score: skipping line 4: cannot decode '$PWD/bad.png'"* ]]
+	[[ "$stderr" == *"li-score: skipping line 5: "*"missing.png"* ]]
+	[[ "$stderr" == *"li-score: skipped 2 of 5 images" ]]
+	run -0 /usr/bin/python3 -c "import numpy; print(numpy.load('f.npy').shape)"
+	[ "$output" = "(3, 64)" ]
+}
+
+@test "bad input: no model, a missing model, an empty list, a list without path" {
+	run -2 li-score "$D/list.tsv"
+	[[ "$output" == *"li-score: a model is required (-m MODEL)"* ]]
+	run -1 li-score -m nothere.safetensors "$D/list.tsv"
+	[[ "$output" == "li-score: "*"nothere.safetensors"* ]]
+	printf 'path\tlabel\n' > empty.tsv
+	run -1 li-score -m "$M" -o out.tsv empty.tsv
+	[ "$output" = "li-score: 'empty.tsv': the list has no rows" ]
+	[ ! -e out.tsv ]
+	run -2 li-score -m "$M" --batch 0 "$D/list.tsv"
+	run -2 li-score -m "$M" --features - "$D/list.tsv"
+}
+
+@test "a file that is not a model is refused" {
+	printf 'garbage garbage' > m.safetensors
+	run -1 li-score -m m.safetensors "$D/list.tsv"
+	[[ "$output" == "li-score: "*"m.safetensors"* ]]
+}

@@ -1,0 +1,179 @@
+#!/usr/bin/env bats
+# li-train.bats: training resnet10 (width 8) on generated 32x32 bright (1) /
+# dark (0) patches: the model file and its metadata, the JSON Lines log,
+# li-score separating the classes, determinism, bit-identical resume after
+# kill -9, presets, --last/--select/--patience, --init, and bad input.
+bats_require_minimum_version 1.5.0
+
+setup_file() {
+	cd "$BATS_FILE_TMPDIR"
+	/usr/bin/python3 - <<'PY'
+import os
+import numpy as np
+from PIL import Image
+rng = np.random.default_rng(3)
+d = os.getcwd()
+with open('train.tsv', 'w') as t, open('valid.tsv', 'w') as v:
+    t.write('path\tlabel\tslide\n')
+    v.write('path\tlabel\n')
+    for i in range(56):
+        y = i % 2
+        a = np.clip(rng.normal(170 if y else 80, 30, (32, 32, 3)), 0, 255).astype(np.uint8)
+        Image.fromarray(a).save('p%03d.png' % i)
+        if i < 40:
+            t.write('%s/p%03d.png\t%d\ts%d\n' % (d, i, y, i % 4))
+        else:
+            v.write('%s/p%03d.png\t%d\n' % (d, i, y))
+PY
+}
+
+setup() {
+	cd "$BATS_TEST_TMPDIR"
+	D=$BATS_FILE_TMPDIR
+	SMALL=(--arch resnet10 --width 8 --input-size 32 --batch 8 --lr 1e-3 -j 2)
+}
+
+# meta FILE KEY: a metadata value of a safetensors file.
+meta() {
+	/usr/bin/python3 -c 'import json, sys
+b = open(sys.argv[1], "rb").read()
+n = int.from_bytes(b[:8], "little")
+print(json.loads(b[8:8 + n])["__metadata__"].get(sys.argv[2], "(none)"))' "$1" "$2"
+}
+
+# same_weights A B: the data sections (every tensor) are byte-identical.
+same_weights() {
+	/usr/bin/python3 -c 'import sys
+def data(p):
+    b = open(p, "rb").read()
+    return b[8 + int.from_bytes(b[:8], "little"):]
+sys.exit(data(sys.argv[1]) != data(sys.argv[2]))' "$1" "$2"
+}
+
+@test "two epochs: model with metadata, one log line per epoch, classes separated" {
+	li-train "${SMALL[@]}" --epochs 2 --valid "$D/valid.tsv" --log log.jsonl "$D/train.tsv" -o m.safetensors
+	[ -s m.safetensors ]
+	[ "$(meta m.safetensors arch)" = resnet10 ]
+	[ "$(meta m.safetensors width)" = 8 ]
+	[ "$(meta m.safetensors input_size)" = 32 ]
+	[ "$(meta m.safetensors in_channels)" = 3 ]
+	[ "$(meta m.safetensors mean)" = "0.485,0.456,0.406" ]
+	[ "$(meta m.safetensors std)" = "0.229,0.224,0.225" ]
+	[[ "$(meta m.safetensors command)" == "li-train --arch resnet10 "*" -o m.safetensors" ]]
+	[ "$(meta m.safetensors valid_loss)" != "(none)" ]
+	[ "$(wc -l < log.jsonl)" -eq 2 ]
+	run -0 jq -r '[.epoch, (.lr > 0), (.train_loss > 0), (.valid_loss > 0), (.valid_auroc >= 0), (.valid_auprc >= 0), (.seconds > 0), (.images_per_s > 0)] | @tsv' log.jsonl
+	[ "${lines[0]}" = "$(printf '1\ttrue\ttrue\ttrue\ttrue\ttrue\ttrue\ttrue')" ]
+	[ "${lines[1]}" = "$(printf '2\ttrue\ttrue\ttrue\ttrue\ttrue\ttrue\ttrue')" ]
+	# the saved epoch is the one with the lowest validation loss
+	run -0 jq -s -r 'min_by(.valid_loss) | .epoch' log.jsonl
+	[ "$(meta m.safetensors epoch)" = "$output" ]
+	li-score -m m.safetensors "$D/valid.tsv" > s.tsv
+	run -0 awk -F'\t' 'NR > 1 { s[$2] += $3; n[$2]++ } END { print (s[1] / n[1]) - (s[0] / n[0]) }' s.tsv
+	awk -v d="$output" 'BEGIN { exit !(d > 0.1) }'
+}
+
+@test "the same seed gives the same weights; another seed does not" {
+	li-train "${SMALL[@]}" --epochs 1 "$D/train.tsv" -o a.st
+	li-train "${SMALL[@]}" --epochs 1 "$D/train.tsv" -o b.st
+	li-train "${SMALL[@]}" --epochs 1 --seed 2 "$D/train.tsv" -o c.st
+	same_weights a.st b.st
+	! same_weights a.st c.st
+}
+
+@test "a run killed with SIGKILL between epochs resumes to bit-identical weights" {
+	args=("${SMALL[@]}" --epochs 6 --valid "$D/valid.tsv" --augment paper+stain "$D/train.tsv")
+	li-train "${args[@]}" -o full.st --log full.jsonl
+	li-train "${args[@]}" -o part.st --log part.jsonl --checkpoint ck.st &
+	pid=$!
+	for i in $(seq 400); do
+		[ -s ck.st ] && break
+		sleep 0.01
+	done
+	kill -9 "$pid"
+	wait "$pid" || true
+	[ ! -e part.st ]
+	# resumed from an unfinished run, not after the end
+	run -0 /usr/bin/python3 -c 'import json, sys
+b = open("ck.st", "rb").read()
+print(json.loads(b[8:8 + int.from_bytes(b[:8], "little")])["__metadata__"]["epoch"])'
+	[ "$output" -lt 6 ]
+	li-train "${args[@]}" -o part.st --log part.jsonl --checkpoint ck.st --resume ck.st
+	same_weights full.st part.st
+	[ "$(meta full.st epoch)" = "$(meta part.st epoch)" ]
+	# the log has each epoch once, with the same losses
+	diff <(jq -c '[.epoch, .train_loss, .valid_loss]' full.jsonl) <(jq -c '[.epoch, .train_loss, .valid_loss]' part.jsonl)
+}
+
+@test "without --valid the model is the last epoch and valid keys are null" {
+	li-train "${SMALL[@]}" --epochs 2 --log log.jsonl --last last.st "$D/train.tsv" -o m.st
+	[ "$(meta m.st epoch)" = 2 ]
+	[ "$(meta m.st valid_loss)" = "(none)" ]
+	same_weights m.st last.st
+	run -0 jq -r '[.valid_loss, .valid_auroc, .valid_auprc] | @tsv' log.jsonl
+	[ "${lines[1]}" = "$(printf '\t\t')" ]
+}
+
+@test "--patience stops early; --select auroc and --last" {
+	run -0 --separate-stderr li-train "${SMALL[@]}" --epochs 8 --lr 1e-8 --schedule none --patience 1 \
+		--select auroc --valid "$D/valid.tsv" --log log.jsonl --last last.st "$D/train.tsv" -o m.st
+	n=$(wc -l < log.jsonl)
+	[ "$n" -lt 8 ]
+	[[ "$stderr" == *"li-train: no improvement for 1 epochs: stopping after epoch $n"* ]]
+	[ "$(meta last.st epoch)" = "$n" ]
+}
+
+@test "every augmentation preset and --no-balance train" {
+	for a in none basic paper paper+stain; do
+		li-train "${SMALL[@]}" --epochs 1 --augment "$a" --no-balance --cache none "$D/train.tsv" -o "m-$a.st"
+		[ -s "m-$a.st" ]
+	done
+	! same_weights m-none.st m-paper.st
+}
+
+@test "--init starts from a model; --channels 1 trains a gray model li-score reads" {
+	li-train "${SMALL[@]}" --epochs 1 "$D/train.tsv" -o a.st
+	li-train "${SMALL[@]}" --epochs 1 --init a.st "$D/train.tsv" -o b.st
+	! same_weights a.st b.st
+	li-train "${SMALL[@]}" --epochs 1 --channels 1 "$D/train.tsv" -o g.st
+	[ "$(meta g.st in_channels)" = 1 ]
+	[ "$(meta g.st mean)" = 0.449 ]
+	li-score -m g.st "$D/valid.tsv" > s.tsv
+	[ "$(wc -l < s.tsv)" -eq 17 ]
+	run -1 li-train "${SMALL[@]}" --epochs 1 --init g.st "$D/train.tsv" -o c.st
+	[ "$output" = "li-train: 'g.st': the model has 1 input channel, training uses 3 (--channels)" ]
+	[ ! -e c.st ]
+}
+
+@test "bad lists: missing column, bad label, empty, one class, unreadable image" {
+	cut -f1 "$D/train.tsv" > nolabel.tsv
+	run -1 li-train "${SMALL[@]}" nolabel.tsv -o m.st
+	[ "$output" = "li-train: 'nolabel.tsv': no column 'label'" ]
+	sed '3s/\t1\t/\t2\t/' "$D/train.tsv" > badlabel.tsv
+	run -1 li-train "${SMALL[@]}" badlabel.tsv -o m.st
+	[ "$output" = "li-train: 'badlabel.tsv' line 3: label '2' is not 0 or 1" ]
+	head -1 "$D/train.tsv" > empty.tsv
+	run -1 li-train "${SMALL[@]}" empty.tsv -o m.st
+	[ "$output" = "li-train: 'empty.tsv': the list has no rows" ]
+	awk -F'\t' 'NR == 1 || $2 == 0' "$D/train.tsv" > one.tsv
+	run -1 li-train "${SMALL[@]}" one.tsv -o m.st
+	[ "$output" = "li-train: 'one.tsv': every row has label 0: training needs both classes" ]
+	{ cat "$D/train.tsv"; printf '%s\t1\ts0\n' "$PWD/missing.png"; } > missing.tsv
+	run -1 li-train "${SMALL[@]}" --epochs 1 missing.tsv -o m.st
+	[[ "$output" == "li-train: "*"$PWD/missing.png"* ]]
+	[ ! -e m.st ]
+	run -0 ls -A
+	[[ "$output" != *".m.st"* ]]
+}
+
+@test "option misuse exits 2" {
+	run -2 li-train "$D/train.tsv"
+	[[ "$output" == *"li-train: an output model is required (-o MODEL)"* ]]
+	run -2 li-train -o m.st
+	run -2 li-train --epochs 0 "$D/train.tsv" -o m.st
+	run -2 li-train --augment wild "$D/train.tsv" -o m.st
+	run -2 li-train --select auroc "$D/train.tsv" -o m.st
+	run -2 li-train --width 8 "$D/train.tsv" -o m.st
+	run -2 li-train --log m.st "$D/train.tsv" -o m.st
+	[ ! -e m.st ]
+}

@@ -1,0 +1,650 @@
+/* li-tile: cut a whole-slide image into patches at a physical resolution,
+ * keeping those on tissue, with a manifest TSV on stdout and a QC thumbnail.
+ * Tissue is found on a thumbnail (li_tissue); tiles are read one region at a
+ * time from the best pyramid level, so memory stays bounded on any slide.
+ * See li-tile(1). */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "li_cli.h"
+#include "li_error.h"
+#include "li_geojson.h"
+#include "li_image.h"
+#include "li_slide.h"
+#include "li_tissue.h"
+
+#define EXIT_NO_TISSUE 3
+/* Tissue detection works at about this many micrometres per pixel, on a
+ * thumbnail of at most SEG_MAX pixels a side. */
+#define SEG_UM 4.0
+#define SEG_MAX 4096
+#define SEG_MAX_NO_MPP 1024
+#define DEFAULT_MIN_AREA 10000.0 /* um^2 */
+
+enum edge { EDGE_DROP, EDGE_PAD };
+
+typedef struct opts {
+	const char *slide, *outdir, *name, *qc, *annotations, *positive, *label_mask;
+	double mpp, mag, assume_mpp, min_area, min_tissue, label_min, mask_ds;
+	int level, size, stride, edge, sthresh, quality, threads, qc_size, png_level;
+	bool jpg, coords_only, force, min_area_set;
+} opts;
+
+/* One tile of the grid, in level-0 pixels. */
+typedef struct tile {
+	int64_t x, y;
+	double tissue;
+	int label;
+} tile;
+
+/* What every worker needs, read-only once the workers start. */
+typedef struct job {
+	const opts *o;
+	const tile *tiles;
+	size_t ntiles;
+	int read_level, read_size; /* pixels read at read_level, resized to o->size */
+	char **paths;
+	uint8_t *fresh;            /* tile i was written by this run */
+	atomic_size_t next, written, kept;
+	atomic_int stop;
+	pthread_mutex_t lock;
+	char err[LI_ERRMSG_MAX];
+} job;
+
+_Noreturn static void usage(void)
+{
+	printf("Usage: li-tile [OPTION]... SLIDE -o OUTDIR > manifest.tsv\n"
+	       "Cut a slide (any OpenSlide format, TIFF, PNG, JPEG) into patches on tissue and\n"
+	       "print their manifest: path slide x y level downsample mpp size tissue [label].\n"
+	       "Coordinates are level-0 pixels. Exit 3 when no tissue is found.\n"
+	       "\n"
+	       "Resolution (default: level 0):\n"
+	       "      --mpp M            micrometres per pixel of the tiles (picks the best level\n"
+	       "                         and resizes)\n"
+	       "      --mag X            objective magnification (openslide.objective-power, else\n"
+	       "                         --mpp 10/X)\n"
+	       "      --level N          read level N as it is\n"
+	       "      --assume-mpp M     level-0 mpp for slides that do not record one\n"
+	       "Grid:\n"
+	       "  -s, --size N           tile size in pixels (default 224)\n"
+	       "      --stride N         step between tiles in output pixels (default: --size)\n"
+	       "      --edge drop|pad    tiles past the slide edge: drop (default) or pad white\n"
+	       "Tissue:\n"
+	       "      --sthresh T        saturation threshold 0-255 (default: Otsu, at least %d)\n"
+	       "      --min-area A       drop tissue regions under A square micrometres\n"
+	       "                         (default %.0f when the mpp is known)\n"
+	       "      --min-tissue F     keep tiles with tissue fraction >= F (default 0.5)\n"
+	       "Output:\n"
+	       "  -o, --output DIR       directory for the tiles (created if needed)\n"
+	       "      --name NAME        slide name for tile names and the slide column\n"
+	       "                         (default: the file name without its extension)\n"
+	       "      --format png|jpg   tile format (default png)\n"
+	       "      --quality Q        JPEG quality 1-100 (default %d)\n"
+	       "      --coords-only      write the manifest only, no tiles\n"
+	       "      --qc FILE.png      thumbnail with tissue contour and kept tiles\n"
+	       "      --qc-size N        longer side of the QC image (default 1024)\n"
+	       "      --force            rewrite tiles that already exist (default: keep them)\n"
+	       "  -t, --threads N        worker threads, one slide handle each (default: CPUs)\n"
+	       "Labels (add a 'label' column):\n"
+	       "      --annotations FILE.geojson   QuPath GeoJSON polygons\n"
+	       "      --positive-class NAME        class counted positive (default: every class)\n"
+	       "      --label-mask FILE.png        mask, non-zero positive ...\n"
+	       "      --mask-downsample D          ... of D level-0 pixels per mask pixel\n"
+	       "      --label-min F      label 1 when the positive overlap >= F (default 0.5)\n"
+	       "\n"
+	       "  -h, --help             show this help and exit\n"
+	       "  -V, --version          show the version and exit\n"
+	       "\n"
+	       "See li-tile(1).\n",
+	       LI_TISSUE_OTSU_FLOOR, DEFAULT_MIN_AREA, LI_IMAGE_DEFAULT_JPEG_QUALITY);
+	exit(LI_EXIT_OK);
+}
+
+static void parse(int argc, char **argv, opts *o)
+{
+	enum { O_MPP = 256, O_MAG, O_LEVEL, O_ASSUME, O_STRIDE, O_EDGE, O_STHRESH, O_MINAREA,
+	       O_MINTISSUE, O_NAME, O_FORMAT, O_QUALITY, O_COORDS, O_QC, O_QCSIZE, O_FORCE,
+	       O_ANNOT, O_POS, O_MASK, O_MASKDS, O_LABELMIN };
+	static const struct option lo[] = {
+		{"mpp", 1, 0, O_MPP}, {"mag", 1, 0, O_MAG}, {"level", 1, 0, O_LEVEL},
+		{"assume-mpp", 1, 0, O_ASSUME}, {"size", 1, 0, 's'}, {"stride", 1, 0, O_STRIDE},
+		{"edge", 1, 0, O_EDGE}, {"sthresh", 1, 0, O_STHRESH}, {"min-area", 1, 0, O_MINAREA},
+		{"min-tissue", 1, 0, O_MINTISSUE}, {"output", 1, 0, 'o'}, {"name", 1, 0, O_NAME},
+		{"format", 1, 0, O_FORMAT}, {"quality", 1, 0, O_QUALITY},
+		{"coords-only", 0, 0, O_COORDS}, {"qc", 1, 0, O_QC}, {"qc-size", 1, 0, O_QCSIZE},
+		{"force", 0, 0, O_FORCE}, {"threads", 1, 0, 't'}, {"annotations", 1, 0, O_ANNOT},
+		{"positive-class", 1, 0, O_POS}, {"label-mask", 1, 0, O_MASK},
+		{"mask-downsample", 1, 0, O_MASKDS}, {"label-min", 1, 0, O_LABELMIN},
+		{"help", 0, 0, 'h'}, {"version", 0, 0, 'V'}, {0, 0, 0, 0}};
+	static const char *const edges[] = {"drop", "pad", NULL};
+	static const char *const formats[] = {"png", "jpg", NULL};
+	int c;
+	while ((c = getopt_long(argc, argv, "s:o:t:hV", lo, NULL)) != -1) {
+		switch (c) {
+		case O_MPP: o->mpp = li_opt_double("--mpp", optarg, 1e-3, 1e4); break;
+		case O_MAG: o->mag = li_opt_double("--mag", optarg, 1e-3, 1e4); break;
+		case O_LEVEL: o->level = (int)li_opt_long("--level", optarg, 0, 1000); break;
+		case O_ASSUME: o->assume_mpp = li_opt_double("--assume-mpp", optarg, 1e-3, 1e4); break;
+		case 's': o->size = (int)li_opt_long("--size", optarg, 8, 8192); break;
+		case O_STRIDE: o->stride = (int)li_opt_long("--stride", optarg, 1, 8192); break;
+		case O_EDGE: o->edge = li_opt_choice("--edge", optarg, edges); break;
+		case O_STHRESH: o->sthresh = (int)li_opt_long("--sthresh", optarg, 0, 254); break;
+		case O_MINAREA:
+			o->min_area = li_opt_double("--min-area", optarg, 0, 1e12);
+			o->min_area_set = true;
+			break;
+		case O_MINTISSUE: o->min_tissue = li_opt_double("--min-tissue", optarg, 0, 1); break;
+		case 'o': o->outdir = optarg; break;
+		case O_NAME: o->name = optarg; break;
+		case O_FORMAT: o->jpg = li_opt_choice("--format", optarg, formats) == 1; break;
+		case O_QUALITY: o->quality = (int)li_opt_long("--quality", optarg, 1, 100); break;
+		case O_COORDS: o->coords_only = true; break;
+		case O_QC: o->qc = optarg; break;
+		case O_QCSIZE: o->qc_size = (int)li_opt_long("--qc-size", optarg, 16, 8192); break;
+		case O_FORCE: o->force = true; break;
+		case 't': o->threads = (int)li_opt_long("--threads", optarg, 1, 256); break;
+		case O_ANNOT: o->annotations = optarg; break;
+		case O_POS: o->positive = optarg; break;
+		case O_MASK: o->label_mask = optarg; break;
+		case O_MASKDS: o->mask_ds = li_opt_double("--mask-downsample", optarg, 1e-3, 1e6); break;
+		case O_LABELMIN: o->label_min = li_opt_double("--label-min", optarg, 0, 1); break;
+		case 'h': usage();
+		case 'V': li_cli_version();
+		default: li_usage_error("unknown option");
+		}
+	}
+	if (optind == argc)
+		li_usage_error("missing SLIDE");
+	if (optind + 1 < argc)
+		li_usage_error("one SLIDE at a time ('%s' is extra)", argv[optind + 1]);
+	o->slide = argv[optind];
+	if ((o->mpp > 0) + (o->mag > 0) + (o->level >= 0) > 1)
+		li_usage_error("--mpp, --mag and --level exclude each other");
+	if (!o->outdir && !o->coords_only)
+		li_usage_error("missing -o OUTDIR (or --coords-only)");
+	if (o->quality && !o->jpg)
+		li_usage_error("--quality needs --format jpg");
+	if (o->annotations && o->label_mask)
+		li_usage_error("--annotations and --label-mask exclude each other");
+	if (o->positive && !o->annotations)
+		li_usage_error("--positive-class needs --annotations");
+	if (o->label_mask && !(o->mask_ds > 0))
+		li_usage_error("--label-mask needs --mask-downsample");
+	if (o->mask_ds > 0 && !o->label_mask)
+		li_usage_error("--mask-downsample needs --label-mask");
+	if (o->name && (!*o->name || strpbrk(o->name, "/\t\r\n")))
+		li_usage_error("--name: '%s' must be non-empty, without '/', tab or newline", o->name);
+	if (!o->stride)
+		o->stride = o->size;
+	if (!o->quality)
+		o->quality = LI_IMAGE_DEFAULT_JPEG_QUALITY;
+}
+
+/* The slide's name: the file name without directories and its extension. */
+static char *slide_name(const opts *o)
+{
+	if (o->name)
+		return li_strdup(o->name);
+	const char *b = strrchr(o->slide, '/');
+	b = b ? b + 1 : o->slide;
+	char *s = li_strdup(b);
+	if (!s)
+		li_die_lib();
+	char *dot = strrchr(s, '.');
+	if (dot && dot != s)
+		*dot = '\0';
+	if (strpbrk(s, "\t\r\n"))
+		li_die("slide name '%s' has a tab or newline (use --name)", s);
+	return s;
+}
+
+static void mkdirs(const char *dir)
+{
+	char *p = li_strdup(dir);
+	if (!p)
+		li_die_lib();
+	for (char *q = p + 1;; q++) {
+		if (*q == '/' || !*q) {
+			char c = *q;
+			*q = '\0';
+			if (mkdir(p, 0777) < 0 && errno != EEXIST)
+				li_die("cannot create '%s': %s", p, strerror(errno));
+			*q = c;
+			if (!c)
+				break;
+		}
+	}
+	struct stat st;
+	if (stat(p, &st) < 0 || !S_ISDIR(st.st_mode))
+		li_die("'%s' is not a directory", p);
+	free(p);
+}
+
+static bool tile_exists(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0;
+}
+
+/* Write one tile: encode in memory, write a hidden temporary file next to it
+ * and rename it into place, so a tile either exists whole or not at all (a
+ * resumed run trusts existing tiles). No fsync per tile: it would cost more
+ * than the encoding; a killed run may leave a ".NAME.part" file, which the
+ * next run overwrites. */
+static int write_tile(const li_image *t, const char *path, bool jpg, const li_image_wopts *w)
+{
+	void *buf = NULL;
+	size_t len = 0;
+	if (li_image_encode(t, jpg ? LI_IMAGE_JPEG : LI_IMAGE_PNG, w, &buf, &len) < 0)
+		return li_error_prefix("cannot write '%s'", path);
+	char tmp[PATH_MAX + 16];
+	const char *base = strrchr(path, '/');
+	int dlen = base ? (int)(base - path + 1) : 0;
+	snprintf(tmp, sizeof tmp, "%.*s.%s.part", dlen, path, base ? base + 1 : path);
+	FILE *fp = fopen(tmp, "wb");
+	if (!fp) {
+		free(buf);
+		return li_error("cannot write '%s': %s", tmp, strerror(errno));
+	}
+	size_t wr = fwrite(buf, 1, len, fp);
+	free(buf);
+	if ((wr != len) | (fclose(fp) != 0)) {
+		int e = errno;
+		unlink(tmp);
+		return li_error("cannot write '%s': %s", tmp, strerror(e));
+	}
+	if (rename(tmp, path) < 0) {
+		int e = errno;
+		unlink(tmp);
+		return li_error("cannot rename '%s' to '%s': %s", tmp, path, strerror(e));
+	}
+	return 0;
+}
+
+static void job_fail(job *j)
+{
+	pthread_mutex_lock(&j->lock);
+	if (!j->err[0])
+		snprintf(j->err, sizeof j->err, "%s", li_errmsg());
+	pthread_mutex_unlock(&j->lock);
+	atomic_store(&j->stop, 1);
+}
+
+/* A worker: its job and its own slide handle (NULL: open one). */
+typedef struct wctx {
+	job *j;
+	li_slide *s;
+} wctx;
+
+static void *worker(void *arg)
+{
+	job *j = ((wctx *)arg)->j;
+	const opts *o = j->o;
+	li_slide *s = ((wctx *)arg)->s;
+	bool own = false;
+	if (!s) {
+		s = li_slide_open(o->slide);
+		own = true;
+		if (!s) {
+			job_fail(j);
+			return NULL;
+		}
+	}
+	li_image *raw = li_image_new(j->read_size, j->read_size, 3);
+	if (!raw) {
+		job_fail(j);
+		goto out;
+	}
+	li_image_wopts w = LI_IMAGE_WOPTS_DEFAULT;
+	w.jpeg_quality = o->quality;
+	while (!atomic_load(&j->stop)) {
+		size_t i = atomic_fetch_add(&j->next, 1);
+		if (i >= j->ntiles)
+			break;
+		if (!o->force && tile_exists(j->paths[i])) {
+			atomic_fetch_add(&j->kept, 1);
+			continue;
+		}
+		if (li_slide_read_region_into(s, raw, j->tiles[i].x, j->tiles[i].y, j->read_level) < 0) {
+			job_fail(j);
+			break;
+		}
+		li_image *t = raw;
+		if (j->read_size != o->size && !(t = li_image_resize(raw, o->size, o->size))) {
+			job_fail(j);
+			break;
+		}
+		int rc = write_tile(t, j->paths[i], o->jpg, &w);
+		if (t != raw)
+			li_image_free(t);
+		if (rc < 0) {
+			job_fail(j);
+			break;
+		}
+		j->fresh[i] = 1;
+		atomic_fetch_add(&j->written, 1);
+	}
+out:
+	li_image_free(raw);
+	if (own)
+		li_slide_free(s);
+	return NULL;
+}
+
+/* QC: the thumbnail, the tissue contour in green, kept tiles in blue. */
+static void write_qc(li_slide *s, const opts *o, const li_image *mask, const tile *tiles,
+		     size_t n, double tile_l0, int64_t W0, int64_t H0)
+{
+	li_image *q = li_slide_thumbnail(s, o->qc_size);
+	if (!q)
+		li_die_lib();
+	const int qw = q->width, qh = q->height;
+	const double sx = (double)W0 / qw, sy = (double)H0 / qh; /* level-0 px per QC px */
+	uint8_t *in = li_malloc((size_t)qw * qh);
+	if (!in)
+		li_die_lib();
+	for (int y = 0; y < qh; y++)
+		for (int x = 0; x < qw; x++) {
+			int mx = (int)((x + 0.5) * sx * mask->width / W0);
+			int my = (int)((y + 0.5) * sy * mask->height / H0);
+			mx = mx < mask->width ? mx : mask->width - 1;
+			my = my < mask->height ? my : mask->height - 1;
+			in[(size_t)y * qw + x] = mask->data[(size_t)my * mask->width + mx] != 0;
+		}
+	for (int y = 0; y < qh; y++)
+		for (int x = 0; x < qw; x++) {
+			size_t i = (size_t)y * qw + x;
+			if (!in[i])
+				continue;
+			bool edge = x == 0 || y == 0 || x == qw - 1 || y == qh - 1 || !in[i - 1] ||
+				    !in[i + 1] || !in[i - qw] || !in[i + qw];
+			if (edge) {
+				uint8_t *p = q->data + i * 3;
+				p[0] = 0, p[1] = 170, p[2] = 0;
+			}
+		}
+	free(in);
+	for (size_t i = 0; i < n; i++) {
+		int x0 = (int)floor(tiles[i].x / sx), y0 = (int)floor(tiles[i].y / sy);
+		int x1 = (int)ceil((tiles[i].x + tile_l0) / sx) - 1;
+		int y1 = (int)ceil((tiles[i].y + tile_l0) / sy) - 1;
+		for (int y = y0; y <= y1; y++)
+			for (int x = x0; x <= x1; x++) {
+				if (x < 0 || y < 0 || x >= qw || y >= qh)
+					continue;
+				if (x != x0 && x != x1 && y != y0 && y != y1)
+					continue;
+				uint8_t *p = q->data + ((size_t)y * qw + x) * 3;
+				p[0] = 30, p[1] = 80, p[2] = 220;
+			}
+	}
+	if (li_image_write(q, o->qc, NULL) < 0)
+		li_die_lib();
+	li_image_free(q);
+}
+
+/* The positive-label coverage map from --annotations or --label-mask. */
+static li_coverage *label_map(const opts *o, int64_t W0, int64_t H0, double tile_l0)
+{
+	if (o->label_mask) {
+		li_image_opts io = {.channels = 1};
+		li_image *m = li_image_read(o->label_mask, &io);
+		if (!m)
+			li_die_lib();
+		double ew = W0 / o->mask_ds, eh = H0 / o->mask_ds;
+		if (fabs(m->width - ew) > 1.5 || fabs(m->height - eh) > 1.5)
+			li_die("label mask '%s' is %dx%d, but the slide at downsample %g is %.0fx%.0f",
+			       o->label_mask, m->width, m->height, o->mask_ds, ew, eh);
+		li_coverage *c = li_coverage_new(m, o->mask_ds, o->mask_ds);
+		li_image_free(m);
+		if (!c)
+			li_die_lib();
+		return c;
+	}
+	li_geojson *g = li_geojson_read(o->annotations);
+	if (!g)
+		li_die_lib();
+	if (o->positive && li_geojson_count(g, o->positive) == 0)
+		li_warn("'%s' has no polygon of class '%s': every label is 0", o->annotations, o->positive);
+	/* About 32 mask pixels across a tile, and at most 16 megapixels. */
+	double ds = fmax(1, tile_l0 / 32);
+	ds = fmax(ds, sqrt((double)W0 * H0 / 16e6));
+	li_image *m = li_image_new((int)ceil(W0 / ds), (int)ceil(H0 / ds), 1);
+	if (!m || li_geojson_rasterize(g, o->positive, m, ds) < 0)
+		li_die_lib();
+	li_geojson_free(g);
+	li_coverage *c = li_coverage_new(m, ds, ds);
+	li_image_free(m);
+	if (!c)
+		li_die_lib();
+	return c;
+}
+
+static void fmt_mpp(char *buf, size_t n, bool known, double v)
+{
+	if (known)
+		snprintf(buf, n, "%.6g", v);
+	else
+		snprintf(buf, n, "NA");
+}
+
+int main(int argc, char **argv)
+{
+	li_cli_init(argv[0]);
+	opts o = {.level = -1, .size = 224, .sthresh = -1, .min_tissue = 0.5, .label_min = 0.5,
+		  .qc_size = 1024, .edge = EDGE_DROP};
+	o.threads = li_cli_default_threads();
+	parse(argc, argv, &o);
+
+	li_slide *s = li_slide_open(o.slide);
+	if (!s)
+		li_die_lib();
+	int64_t W0, H0;
+	li_slide_level_size(s, 0, &W0, &H0);
+	double mx, my, mpp0 = 0;
+	if (li_slide_mpp(s, &mx, &my))
+		mpp0 = (mx + my) / 2;
+	else if (o.assume_mpp > 0)
+		mpp0 = o.assume_mpp;
+	const bool mpp_known = mpp0 > 0;
+
+	/* Resolution: D output pixels per level-0 pixel, read from read_level. */
+	double D = 1;
+	int read_level = 0;
+	if (o.level >= 0) {
+		if (o.level >= li_slide_level_count(s))
+			li_die("slide '%s' has no level %d (levels 0-%d)", o.slide, o.level,
+			       li_slide_level_count(s) - 1);
+		read_level = o.level;
+		D = li_slide_level_downsample(s, o.level);
+	} else if (o.mpp > 0 || o.mag > 0) {
+		const char *op = li_slide_property(s, "openslide.objective-power");
+		double power = 0;
+		if (o.mag > 0 && op && li_parse_double(op, &power) == 0 && power > 0) {
+			D = power / o.mag;
+		} else {
+			double want = o.mpp > 0 ? o.mpp : 10 / o.mag;
+			if (!mpp_known)
+				li_die("slide '%s' records no resolution (mpp); give --assume-mpp or --level",
+				       o.slide);
+			D = want / mpp0;
+		}
+		li_error_clear();
+		if (D < 0.99)
+			li_die("slide '%s' has %.4g um/px at level 0; %.4g um/px would need upsampling",
+			       o.slide, mpp0, o.mpp > 0 ? o.mpp : mpp0 * D);
+		D = fmax(D, 1);
+		read_level = li_slide_best_level(s, D);
+		double lds = li_slide_level_downsample(s, read_level);
+		if (fabs(D / lds - 1) < 0.01)
+			D = lds; /* a level at the wanted resolution: read it as it is */
+	}
+	const double lds = li_slide_level_downsample(s, read_level);
+	const int read_size = (int)lround(o.size * D / lds);
+	const double tile_l0 = o.size * D, step_l0 = o.stride * D;
+
+	/* Tissue detection on a thumbnail. */
+	if (o.min_area_set && o.min_area > 0 && !mpp_known)
+		li_usage_error("--min-area needs the slide's mpp (or --assume-mpp)");
+	const int64_t longer = W0 > H0 ? W0 : H0;
+	double seg_ds = mpp_known ? fmax(SEG_UM / mpp0, (double)longer / SEG_MAX)
+				  : (double)longer / SEG_MAX_NO_MPP;
+	seg_ds = fmax(seg_ds, 1);
+	li_image *thumb = li_slide_thumbnail(s, (int)fmax(1, llround(longer / seg_ds)));
+	if (!thumb)
+		li_die_lib();
+	const double tsx = (double)W0 / thumb->width, tsy = (double)H0 / thumb->height;
+	li_tissue_opts to = LI_TISSUE_OPTS_DEFAULT;
+	to.sthresh = o.sthresh;
+	double min_area = o.min_area_set ? o.min_area : mpp_known ? DEFAULT_MIN_AREA : 0;
+	if (mpp_known)
+		to.min_area = (size_t)(min_area / (tsx * mpp0 * tsy * mpp0));
+	int thresh;
+	li_image *mask = li_tissue_detect(thumb, &to, &thresh);
+	li_image_free(thumb);
+	if (!mask)
+		li_die_lib();
+	li_coverage *cov = li_coverage_new(mask, tsx, tsy);
+	if (!cov)
+		li_die_lib();
+
+	/* The grid, and the tiles kept. */
+	size_t nx = 0, ny = 0;
+	for (;; nx++) {
+		double x = llround(nx * step_l0);
+		if (o.edge == EDGE_DROP ? x + tile_l0 > W0 + 0.5 : x >= W0)
+			break;
+	}
+	for (;; ny++) {
+		double y = llround(ny * step_l0);
+		if (o.edge == EDGE_DROP ? y + tile_l0 > H0 + 0.5 : y >= H0)
+			break;
+	}
+	size_t n = nx * ny, nkeep = 0;
+	tile *tiles = li_malloc_array(n ? n : 1, sizeof *tiles);
+	if (!tiles)
+		li_die_lib();
+	li_coverage *lab = o.annotations || o.label_mask ? label_map(&o, W0, H0, tile_l0) : NULL;
+	for (size_t j = 0; j < ny; j++)
+		for (size_t i = 0; i < nx; i++) {
+			tile *t = &tiles[nkeep];
+			t->x = llround(i * step_l0);
+			t->y = llround(j * step_l0);
+			t->tissue = li_coverage_fraction(cov, t->x, t->y, tile_l0, tile_l0);
+			if (t->tissue + 1e-9 < o.min_tissue)
+				continue;
+			t->label = lab && li_coverage_fraction(lab, t->x, t->y, tile_l0, tile_l0) + 1e-9 >=
+						  o.label_min;
+			nkeep++;
+		}
+	li_coverage_free(lab);
+	li_coverage_free(cov);
+
+	if (o.qc)
+		write_qc(s, &o, mask, tiles, nkeep, tile_l0, W0, H0);
+	size_t tissue_px = 0;
+	for (size_t i = 0; i < (size_t)mask->width * mask->height; i++)
+		tissue_px += mask->data[i] != 0;
+	li_image_free(mask);
+	const bool has_label = o.annotations || o.label_mask;
+
+	char *name = slide_name(&o);
+	int digits = 6;
+	for (int64_t v = longer; v >= 1000000; v /= 10)
+		digits++;
+	char **paths = li_calloc(nkeep ? nkeep : 1, sizeof *paths);
+	if (!name || !paths)
+		li_die_lib();
+	const char *ext = o.jpg ? "jpg" : "png";
+	for (size_t i = 0; i < nkeep; i++) {
+		char buf[PATH_MAX];
+		int len = snprintf(buf, sizeof buf, "%s%s%s_x%0*lld_y%0*lld.%s", o.outdir ? o.outdir : "",
+				   o.outdir ? "/" : "", name, digits, (long long)tiles[i].x, digits,
+				   (long long)tiles[i].y, ext);
+		if (len < 0 || (size_t)len >= sizeof buf)
+			li_die("tile path for '%s' is too long", name);
+		if (!(paths[i] = li_strdup(buf)))
+			li_die_lib();
+	}
+
+	if (nkeep == 0 || tissue_px == 0)
+		li_warn("no tissue found in '%s' (saturation threshold %d%s, min tissue %g)", o.slide,
+			thresh, o.sthresh < 0 ? ", Otsu" : "", o.min_tissue);
+
+	job j = {.o = &o, .tiles = tiles, .ntiles = nkeep, .read_level = read_level,
+		 .read_size = read_size, .paths = paths, .fresh = li_calloc(nkeep ? nkeep : 1, 1)};
+	if (!j.fresh)
+		li_die_lib();
+	atomic_init(&j.next, 0);
+	atomic_init(&j.written, 0);
+	atomic_init(&j.kept, 0);
+	atomic_init(&j.stop, 0);
+	pthread_mutex_init(&j.lock, NULL);
+	if (!o.coords_only && nkeep > 0) {
+		mkdirs(o.outdir);
+		int nt = o.threads < 1 ? 1 : o.threads;
+		if ((size_t)nt > nkeep)
+			nt = (int)nkeep;
+		pthread_t *th = li_calloc((size_t)nt, sizeof *th);
+		wctx *w = li_calloc((size_t)nt, sizeof *w);
+		if (!th || !w)
+			li_die_lib();
+		/* Worker 0 uses the main handle; the others open their own. */
+		for (int t = 0; t < nt; t++)
+			w[t] = (wctx){&j, t == 0 ? s : NULL};
+		for (int t = 1; t < nt; t++)
+			if ((errno = pthread_create(&th[t], NULL, worker, &w[t])) != 0)
+				li_die("cannot start a thread: %s", strerror(errno));
+		worker(&w[0]);
+		for (int t = 1; t < nt; t++)
+			pthread_join(th[t], NULL);
+		free(th);
+		free(w);
+		if (atomic_load(&j.stop)) {
+			/* Bad data (a corrupt tile, a failed read): the slide will fail
+			 * the same way again, so take back what this run wrote and
+			 * leave no partial set. Tiles of earlier runs stay. A killed
+			 * run cannot clean up: its whole tiles are kept for resuming. */
+			for (size_t i = 0; i < nkeep; i++)
+				if (j.fresh[i] && unlink(paths[i]) < 0 && errno != ENOENT)
+					li_warn("cannot remove '%s': %s", paths[i], strerror(errno));
+			li_die("%s", j.err);
+		}
+	}
+	pthread_mutex_destroy(&j.lock);
+
+	/* The manifest, in grid order whatever the threads did. */
+	char mppbuf[32];
+	fmt_mpp(mppbuf, sizeof mppbuf, mpp_known, mpp0 * D);
+	printf("path\tslide\tx\ty\tlevel\tdownsample\tmpp\tsize\ttissue%s\n",
+	       has_label ? "\tlabel" : "");
+	for (size_t i = 0; i < nkeep; i++) {
+		printf("%s\t%s\t%lld\t%lld\t%d\t%.6g\t%s\t%d\t%.3f", paths[i], name,
+		       (long long)tiles[i].x, (long long)tiles[i].y, read_level, D, mppbuf, o.size,
+		       tiles[i].tissue);
+		if (has_label)
+			printf("\t%d", tiles[i].label);
+		putchar('\n');
+	}
+	if (!o.coords_only && nkeep > 0 && isatty(2))
+		li_warn("%zu tiles (%zu written, %zu kept from an earlier run)", nkeep,
+			(size_t)atomic_load(&j.written), (size_t)atomic_load(&j.kept));
+	for (size_t i = 0; i < nkeep; i++)
+		free(paths[i]);
+	free(paths);
+	free(j.fresh);
+	free(name);
+	free(tiles);
+	li_slide_free(s);
+	return nkeep && tissue_px ? LI_EXIT_OK : EXIT_NO_TISSUE;
+}
