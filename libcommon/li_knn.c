@@ -5,6 +5,7 @@
 #include <cblas.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -15,28 +16,43 @@
 #define QUERY_CHUNK 1024 /* queries per sgemm: bounds the score buffer */
 #define MAX_SUMSQ 1e36   /* |x| <= 1e18: every product stays finite in float */
 
+/* What one worker thread owns: its heaps over the blocks it searched, and
+ * its scratch. The heaps of all threads are merged when results are read. */
+typedef struct knn_thread {
+	float *hs;     /* nq x k heap scores, max-heap on (score, index) */
+	uint64_t *hi;  /* nq x k heap indices; UINT64_MAX marks an empty slot */
+	float *pn;     /* block: |p|^2 (l2) or 1/|p| (cosine, 0 for zero rows) */
+	float *c;      /* min(nq, QUERY_CHUNK) x block scores */
+} knn_thread;
+
 struct li_knn {
 	size_t nq, dim, k, block;
 	li_knn_metric metric;
 	int threads;
 	float *q;       /* nq x dim */
 	float *qn;      /* l2: |q|^2; cosine: 1/|q| (0 for a zero query) */
-	float *hs;      /* nq x k heap scores, max-heap on (score, index) */
-	uint64_t *hi;   /* nq x k heap indices; UINT64_MAX marks an empty slot */
-	float *pn;      /* per block row: |p|^2 (l2) or 1/|p| (cosine, 0 for zero rows) */
-	float **cbuf;   /* per thread: QUERY_CHUNK x block scores */
+	knn_thread *th;
+	float *ms;      /* k: merge buffer */
+	uint64_t *mi;
 	uint64_t rows;
-	int sorted;     /* results were read: the heaps are sorted arrays now */
+	int sorted;     /* results were read: the heaps are merged into thread 0's */
 };
 
-typedef struct work {
+/* One li_knn_add call: threads take blocks from a shared counter, so a thread
+ * slowed down by the machine's other work does not hold the others up. */
+typedef struct job {
 	li_knn *s;
-	size_t q0, q1;
 	const float *pool;
-	size_t nb;
+	size_t n, nblocks;
 	uint64_t first;
-	float *c;
-} work;
+	atomic_size_t next;
+	atomic_int bad;
+} job;
+
+typedef struct worker {
+	job *j;
+	knn_thread *t;
+} worker;
 
 const char *li_knn_metric_name(li_knn_metric m)
 {
@@ -51,39 +67,46 @@ void li_knn_free(li_knn *s)
 		return;
 	li_free_aligned(s->q);
 	free(s->qn);
-	free(s->hs);
-	free(s->hi);
-	li_free_aligned(s->pn);
-	if (s->cbuf)
-		for (int t = 0; t < s->threads; t++)
-			li_free_aligned(s->cbuf[t]);
-	free(s->cbuf);
+	if (s->th)
+		for (int t = 0; t < s->threads; t++) {
+			free(s->th[t].hs);
+			free(s->th[t].hi);
+			li_free_aligned(s->th[t].pn);
+			li_free_aligned(s->th[t].c);
+		}
+	free(s->th);
+	free(s->ms);
+	free(s->mi);
 	free(s);
 }
 
-/* Sum of squares in double: the norm of a row does not depend on where the
- * row sits in a block. Not finite when a value is NaN or infinite. */
+/* Sum of squares in double, in 8 fixed lanes (independent chains the
+ * compiler can vectorise; the same order for every row, so a row's norm does
+ * not depend on where it sits). Not finite when a value is NaN or infinite. */
 static double sumsq(const float *x, size_t n)
 {
-	double a = 0;
-	for (size_t i = 0; i < n; i++)
-		a += (double)x[i] * x[i];
-	return a;
+	double a[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8)
+		for (int l = 0; l < 8; l++)
+			a[l] += (double)x[i + l] * x[i + l];
+	for (; i < n; i++)
+		a[i % 8] += (double)x[i] * x[i];
+	return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
 }
 
 static int alloc_buffers(li_knn *s)
 {
 	size_t qc = s->nq < QUERY_CHUNK ? s->nq : QUERY_CHUNK, n;
-	li_free_aligned(s->pn);
-	s->pn = li_malloc_aligned(s->block * sizeof(float));
-	if (!s->pn)
-		return -1;
+	if (li_size_mul(qc, s->block, &n) || li_size_mul(n, sizeof(float), &n))
+		return li_error("score buffer size overflows");
 	for (int t = 0; t < s->threads; t++) {
-		li_free_aligned(s->cbuf[t]);
-		s->cbuf[t] = NULL;
-		if (li_size_mul(qc, s->block, &n) || li_size_mul(n, sizeof(float), &n))
-			return li_error("score buffer size overflows");
-		if (!(s->cbuf[t] = li_malloc_aligned(n)))
+		knn_thread *th = &s->th[t];
+		li_free_aligned(th->pn);
+		li_free_aligned(th->c);
+		th->pn = li_malloc_aligned(s->block * sizeof(float));
+		th->c = li_malloc_aligned(n);
+		if (!th->pn || !th->c)
 			return -1;
 	}
 	return 0;
@@ -107,8 +130,8 @@ li_knn *li_knn_new(const float *queries, size_t nq, size_t dim, size_t k, li_knn
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		threads = n > 0 ? (int)n : 1;
 	}
-	if ((size_t)threads > nq)
-		threads = (int)nq;
+	if (threads > 1024)
+		threads = 1024;
 	li_knn *s = li_calloc(1, sizeof(*s));
 	if (!s)
 		return NULL;
@@ -116,31 +139,39 @@ li_knn *li_knn_new(const float *queries, size_t nq, size_t dim, size_t k, li_knn
 	s->block = DEFAULT_BLOCK;
 	s->q = li_malloc_aligned(nqd * sizeof(float));
 	s->qn = li_malloc_array(nq, sizeof(float));
-	s->hs = li_malloc_array(nqk, sizeof(float));
-	s->hi = li_malloc_array(nqk, sizeof(uint64_t));
-	s->cbuf = li_calloc((size_t)threads, sizeof(float *));
-	if (!s->q || !s->qn || !s->hs || !s->hi || !s->cbuf || alloc_buffers(s)) {
-		li_knn_free(s);
-		return NULL;
+	s->th = li_calloc((size_t)threads, sizeof(knn_thread));
+	s->ms = li_malloc_array(k, sizeof(float));
+	s->mi = li_malloc_array(k, sizeof(uint64_t));
+	if (!s->q || !s->qn || !s->th || !s->ms || !s->mi)
+		goto fail;
+	for (int t = 0; t < threads; t++) {
+		knn_thread *th = &s->th[t];
+		th->hs = li_malloc_array(nqk, sizeof(float));
+		th->hi = li_malloc_array(nqk, sizeof(uint64_t));
+		if (!th->hs || !th->hi)
+			goto fail;
+		for (size_t i = 0; i < nqk; i++) {
+			th->hs[i] = INFINITY;
+			th->hi[i] = UINT64_MAX;
+		}
 	}
+	if (alloc_buffers(s))
+		goto fail;
 	memcpy(s->q, queries, nqd * sizeof(float));
 	for (size_t i = 0; i < nq; i++) {
-		float *row = s->q + i * dim;
-		double ss = sumsq(row, dim);
+		double ss = sumsq(s->q + i * dim, dim);
 		if (!(ss <= MAX_SUMSQ)) {
 			li_error("query row %zu has a value that is not finite or a norm above 1e18", i);
-			li_knn_free(s);
-			return NULL;
+			goto fail;
 		}
 		/* cosine keeps the query as it is and scales the scores: the
 		 * products of integer data stay exact, whatever the tiling */
 		s->qn[i] = metric == LI_KNN_L2 ? (float)ss : ss > 0 ? (float)(1 / sqrt(ss)) : 0.0f;
 	}
-	for (size_t i = 0; i < nqk; i++) {
-		s->hs[i] = INFINITY;
-		s->hi[i] = UINT64_MAX;
-	}
 	return s;
+fail:
+	li_knn_free(s);
+	return NULL;
 }
 
 void li_knn_set_block(li_knn *s, size_t rows)
@@ -181,36 +212,50 @@ static void heap_replace(float *hs, uint64_t *hi, size_t k, float v, uint64_t vi
 	hi[i] = vi;
 }
 
-/* Queries [q0, q1) against one pool block: sgemm, then scores, then heaps. */
-static void *run_work(void *arg)
+/* Pool norms of rows [0, nb) into pn; -1 when a row is bad. */
+static int norms(const li_knn *s, const float *pool, size_t nb, float *pn)
 {
-	work *w = arg;
-	li_knn *s = w->s;
-	const size_t nb = w->nb, d = s->dim, k = s->k;
+	for (size_t j = 0; j < nb; j++) {
+		double ss = sumsq(pool + j * s->dim, s->dim);
+		if (!(ss <= MAX_SUMSQ))
+			return -1;
+		if (s->metric == LI_KNN_L2)
+			pn[j] = (float)ss;
+		else
+			pn[j] = ss > 0 ? (float)(1 / sqrt(ss)) : 0.0f;
+	}
+	return 0;
+}
+
+/* Every query against one block of nb rows starting at global index first. */
+static void search_block(const li_knn *s, knn_thread *t, const float *pool, size_t nb,
+			 uint64_t first)
+{
+	const size_t d = s->dim, k = s->k;
 	const int l2 = s->metric == LI_KNN_L2;
-	const float *pn = s->pn;
-	for (size_t q0 = w->q0; q0 < w->q1; q0 += QUERY_CHUNK) {
-		size_t m = w->q1 - q0 < QUERY_CHUNK ? w->q1 - q0 : QUERY_CHUNK;
+	const float *pn = t->pn;
+	for (size_t q0 = 0; q0 < s->nq; q0 += QUERY_CHUNK) {
+		size_t m = s->nq - q0 < QUERY_CHUNK ? s->nq - q0 : QUERY_CHUNK;
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)nb, (int)d,
-			    l2 ? -2.0f : -1.0f, s->q + q0 * d, (int)d, w->pool, (int)d, 0.0f, w->c,
+			    l2 ? -2.0f : -1.0f, s->q + q0 * d, (int)d, pool, (int)d, 0.0f, t->c,
 			    (int)nb);
 		for (size_t i = 0; i < m; i++) {
-			float *c = w->c + i * nb;
-			if (l2)
+			float *c = t->c + i * nb;
+			if (l2) {
 				for (size_t j = 0; j < nb; j++)
 					c[j] += pn[j];
-			else {
+			} else {
 				const float qi = s->qn[q0 + i];
 				for (size_t j = 0; j < nb; j++)
 					c[j] = (c[j] * qi) * pn[j];
 			}
-			float *hs = s->hs + (q0 + i) * k;
-			uint64_t *hi = s->hi + (q0 + i) * k;
+			float *hs = t->hs + (q0 + i) * k;
+			uint64_t *hi = t->hi + (q0 + i) * k;
 			float thr = hs[0];
 			for (size_t j = 0; j < nb; j++) {
 				if (c[j] > thr)
 					continue;
-				uint64_t idx = w->first + j;
+				uint64_t idx = first + j;
 				if (!worse(hs[0], hi[0], c[j], idx))
 					continue;
 				heap_replace(hs, hi, k, c[j], idx);
@@ -218,76 +263,108 @@ static void *run_work(void *arg)
 			}
 		}
 	}
-	return NULL;
 }
 
-static int add_block(li_knn *s, const float *pool, size_t nb, uint64_t first)
+static void *run_worker(void *arg)
 {
-	const size_t d = s->dim;
-	for (size_t j = 0; j < nb; j++) {
-		double ss = sumsq(pool + j * d, d);
-		if (!(ss <= MAX_SUMSQ))
-			return li_error("pool row %llu has a value that is not finite or a norm above 1e18",
-					(unsigned long long)(first + j));
-		if (s->metric == LI_KNN_L2)
-			s->pn[j] = (float)ss;
-		else
-			s->pn[j] = ss > 0 ? (float)(1 / sqrt(ss)) : 0.0f;
-	}
-	int T = s->threads;
-	work w[T];
-	pthread_t tid[T];
-	size_t per = (s->nq + (size_t)T - 1) / (size_t)T;
-	for (int t = 0; t < T; t++) {
-		size_t a = (size_t)t * per, b = a + per < s->nq ? a + per : s->nq;
-		w[t] = (work){s, a < s->nq ? a : s->nq, b, pool, nb, first, s->cbuf[t]};
-	}
-	int started = 1;
-	for (int t = 1; t < T; t++, started++)
-		if (pthread_create(&tid[t], NULL, run_work, &w[t]))
+	worker *w = arg;
+	job *j = w->j;
+	const li_knn *s = j->s;
+	for (;;) {
+		if (atomic_load(&j->bad))
 			break;
-	run_work(&w[0]);
-	/* a thread that could not start: do its share here */
-	for (int t = started; t < T; t++)
-		run_work(&w[t]);
-	for (int t = 1; t < started; t++)
-		pthread_join(tid[t], NULL);
-	return 0;
+		size_t b = atomic_fetch_add(&j->next, 1);
+		if (b >= j->nblocks)
+			break;
+		size_t a = b * s->block, nb = j->n - a < s->block ? j->n - a : s->block;
+		const float *pool = j->pool + a * s->dim;
+		if (norms(s, pool, nb, w->t->pn)) {
+			atomic_store(&j->bad, 1);
+			break;
+		}
+		search_block(s, w->t, pool, nb, j->first + a);
+	}
+	return NULL;
 }
 
 int li_knn_add(li_knn *s, const float *pool, size_t n, uint64_t first)
 {
+	LI_ASSERT(!s->sorted);
 	if (n == 0)
 		return 0;
-	LI_ASSERT(!s->sorted);
+	job j = {.s = s, .pool = pool, .n = n, .nblocks = (n + s->block - 1) / s->block,
+		 .first = first};
+	atomic_init(&j.next, 0);
+	atomic_init(&j.bad, 0);
+	int T = s->threads;
+	if ((size_t)T > j.nblocks)
+		T = (int)j.nblocks;
+	worker w[T];
+	pthread_t tid[T];
+	for (int t = 0; t < T; t++)
+		w[t] = (worker){&j, &s->th[t]};
 	/* Every worker calls sgemm itself: keep OpenBLAS from starting threads of
 	 * its own on top of ours. */
 	int blas_threads = openblas_get_num_threads();
 	openblas_set_num_threads(1);
-	int rc = 0;
-	for (size_t a = 0; a < n && rc == 0; a += s->block) {
-		size_t nb = n - a < s->block ? n - a : s->block;
-		rc = add_block(s, pool + a * s->dim, nb, first + a);
-	}
+	int started = 1;
+	for (int t = 1; t < T; t++, started++)
+		if (pthread_create(&tid[t], NULL, run_worker, &w[t]))
+			break; /* the others take its blocks */
+	run_worker(&w[0]);
+	for (int t = 1; t < started; t++)
+		pthread_join(tid[t], NULL);
 	openblas_set_num_threads(blas_threads);
-	if (rc == 0)
-		s->rows += n;
-	return rc;
+	if (atomic_load(&j.bad)) {
+		/* the first bad row, whichever thread saw one */
+		for (size_t r = 0; r < n; r++)
+			if (!(sumsq(pool + r * s->dim, s->dim) <= MAX_SUMSQ))
+				return li_error("pool row %llu has a value that is not finite or a norm "
+						"above 1e18", (unsigned long long)(first + r));
+		LI_ASSERT(!"a bad row was seen");
+	}
+	s->rows += n;
+	return 0;
 }
 
-/* Heap sort every query's heap in place, nearest first (empty slots last). */
-static void sort_heaps(li_knn *s)
+/* Sort every thread's heaps in place (nearest first, empty slots last) and
+ * merge them per query into thread 0's arrays. */
+static void merge_heaps(li_knn *s)
 {
+	const size_t k = s->k;
 	for (size_t q = 0; q < s->nq; q++) {
-		float *hs = s->hs + q * s->k;
-		uint64_t *hi = s->hi + q * s->k;
-		for (size_t n = s->k; n > 1; n--) {
-			float v = hs[n - 1];
-			uint64_t vi = hi[n - 1];
-			hs[n - 1] = hs[0];
-			hi[n - 1] = hi[0];
-			heap_replace(hs, hi, n - 1, v, vi);
+		for (int t = 0; t < s->threads; t++) {
+			float *hs = s->th[t].hs + q * k;
+			uint64_t *hi = s->th[t].hi + q * k;
+			for (size_t n = k; n > 1; n--) {
+				float v = hs[n - 1];
+				uint64_t vi = hi[n - 1];
+				hs[n - 1] = hs[0];
+				hi[n - 1] = hi[0];
+				heap_replace(hs, hi, n - 1, v, vi);
+			}
 		}
+		if (s->threads == 1)
+			continue;
+		size_t pos[s->threads];
+		memset(pos, 0, sizeof pos);
+		for (size_t r = 0; r < k; r++) {
+			int best = -1;
+			for (int t = 0; t < s->threads; t++) {
+				if (pos[t] == k)
+					continue;
+				size_t i = q * k + pos[t];
+				if (best < 0 || worse(s->th[best].hs[q * k + pos[best]],
+						      s->th[best].hi[q * k + pos[best]], s->th[t].hs[i],
+						      s->th[t].hi[i]))
+					best = t;
+			}
+			s->ms[r] = s->th[best].hs[q * k + pos[best]];
+			s->mi[r] = s->th[best].hi[q * k + pos[best]];
+			pos[best]++;
+		}
+		memcpy(s->th[0].hs + q * k, s->ms, k * sizeof(float));
+		memcpy(s->th[0].hi + q * k, s->mi, k * sizeof(uint64_t));
 	}
 	s->sorted = 1;
 }
@@ -296,9 +373,9 @@ size_t li_knn_result(li_knn *s, size_t q, uint64_t *idx, float *dist)
 {
 	LI_ASSERT(q < s->nq);
 	if (!s->sorted)
-		sort_heaps(s);
-	const float *hs = s->hs + q * s->k;
-	const uint64_t *hi = s->hi + q * s->k;
+		merge_heaps(s);
+	const float *hs = s->th[0].hs + q * s->k;
+	const uint64_t *hi = s->th[0].hi + q * s->k;
 	size_t n = 0;
 	for (; n < s->k && hi[n] != UINT64_MAX; n++) {
 		idx[n] = hi[n];

@@ -5,8 +5,10 @@
  *
  * Per pool block of B rows: the pool norms are computed once, one sgemm gives
  * the query x block inner products, and a bounded max-heap of k entries per
- * query keeps the best rows. Each worker thread owns a range of queries (its
- * own sgemm and heaps), so no locks are taken inside a block.
+ * query keeps the best rows. Worker threads take blocks from a shared
+ * counter (a thread slowed by other work does not hold the rest up), each
+ * with its own sgemm, scratch and heaps; the heaps are merged when the
+ * results are read, so no lock is taken while searching.
  *
  *   l2:     score = |p|^2 - 2 q.p   (|q|^2 is constant per query);
  *           distance = sqrt(max(0, |q|^2 + score)), the Euclidean distance
@@ -32,7 +34,7 @@ const char *li_knn_metric_name(li_knn_metric m);
 typedef struct li_knn li_knn;
 
 /* A search of nq queries (nq x dim floats, copied) keeping k rows each.
- * threads <= 0: one per online CPU (capped at nq). NULL + li_error on bad
+ * threads <= 0: one per online CPU. NULL + li_error on bad
  * sizes or a query row with a NaN or infinity or a norm above 1e18 (beyond
  * which float products overflow): "query row 3 has a value that is not
  * finite or a norm above 1e18". */

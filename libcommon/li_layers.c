@@ -187,37 +187,61 @@ typedef struct pool_job {
 	int h, w, oh, ow, k, s, p;
 } pool_job;
 
+/* Range of outputs o with 0 <= o*s - p + k < size: [lo, hi). */
+static void pool_range(int out, int size, int s, int p, int k, int *lo, int *hi)
+{
+	int a = p - k, b = size + p - k;
+	int l = a <= 0 ? 0 : (a + s - 1) / s, h = b <= 0 ? 0 : (b + s - 1) / s;
+	*lo = l < out ? l : out;
+	*hi = h < out ? h : out;
+	if (*hi < *lo)
+		*hi = *lo;
+}
+
+/* The window is scanned in raster order and the first maximum wins (NaN
+ * wins), as PyTorch does. Loops run over a whole output row per window
+ * position, so the compare-and-select chains of neighbouring outputs are
+ * independent: one output at a time is a 9-deep dependency chain. */
 static void maxpool_forward_task(void *ctx, int begin, int end)
 {
 	const pool_job *j = ctx;
 	size_t hw = (size_t)j->h * j->w, ohw = (size_t)j->oh * j->ow;
+	int k = j->k, s = j->s, p = j->p;
 	for (int plane = begin; plane < end; plane++) {
 		const float *x = j->x + plane * hw;
-		float *y = j->y + plane * ohw;
-		uint8_t *am = j->am ? j->am + plane * ohw : NULL;
 		for (int o = 0; o < j->oh; o++) {
-			/* clip the window once per row and column: no tests in the inner loop */
-			int ih0 = o * j->s - j->p;
-			int alo = ih0 < 0 ? -ih0 : 0, ahi = j->h - ih0 < j->k ? j->h - ih0 : j->k;
+			float *y = j->y + plane * ohw + (size_t)o * j->ow;
+			uint8_t *am = j->am ? j->am + plane * ohw + (size_t)o * j->ow : NULL;
+			int ih0 = o * s - p;
+			int alo = ih0 < 0 ? -ih0 : 0, ahi = j->h - ih0 < k ? j->h - ih0 : k;
 			for (int q = 0; q < j->ow; q++) {
-				int iw0 = q * j->s - j->p;
-				int blo = iw0 < 0 ? -iw0 : 0, bhi = j->w - iw0 < j->k ? j->w - iw0 : j->k;
-				float best = -INFINITY;
-				int arg = alo * j->k + blo;
-				for (int a = alo; a < ahi; a++) {
-					const float *row = x + (size_t)(ih0 + a) * j->w;
-					for (int b = blo; b < bhi; b++) {
-						float v = row[iw0 + b];
-						/* NaN wins, as in PyTorch */
-						if (v > best || v != v) {
-							best = v;
-							arg = a * j->k + b;
-						}
-					}
+				y[q] = -INFINITY;
+				if (am) {
+					int iw0 = q * s - p;
+					am[q] = (uint8_t)(alo * k + (iw0 < 0 ? -iw0 : 0));
 				}
-				y[(size_t)o * j->ow + q] = best;
-				if (am)
-					am[(size_t)o * j->ow + q] = (uint8_t)arg;
+			}
+			for (int a = alo; a < ahi; a++) {
+				const float *row = x + (size_t)(ih0 + a) * j->w;
+				for (int b = 0; b < k; b++) {
+					int qlo, qhi;
+					pool_range(j->ow, j->w, s, p, b, &qlo, &qhi);
+					const float *src = row + (b - p);
+					uint8_t idx = (uint8_t)(a * k + b);
+					if (am)
+						for (int q = qlo; q < qhi; q++) {
+							float v = src[q * s];
+							int take = (v > y[q]) | (v != v);
+							y[q] = take ? v : y[q];
+							am[q] = take ? idx : am[q];
+						}
+					else
+						for (int q = qlo; q < qhi; q++) {
+							float v = src[q * s];
+							int take = (v > y[q]) | (v != v);
+							y[q] = take ? v : y[q];
+						}
+				}
 			}
 		}
 	}

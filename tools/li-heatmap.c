@@ -35,7 +35,7 @@ _Noreturn static void usage(void)
 	       "  -a, --alpha A          opacity of the overlay, 0-1 (default 0.5)\n"
 	       "  -s, --size N           longer side of the thumbnail (default 1024)\n"
 	       "      --column NAME      the score column (default prob)\n"
-	       "      --range LO:HI      scores mapped to the ends of the colour map (default 0:1)\n"
+	       "      --range LO:HI      scores at the ends of the colour map (default 0:1)\n"
 	       "      --tile N           tile side in level-0 pixels, when the list has no\n"
 	       "                         size and downsample columns\n"
 	       "      --name NAME        use the rows whose slide column is NAME (default: the\n"
@@ -132,7 +132,8 @@ static void parse(int argc, char **argv, opts *o)
 		{"name", 1, 0, O_NAME}, {"no-bar", 0, 0, O_NOBAR}, {"print-colormap", 0, 0, O_PRINT},
 		{"help", 0, 0, 'h'}, {"version", 0, 0, 'V'}, {0, 0, 0, 0}};
 	int c;
-	while ((c = getopt_long(argc, argv, "o:a:s:hV", lo, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":o:a:s:hV", lo, NULL)) != -1) {
 		switch (c) {
 		case 'o': o->out = optarg; break;
 		case 'a': o->alpha = li_opt_double("--alpha", optarg, 0, 1); break;
@@ -156,7 +157,11 @@ static void parse(int argc, char **argv, opts *o)
 		case O_PRINT: o->print_map = true; break;
 		case 'h': usage();
 		case 'V': li_cli_version();
-		default: li_usage_error("unknown option");
+		case ':': li_usage_error("option '%s' needs an argument", argv[optind - 1]);
+		default:
+			if (optopt)
+				li_usage_error("unknown option '-%c'", optopt);
+			li_usage_error("unknown option '%s'", argv[optind - 1]);
 		}
 	}
 	if (o->print_map)

@@ -19,7 +19,7 @@
 #include "li_rng.h"
 
 #define MAX_SHARDS 256
-#define CHUNK_BYTES (32u << 20) /* pool rows read per li_npy_read_rows */
+#define CHUNK_BYTES (64u << 20) /* pool bytes read per li_npy_read_rows */
 #define MONTAGE_ROWS 100
 #define GAP 2
 
@@ -342,7 +342,8 @@ static int cmd_top(const opts *o)
 		idx[i] = i;
 	}
 	top_scores = s;
-	qsort(idx, l->nrows, sizeof(size_t), cmp_top);
+	if (l->nrows > 1)
+		qsort(idx, l->nrows, sizeof(size_t), cmp_top);
 	size_t n = (size_t)o->n;
 	if (n > l->nrows) {
 		li_warn("-n %zu is more than the %zu rows of '%s': keeping all", n, l->nrows, l->name);

@@ -183,7 +183,8 @@ static char **scan_dir(const char *dir, size_t *n, size_t *ignored, char **first
 	if (errno)
 		li_die("cannot read directory '%s': %s", dir, strerror(errno));
 	closedir(d);
-	qsort(names, *n, sizeof(*names), cmp_str);
+	if (*n > 1)
+		qsort(names, *n, sizeof(*names), cmp_str);
 	return names;
 }
 
@@ -474,7 +475,8 @@ static void check_test_list(const li_list *test, const li_list *l)
 		li_die_lib();
 	for (size_t i = 0; i < l->nrows; i++)
 		paths[i] = l->rows[i].field[0];
-	qsort(paths, l->nrows, sizeof(char *), cmp_str);
+	if (l->nrows > 1)
+		qsort(paths, l->nrows, sizeof(char *), cmp_str);
 	for (size_t i = 0; i < test->nrows; i++) {
 		char *p = test->rows[i].field[0];
 		if (bsearch(&p, paths, l->nrows, sizeof(char *), cmp_str))

@@ -84,6 +84,13 @@ mkdata() {
 	done
 }
 
+@test "a directory operand is the data directory" {
+	mkdata
+	li-split --from-dir D -o a 2> /dev/null
+	li-split D/ -o b 2> /dev/null
+	for f in train valid test pool; do cmp "a/$f.tsv" "b/$f.tsv"; done
+}
+
 @test "--from-dir: a name that does not follow the layout is an error naming it" {
 	mkdata
 	touch D/hard_labeled_dataset/pos_P1.png

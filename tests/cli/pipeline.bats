@@ -1,0 +1,145 @@
+#!/usr/bin/env bats
+# pipeline.bats: li-pipeline end to end on a tiny Fashion-MNIST LI-like task,
+# resumability, config errors, mining methods, and sharded scoring.
+bats_require_minimum_version 1.5.0
+
+setup_file() {
+	export FL="$BATS_FILE_TMPDIR/fl"
+	"$LI_ROOT/examples/fashion-li" "$FL" --n-pos 40 --n-neg 80 --pool 300 --test 200 \
+		--patients 8 2>/dev/null
+}
+
+# config NAME [extra yaml lines...]: a small, fast configuration.
+config() {
+	local name=$1
+	shift
+	{
+		printf 'project_name: "%s"\nfold_num: 1\nepochs: 1\nlearning_rate: 0.001\n' "$name"
+		printf 'device: "cuda"\nis_sampling: False\nsampling_rate: 0.5\n'
+		printf 'sampling_random_state: 42\nsample_only_pos: False\nquery_method: "L2"\nnum_query: 3\n'
+		printf 'data_dir: "%s"\nout_dir: "%s"\ntest_list: "%s"\n' "$FL/data" "$BATS_TEST_TMPDIR/results" "$FL/test.tsv"
+		printf 'arch: resnet10\nwidth: 4\ninput_size: 32\nbatch_size: 32\nthreads: 2\naugment: none\nci: 50\n'
+		printf '%s\n' "$@"
+	} > "$BATS_TEST_TMPDIR/$name.yaml"
+	echo "$BATS_TEST_TMPDIR/$name.yaml"
+}
+
+@test "the four steps run end to end and weak and strong share one test set" {
+	cfg=$(config run fp_threshold: 0.0)
+	run --separate-stderr li-pipeline "$cfg"
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	R=$BATS_TEST_TMPDIR/results/run_fold-1
+	for f in train.tsv valid.tsv test.tsv pool.tsv weak.safetensors fp.tsv pool.npy fp.npy \
+		mined.tsv train.strong.tsv strong.safetensors test.weak.tsv test.strong.tsv \
+		eval.weak.json eval.strong.json compare.json; do
+		[ -s "$R/$f" ] || { echo "missing $f"; false; }
+	done
+	# The summary table names both models' metrics and the DeLong comparison.
+	[[ "$output" == *"auroc"* ]]
+	[[ "$output" == *"DeLong"* ]]
+	[[ "$stderr" == *"device 'cuda' is ignored"* ]]
+	# Same test rows for weak and strong, and they are the external test list.
+	cmp <(cut -f1 "$R/test.weak.tsv") <(cut -f1 "$R/test.strong.tsv")
+	cmp <(cut -f1 "$R/test.tsv") <(cut -f1 "$FL/test.tsv")
+	# Mined rows come from the pool only and are labeled 0; none is in the test list.
+	run bash -c "awk -F '\t' 'NR == 1 { for (i = 1; i <= NF; i++) if (\$i == \"label\") l = i; next } \$l != 0' '$R/mined.tsv' | wc -l"
+	[ "$output" -eq 0 ]
+	n_mined=$(($(wc -l < "$R/mined.tsv") - 1))
+	[ "$n_mined" -gt 0 ]
+	n_train=$(($(wc -l < "$R/train.tsv") - 1))
+	n_strong=$(($(wc -l < "$R/train.strong.tsv") - 1))
+	[ "$n_strong" -eq $((n_train + n_mined)) ]
+	# One row each in the author's results CSVs.
+	[ "$(wc -l < "$BATS_TEST_TMPDIR/results/weak_model_results.csv")" -eq 2 ]
+	[ "$(wc -l < "$BATS_TEST_TMPDIR/results/strong_model_results.csv")" -eq 2 ]
+	grep -q ',run_fold-1$' "$BATS_TEST_TMPDIR/results/strong_model_results.csv"
+
+	# A second run finds every step up to date and runs nothing.
+	run --separate-stderr li-pipeline "$cfg"
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"up to date"* ]]
+	! grep -q 'up to date' <<<"$(grep -v 'up to date' <<<"$stderr" | grep '\] ')"
+	[ "$(wc -l < "$BATS_TEST_TMPDIR/results/weak_model_results.csv")" -eq 2 ]
+
+	# Deleting one step's output redoes that step and those after it only.
+	rm "$R/mined.tsv"
+	run --separate-stderr li-pipeline "$cfg"
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"[1] split: up to date"* ]]
+	[[ "$stderr" == *"mine (knn) ("* ]]
+}
+
+@test "no false positives: mining adds nothing, the strong model is still trained and compared" {
+	cfg=$(config nofp fp_threshold: 1.0)
+	run --separate-stderr li-pipeline "$cfg"
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	[[ "$stderr" == *"no false positives"* ]]
+	R=$BATS_TEST_TMPDIR/results/nofp_fold-1
+	[ "$(wc -l < "$R/mined.tsv")" -eq 1 ]
+	[ -s "$R/compare.json" ]
+}
+
+@test "score and random mining take as many patches as knn would" {
+	for m in score random; do
+		cfg=$(config "m$m" fp_threshold: 0.0 "mining_method: $m")
+		run --separate-stderr li-pipeline "$cfg"
+		[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+		R=$BATS_TEST_TMPDIR/results/m${m}_fold-1
+		nfp=$(($(wc -l < "$R/fp.tsv") - 1))
+		nmined=$(($(wc -l < "$R/mined.tsv") - 1))
+		want=$((nfp * 3)); [ "$want" -gt 300 ] && want=300
+		[ "$nmined" -eq "$want" ] || { echo "$m: $nmined mined, want $want"; false; }
+	done
+}
+
+@test "config errors name the file and line, exit 1, and create nothing" {
+	cfg=$(config bad "epoch: 3")
+	run --separate-stderr li-pipeline "$cfg"
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"bad.yaml' line 22: epoch: unknown key"* ]]
+	[ ! -e "$BATS_TEST_TMPDIR/results/bad_fold-1" ]
+	cfg=$(config bad2 "mining_method: nearest")
+	run --separate-stderr li-pipeline "$cfg"
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"mining_method: 'nearest' is not knn, score or random"* ]]
+	run --separate-stderr li-pipeline "$BATS_TEST_TMPDIR/nonexistent.yaml"
+	[ "$status" -eq 1 ]
+	run --separate-stderr li-pipeline
+	[ "$status" -eq 2 ]
+}
+
+@test "every author config parses (dry run)" {
+	mkdir -p "$BATS_TEST_TMPDIR/w/data" && cd "$BATS_TEST_TMPDIR/w"
+	n=0
+	for c in "$LI_ROOT"/examples/config/author/*.yaml; do
+		run --separate-stderr li-pipeline -n "$c"
+		[ "$status" -eq 0 ] || { echo "$c: $stderr"; false; }
+		n=$((n + 1))
+	done
+	[ "$n" -ge 44 ]
+}
+
+@test "a pool image that does not decode stops the pipeline at its step, by name" {
+	cp -r "$FL/data" "$BATS_TEST_TMPDIR/data"
+	printf 'not a jpeg' > "$BATS_TEST_TMPDIR/data/weakly_labeled_dataset/Z001_0_Z0010_999999.jpg"
+	cfg=$(config broken fp_threshold: 0.0 "data_dir: $BATS_TEST_TMPDIR/data")
+	sed -i "0,/^data_dir:.*/{/^data_dir:.*/d}" "$cfg"
+	run --separate-stderr li-pipeline "$cfg"
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"Z001_0_Z0010_999999.jpg"* ]]
+	[[ "$stderr" == *"step 'embed pool' failed"* ]]
+	[ ! -e "$BATS_TEST_TMPDIR/results/broken_fold-1/pool.npy" ]
+}
+
+@test "li-score sharded with GNU parallel gives the same output as one run" {
+	cfg=$(config shard)
+	li-pipeline -n "$cfg" >/dev/null 2>&1
+	li-split --from-dir "$FL/data" -o "$BATS_TEST_TMPDIR/s" --seed 1 2>/dev/null
+	li-train --arch resnet10 --width 4 --input-size 32 --epochs 1 --batch 32 --augment none \
+		-o "$BATS_TEST_TMPDIR/m.safetensors" "$BATS_TEST_TMPDIR/s/train.tsv" 2>/dev/null
+	li-score -m "$BATS_TEST_TMPDIR/m.safetensors" "$BATS_TEST_TMPDIR/s/pool.tsv" > "$BATS_TEST_TMPDIR/one.tsv" 2>/dev/null
+	run bash -c "parallel --pipe --header : --block 2k -k li-score -m '$BATS_TEST_TMPDIR/m.safetensors' \
+		< '$BATS_TEST_TMPDIR/s/pool.tsv' 2>/dev/null | awk 'NR == 1 || \$1 != \"path\"' > '$BATS_TEST_TMPDIR/par.tsv'"
+	[ "$status" -eq 0 ]
+	cmp "$BATS_TEST_TMPDIR/one.tsv" "$BATS_TEST_TMPDIR/par.tsv"
+}
