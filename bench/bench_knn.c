@@ -1,7 +1,7 @@
 /* bench_knn.c: time li_knn on queries and a pool already in memory (as FAISS
  * searches an index already built), for bench/run-knn.
  *   bench_knn Q.npy P.npy K l2|cosine THREADS [OUT_IDX.npy]
- * prints "seconds <search seconds>" and optionally writes the int32 indices
+ * prints "seconds <search seconds>" (LI_KNN_BLOCK=ROWS sets the block size) and optionally writes the int32 indices
  * (queries x K) for the agreement check. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +31,9 @@ int main(int argc, char **argv)
 		li_die("dimensions differ");
 	double t0 = li_now();
 	li_knn *s = li_knn_new(q->data, nq, d, (size_t)k, (li_knn_metric)metric, threads);
+	const char *blk = getenv("LI_KNN_BLOCK"); /* for tuning */
+	if (s && blk)
+		li_knn_set_block(s, (size_t)li_opt_long("LI_KNN_BLOCK", blk, 1, 1 << 20));
 	if (!s || li_knn_add(s, p->data, np, 0))
 		li_die_lib();
 	int32_t *out = li_malloc_array(nq * (size_t)k, sizeof(int32_t));

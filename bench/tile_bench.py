@@ -4,7 +4,7 @@
   tile_bench.py pyramid SRC OUT.tif [SIZE]   write a SIZExSIZE tiled JPEG pyramid TIFF
                                             (SRC repeated, 0.5 um/px in its resolution tags)
   tile_bench.py tile SLIDE OUTDIR MPP SIZE   CLAM-style tiling: the reference for li-tile
-  tile_bench.py measure CMD...               run CMD, print "seconds max_rss_kb"
+  tile_bench.py measure CMD...               run CMD, print "seconds max_rss_kb cpu_seconds"
 
 The reference does what CLAM's create_patches_fp does, with openslide-python,
 numpy and PIL only (no OpenCV): segment tissue on a thumbnail (HSV saturation,
@@ -177,7 +177,8 @@ def measure(cmd):
     dt = time.monotonic() - t
     if rc not in (0, 3):
         sys.exit("tile_bench: %s exited %d" % (cmd[0], rc))
-    print("%.3f %d" % (dt, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    print("%.3f %d %.3f" % (dt, ru.ru_maxrss, ru.ru_utime + ru.ru_stime))
 
 
 if __name__ == "__main__":
