@@ -30,12 +30,19 @@ LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 LIB       := $(BUILD)/libcommon.a
 TOOLS     := $(TOOL_SRC:tools/%.c=$(BUILD)/bin/%)
 TESTS     := $(TEST_SRC:tests/unit/%.c=$(BUILD)/test/%)
+SCRIPT_BINS := $(SCRIPTS:tools/%=$(BUILD)/bin/%)
 
 .PHONY: bench-build all deps test test-unit test-cli demo pipeline install clean asan lint bench
 .DELETE_ON_ERROR:
 .SECONDARY:
 
-all: $(TOOLS) $(TESTS)
+all: $(TOOLS) $(SCRIPT_BINS) $(TESTS)
+
+# Shell programs (li-pipeline) are copied next to the C ones, so $(BUILD)/bin
+# alone is a complete PATH entry.
+$(SCRIPT_BINS): $(BUILD)/bin/%: tools/%
+	@mkdir -p $(dir $@)
+	cp $< $@ && chmod +x $@
 
 deps:
 	@tools/install-deps

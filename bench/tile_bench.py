@@ -26,7 +26,7 @@ import numpy as np
 import openslide
 from PIL import Image, ImageFilter
 
-SEG_UM, SEG_MAX = 4.0, 4096
+SEG_UM, SEG_MAX = 4.0, 2048
 
 
 def otsu(a):

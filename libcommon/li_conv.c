@@ -5,13 +5,89 @@
  * per chunk writes it in place (ldc = n*ohw). Chunks are as many images as the
  * im2col budget holds, which keeps the scratch small (the whole-batch im2col of
  * ResNet18's conv1 at batch 32 would be 236 MB) while the GEMMs stay large.
- * im2col and col2im run on our pool, GEMMs on OpenBLAS's, never both at once.
- * A 1x1 stride-1 unpadded conv needs no im2col: x itself is the column matrix. */
+ * im2col, col2im and the GEMMs (li_gemm: blocks of single-threaded sgemm) all
+ * run on our pool.
+ * A 1x1 stride-1 unpadded conv needs no im2col: x itself is the column matrix.
+ * 3x3 stride-1 pad-1 convs compute y and dx by Winograd (li_winograd.c) when
+ * the batch has enough tiles; dW stays im2col + GEMM. */
 #include <cblas.h>
 #include <string.h>
 
 #include "li_error.h"
 #include "li_nn.h"
+
+typedef struct gemm_job {
+	bool ta, tb, split_n;
+	int m, n, k, lda, ldb, ldc, blocks;
+	float alpha, beta;
+	const float *a, *b;
+	float *c;
+} gemm_job;
+
+/* Block i of `blocks` over [0, size), boundaries on multiples of 16 (whole
+ * SIMD panels of OpenBLAS's kernels). */
+static int block_edge(int size, int blocks, int i)
+{
+	if (i >= blocks)
+		return size;
+	int e = (int)((int64_t)size * i / blocks) & ~15;
+	return e < size ? e : size;
+}
+
+static void gemm_task(void *ctx, int begin, int end)
+{
+	const gemm_job *j = ctx;
+	for (int i = begin; i < end; i++) {
+		int lo = block_edge(j->split_n ? j->n : j->m, j->blocks, i);
+		int hi = block_edge(j->split_n ? j->n : j->m, j->blocks, i + 1);
+		if (hi <= lo)
+			continue;
+		const float *a = j->a, *b = j->b;
+		float *c = j->c;
+		int m = j->m, n = j->n;
+		if (j->split_n) {
+			b += j->tb ? (size_t)lo * j->ldb : (size_t)lo;
+			c += lo;
+			n = hi - lo;
+		} else {
+			a += j->ta ? (size_t)lo : (size_t)lo * j->lda;
+			c += (size_t)lo * j->ldc;
+			m = hi - lo;
+		}
+		cblas_sgemm(CblasRowMajor, j->ta ? CblasTrans : CblasNoTrans,
+			    j->tb ? CblasTrans : CblasNoTrans, m, n, j->k, j->alpha, a, j->lda, b,
+			    j->ldb, j->beta, c, j->ldc);
+	}
+}
+
+void li_gemm(li_pool *pool, bool ta, bool tb, int m, int n, int k, float alpha, const float *a,
+	     int lda, const float *b, int ldb, float beta, float *c, int ldc)
+{
+	int threads = li_pool_threads(pool);
+	gemm_job j = {.ta = ta, .tb = tb, .m = m, .n = n, .k = k, .lda = lda, .ldb = ldb,
+		      .ldc = ldc, .alpha = alpha, .beta = beta, .a = a, .b = b, .c = c, .blocks = 1};
+	/* A few blocks per thread (a late thread costs one block, not half the
+	 * GEMM), but not so thin that OpenBLAS's packing of the shared operand,
+	 * repeated per block, starts to cost: columns when there are enough of
+	 * them (conv outputs), rows otherwise (batch-1 deep layers). */
+	if (threads > 1) {
+		int want = 3 * threads;
+		if (n >= 128 * threads) {
+			j.split_n = true;
+			j.blocks = n / 128 < want ? n / 128 : want;
+		} else if (m >= 32 * threads) {
+			j.blocks = m / 32 < want ? m / 32 : want;
+		} else if (n >= 32 * threads) {
+			j.split_n = true;
+			j.blocks = threads;
+		}
+	}
+	if (j.blocks == 1) {
+		gemm_task(&j, 0, 1);
+		return;
+	}
+	li_pool_run_chunked(pool, j.blocks, 1, gemm_task, &j);
+}
 
 void li_conv_out_hw(const li_conv *c, int h, int w, int *oh, int *ow)
 {
@@ -22,6 +98,20 @@ void li_conv_out_hw(const li_conv *c, int h, int w, int *oh, int *ow)
 static bool is_pointwise(const li_conv *c)
 {
 	return c->kh == 1 && c->kw == 1 && c->stride == 1 && c->pad == 0;
+}
+
+bool li_conv_winograd = true;
+
+/* Tiles per Winograd block: GEMMs of 256 columns run near OpenBLAS's best,
+ * and a block's transformed input and output (16 (Cin + Cout) x 256 floats,
+ * 4 MB at 128 channels) stay in the L3 cache between the steps. */
+#define WINO_TB 256
+/* Fewer tiles than this (batch-1 deep layers): im2col's one larger GEMM wins. */
+#define WINO_MIN_TILES 32
+
+static bool is_wino(const li_conv *c)
+{
+	return c->kh == 3 && c->kw == 3 && c->stride == 1 && c->pad == 1;
 }
 
 size_t li_conv_col_floats(const li_conv *c, int n, int h, int w, size_t budget)
@@ -36,7 +126,36 @@ size_t li_conv_col_floats(const li_conv *c, int n, int h, int w, size_t budget)
 		images = 1;
 	if (images > (size_t)n)
 		images = (size_t)n;
-	return images * per_image;
+	size_t need = images * per_image;
+	if (is_wino(c)) {
+		/* U plus a block for each of 2 threads (more threads get smaller blocks) */
+		int tiles = li_wino_tiles(n, h, w);
+		size_t wn = li_wino_u_floats(c->cin, c->cout) +
+			    2 * li_wino_block_floats(c->cin, c->cout, tiles < WINO_TB ? tiles : WINO_TB);
+		need = wn > need ? wn : need;
+	}
+	return need;
+}
+
+/* Tiles per block for a Winograd conv of this batch in col_floats of
+ * workspace, or 0 to use im2col. */
+static int wino_block(const li_conv *c, int n, int h, int w, size_t col_floats, li_pool *pool)
+{
+	if (!li_conv_winograd || !is_wino(c))
+		return 0;
+	int tiles = li_wino_tiles(n, h, w), threads = li_pool_threads(pool);
+	size_t u = li_wino_u_floats(c->cin, c->cout);
+	if (tiles < WINO_MIN_TILES || col_floats <= u)
+		return 0;
+	size_t fit = (col_floats - u) / threads / li_wino_block_floats(c->cin, c->cout, 1);
+	int tb = fit < WINO_TB ? (int)fit : WINO_TB;
+	/* at least two blocks per thread, so that a late thread costs little */
+	int even = (tiles + 2 * threads - 1) / (2 * threads);
+	if (threads > 1 && tb > even)
+		tb = even;
+	if (tb >= 16)
+		tb &= ~15; /* whole panels for the GEMM kernels */
+	return tb >= 16 || tb >= tiles ? tb : 0;
 }
 
 /* Range of output positions o with 0 <= o*s - p + k < size: [lo, hi). */
@@ -145,8 +264,15 @@ void li_conv_forward(const li_conv *c, const float *w, const float *x, int n, in
 	int K = c->cin * c->kh * c->kw, ohw = oh * ow;
 	int ldy = n * ohw;
 	if (is_pointwise(c)) {
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c->cout, ldy, K, 1.0f, w, K, x,
-			    ldy, beta, y, ldy);
+		li_gemm(pool, false, false, c->cout, ldy, K, 1.0f, w, K, x, ldy, beta, y, ldy);
+		return;
+	}
+	int tb = wino_block(c, n, h, wd, col_floats, pool);
+	if (tb) {
+		size_t u = li_wino_u_floats(c->cin, c->cout);
+		li_wino_weights(w, c->cin, c->cout, false, col, pool);
+		li_wino_conv(col, c->cin, c->cout, x, n, h, wd, y, beta, col + u, col_floats - u, tb,
+			     pool);
 		return;
 	}
 	int step = chunk_images(c, n, oh, ow, col_floats);
@@ -156,8 +282,8 @@ void li_conv_forward(const li_conv *c, const float *w, const float *x, int n, in
 			     .n0 = n0, .n1 = n1};
 		li_pool_run(pool, K, im2col_task, &j);
 		int cols = (n1 - n0) * ohw;
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c->cout, cols, K, 1.0f, w, K,
-			    col, cols, beta, y + (size_t)n0 * ohw, ldy);
+		li_gemm(pool, false, false, c->cout, cols, K, 1.0f, w, K, col, cols, beta,
+			y + (size_t)n0 * ohw, ldy);
 	}
 }
 
@@ -191,13 +317,13 @@ void li_conv_backward(const li_conv *c, const float *x, int n, int h, int wd, co
 		li_pool_run(pool, c->cout, rowsum_task, &rj);
 	}
 	if (is_pointwise(c)) {
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, c->cout, K, ldy, 1.0f, dy, ldy, x,
-			    ldy, 1.0f, c->dw, K);
+		li_gemm(pool, false, true, c->cout, K, ldy, 1.0f, dy, ldy, x, ldy, 1.0f, c->dw, K);
 		if (dx)
-			cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, ldy, c->cout, 1.0f, c->w,
-				    K, dy, ldy, dx_add ? 1.0f : 0.0f, dx, ldy);
+			li_gemm(pool, true, false, K, ldy, c->cout, 1.0f, c->w, K, dy, ldy,
+				dx_add ? 1.0f : 0.0f, dx, ldy);
 		return;
 	}
+	int tb = dx ? wino_block(c, n, h, wd, col_floats, pool) : 0;
 	int step = chunk_images(c, n, oh, ow, col_floats);
 	for (int n0 = 0; n0 < n; n0 += step) {
 		int n1 = n0 + step < n ? n0 + step : n;
@@ -205,14 +331,21 @@ void li_conv_backward(const li_conv *c, const float *x, int n, int h, int wd, co
 		col_job j = {.c = c, .x = x, .col = col, .dx = dx, .n = n, .h = h, .w = wd, .oh = oh,
 			     .ow = ow, .n0 = n0, .n1 = n1, .add = dx_add};
 		li_pool_run(pool, K, im2col_task, &j);
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, c->cout, K, cols, 1.0f,
-			    dy + (size_t)n0 * ohw, ldy, col, cols, 1.0f, c->dw, K);
-		if (!dx)
+		li_gemm(pool, false, true, c->cout, K, cols, 1.0f, dy + (size_t)n0 * ohw, ldy, col,
+			cols, 1.0f, c->dw, K);
+		if (!dx || tb)
 			continue;
 		/* The column buffer is free again: reuse it for d(columns). */
-		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, cols, c->cout, 1.0f, c->w, K,
-			    dy + (size_t)n0 * ohw, ldy, 0.0f, col, cols);
+		li_gemm(pool, true, false, K, cols, c->cout, 1.0f, c->w, K, dy + (size_t)n0 * ohw,
+			ldy, 0.0f, col, cols);
 		li_pool_run(pool, c->cin, col2im_task, &j);
+	}
+	if (tb) {
+		/* dx is the 3x3 pad-1 conv of dy with the kernel transposed and rotated */
+		size_t u = li_wino_u_floats(c->cin, c->cout);
+		li_wino_weights(c->w, c->cin, c->cout, true, col, pool);
+		li_wino_conv(col, c->cout, c->cin, dy, n, oh, ow, dx, dx_add ? 1.0f : 0.0f, col + u,
+			     col_floats - u, tb, pool);
 	}
 }
 

@@ -12,7 +12,7 @@
 
 #include "li_error.h"
 
-#define DEFAULT_BLOCK 4096
+#define DEFAULT_BLOCK 1024
 #define QUERY_CHUNK 1024 /* queries per sgemm: bounds the score buffer */
 #define MAX_SUMSQ 1e36   /* |x| <= 1e18: every product stays finite in float */
 

@@ -43,13 +43,15 @@ li_knn *li_knn_new(const float *queries, size_t nq, size_t dim, size_t k, li_knn
 void li_knn_free(li_knn *s);
 
 /* Rows of a block are processed in sub-blocks of this many rows (default
- * 4096; the unit tests set it small to check that blocking changes nothing). */
+ * 1024; the unit tests set it small to check that blocking changes nothing). */
 void li_knn_set_block(li_knn *s, size_t rows);
 
 /* Search n pool rows (n x dim floats) whose global indices are first,
  * first + 1, ... Blocks may come in any order. -1 + li_error on a row that is
  * not finite or too large, as for queries ("pool row 17 ...", the global
- * index). */
+ * index). Each worker calls sgemm itself, so OpenBLAS is set to one thread
+ * for the duration of the call (and restored after): no other OpenBLAS work
+ * should run in the process meanwhile. */
 int li_knn_add(li_knn *s, const float *pool, size_t n, uint64_t first);
 
 /* Pool rows seen so far. */

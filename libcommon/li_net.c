@@ -335,7 +335,9 @@ void li_net_set_threads(li_net *net, int threads)
 {
 	if (threads < 1)
 		threads = 1;
-	openblas_set_num_threads(threads);
+	/* Our pool splits each GEMM itself; OpenBLAS's own workers would spin
+	 * between GEMMs and take the cores from it. */
+	openblas_set_num_threads(1);
 	if (threads == net->threads)
 		return;
 	li_pool *p = li_pool_new(threads);

@@ -50,8 +50,9 @@ void li_net_init_fc(li_net *net, uint64_t seed);
  * backward needs plus rotating buffers; pages are touched only when used, so
  * an eval-only net costs about its eval buffers in resident memory. */
 int li_net_prepare(li_net *net, int max_batch, int height, int width);
-/* Threads for OpenBLAS and for our own loops (one pool at a time, never nested:
- * our pool works only between GEMMs). openblas_set_num_threads is process-wide. */
+/* Threads for the net's own pool, which also splits every GEMM into blocks of
+ * single-threaded OpenBLAS calls; this sets OpenBLAS to one thread, and
+ * openblas_set_num_threads is process-wide. */
 void li_net_set_threads(li_net *net, int threads);
 void li_net_set_training(li_net *net, bool training);
 

@@ -15,16 +15,29 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* ---- thread pool: one level of parallelism, run between GEMMs only ---- */
+/* ---- thread pool: the one level of parallelism (OpenBLAS runs single-threaded inside it) ---- */
 typedef struct li_pool li_pool;
-/* A task gets a contiguous range [begin, end) of `items`; ranges are a fixed
- * function of (items, threads), so results are deterministic per thread count. */
+/* A task gets a range [begin, end) of `items`. Ranges are taken dynamically by
+ * whichever thread is free, so a task's result for an item must not depend on
+ * the thread or on how items are grouped into ranges: then results are
+ * deterministic (per thread count, and mostly across thread counts). */
 typedef void (*li_pool_fn)(void *ctx, int begin, int end);
 li_pool *li_pool_new(int threads);
 void li_pool_free(li_pool *p);
 int li_pool_threads(const li_pool *p);
+/* Inside a task: the running thread's index in [0, threads), for per-thread scratch. */
+int li_pool_self(void);
 /* Run fn over [0, items) on all threads (the caller works too); returns when done. */
 void li_pool_run(li_pool *p, int items, li_pool_fn fn, void *ctx);
+/* The same with ranges of `chunk` items (chunk < 1: a few per thread). */
+void li_pool_run_chunked(li_pool *p, int items, int chunk, li_pool_fn fn, void *ctx);
+
+/* Row-major C (M x N) = alpha op(A) op(B) + beta C, cut into blocks of C that
+ * the pool's threads compute with single-threaded OpenBLAS calls. Each block
+ * is one sgemm with the full K, so every element of C is computed the same way
+ * whatever thread runs it. */
+void li_gemm(li_pool *pool, bool ta, bool tb, int m, int n, int k, float alpha, const float *a,
+	     int lda, const float *b, int ldb, float beta, float *c, int ldc);
 
 /* ---- convolution: y = W * x (+ b), im2col + sgemm over chunks of images ---- */
 typedef struct li_conv {
@@ -46,6 +59,26 @@ void li_conv_forward(const li_conv *c, const float *w, const float *x, int n, in
  * dx_add) unless dx is NULL (the first layer needs no input gradient). */
 void li_conv_backward(const li_conv *c, const float *x, int n, int h, int wd, const float *dy,
 		      float *dx, bool dx_add, float *col, size_t col_floats, li_pool *pool);
+
+/* 3x3 stride-1 pad-1 convolutions (forward and backward-data) go through
+ * Winograd F(2x2, 3x3) when this is true (the default) and the batch has
+ * enough tiles; false forces im2col (tests and benchmarks compare the two). */
+extern bool li_conv_winograd;
+
+/* ---- Winograd F(2x2, 3x3) (li_winograd.c), used by li_conv ---- */
+/* Floats of the transformed weights U (16 x Cout x Cin). */
+size_t li_wino_u_floats(int cin, int cout);
+/* Per-thread workspace floats for a block of `tiles` 2x2 output tiles. */
+size_t li_wino_block_floats(int cin, int cout, int tiles);
+/* Output tiles of a batch: n * ceil(h/2) * ceil(w/2). */
+int li_wino_tiles(int n, int h, int w);
+/* U from w (Cout x Cin x 3 x 3); transpose: of the backward-data conv
+ * (Cin outputs from Cout inputs, kernel rotated by 180 degrees). */
+void li_wino_weights(const float *w, int cin, int cout, bool transpose, float *u, li_pool *pool);
+/* y (cout x n x h x w) = beta y + conv3x3(x) with transformed weights u, in
+ * blocks of tb tiles; ws holds threads blocks of li_wino_block_floats. */
+void li_wino_conv(const float *u, int cin, int cout, const float *x, int n, int h, int w, float *y,
+		  float beta, float *ws, size_t ws_floats, int tb, li_pool *pool);
 
 /* y[c, i] = act(y[c, i] + b1[c] + b2[c]) over rows of length m; b2 may be NULL. */
 void li_bias_act(float *y, int channels, size_t m, const float *b1, const float *b2, bool relu,

@@ -1,13 +1,23 @@
-/* li_pool.c: a minimal fork-join thread pool for the elementwise, im2col and
- * pooling work between GEMMs. It never runs while OpenBLAS does (the net calls
- * one or the other), so the 2 cores are never fought over by two pools. Work
- * is split into fixed contiguous ranges, so results do not depend on timing. */
+/* li_pool.c: a minimal fork-join thread pool; it runs everything the net does
+ * in parallel, GEMMs included (OpenBLAS itself is kept at one thread, so the 2
+ * cores are never fought over by two pools).
+ *
+ * Items are handed out in fixed chunks from a shared counter: whoever is free
+ * takes the next chunk. On a busy machine a worker that is descheduled (or
+ * slow to wake) then costs nothing: the caller takes its share. Results stay
+ * deterministic because a task's result for each item may not depend on which
+ * thread runs it or how items are grouped (li_nn.h says so). The caller waits
+ * only for workers that actually joined the job, never for one still asleep. */
 #include "li_nn.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #include "li_error.h"
+
+/* Which thread of its pool the current thread is (the caller is 0). */
+static _Thread_local int self_index;
 
 struct li_pool {
 	int threads;
@@ -15,49 +25,57 @@ struct li_pool {
 	pthread_mutex_t mu;
 	pthread_cond_t start, done;
 	uint64_t generation;
-	int pending;
+	int busy;  /* workers inside the current job */
+	bool open; /* the current job still takes workers */
 	bool quit;
 	li_pool_fn fn;
 	void *ctx;
-	int items;
+	int items, chunk;
+	atomic_int next;
 };
+
+/* Take chunks until none is left. */
+static void work(li_pool *p)
+{
+	for (;;) {
+		int b = atomic_fetch_add_explicit(&p->next, p->chunk, memory_order_relaxed);
+		if (b >= p->items)
+			return;
+		int e = b + p->chunk < p->items ? b + p->chunk : p->items;
+		p->fn(p->ctx, b, e);
+	}
+}
 
 typedef struct worker_arg {
 	li_pool *pool;
 	int index;
 } worker_arg;
 
-static void run_part(li_pool *p, int index)
-{
-	int begin = (int)((int64_t)p->items * index / p->threads);
-	int end = (int)((int64_t)p->items * (index + 1) / p->threads);
-	if (begin < end)
-		p->fn(p->ctx, begin, end);
-}
-
 static void *worker(void *arg)
 {
 	worker_arg *wa = arg;
 	li_pool *p = wa->pool;
-	int index = wa->index;
+	self_index = wa->index;
 	free(wa);
 	uint64_t seen = 0;
+	pthread_mutex_lock(&p->mu);
 	for (;;) {
-		pthread_mutex_lock(&p->mu);
 		while (p->generation == seen && !p->quit)
 			pthread_cond_wait(&p->start, &p->mu);
-		if (p->quit) {
-			pthread_mutex_unlock(&p->mu);
-			return NULL;
-		}
+		if (p->quit)
+			break;
 		seen = p->generation;
+		if (!p->open)
+			continue; /* woke after the caller finished alone */
+		p->busy++;
 		pthread_mutex_unlock(&p->mu);
-		run_part(p, index);
+		work(p);
 		pthread_mutex_lock(&p->mu);
-		if (--p->pending == 0)
+		if (--p->busy == 0)
 			pthread_cond_signal(&p->done);
-		pthread_mutex_unlock(&p->mu);
 	}
+	pthread_mutex_unlock(&p->mu);
+	return NULL;
 }
 
 li_pool *li_pool_new(int threads)
@@ -71,6 +89,7 @@ li_pool *li_pool_new(int threads)
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->start, NULL);
 	pthread_cond_init(&p->done, NULL);
+	atomic_init(&p->next, 0);
 	p->tid = li_calloc((size_t)threads, sizeof *p->tid);
 	if (!p->tid) {
 		li_pool_free(p);
@@ -114,8 +133,9 @@ void li_pool_free(li_pool *p)
 }
 
 int li_pool_threads(const li_pool *p) { return p ? p->threads : 1; }
+int li_pool_self(void) { return self_index; }
 
-void li_pool_run(li_pool *p, int items, li_pool_fn fn, void *ctx)
+void li_pool_run_chunked(li_pool *p, int items, int chunk, li_pool_fn fn, void *ctx)
 {
 	if (items <= 0)
 		return;
@@ -123,17 +143,27 @@ void li_pool_run(li_pool *p, int items, li_pool_fn fn, void *ctx)
 		fn(ctx, 0, items);
 		return;
 	}
+	if (chunk < 1) /* a few chunks per thread, so a late thread costs little */
+		chunk = (items + 4 * p->threads - 1) / (4 * p->threads);
 	pthread_mutex_lock(&p->mu);
 	p->fn = fn;
 	p->ctx = ctx;
 	p->items = items;
-	p->pending = p->threads - 1;
+	p->chunk = chunk;
+	atomic_store_explicit(&p->next, 0, memory_order_relaxed);
+	p->open = true;
 	p->generation++;
 	pthread_cond_broadcast(&p->start);
 	pthread_mutex_unlock(&p->mu);
-	run_part(p, 0);
+	work(p);
 	pthread_mutex_lock(&p->mu);
-	while (p->pending > 0)
+	while (p->busy > 0)
 		pthread_cond_wait(&p->done, &p->mu);
+	p->open = false;
 	pthread_mutex_unlock(&p->mu);
+}
+
+void li_pool_run(li_pool *p, int items, li_pool_fn fn, void *ctx)
+{
+	li_pool_run_chunked(p, items, 0, fn, ctx);
 }

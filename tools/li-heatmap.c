@@ -141,12 +141,12 @@ static void parse(int argc, char **argv, opts *o)
 		case O_COLUMN: o->column = optarg; break;
 		case O_RANGE: {
 			char buf[128];
-			const char *colon = strchr(optarg, ':');
-			if (!colon || strlen(optarg) >= sizeof buf)
+			size_t k = strcspn(optarg, ":");
+			if (!optarg[k] || k >= sizeof buf)
 				li_usage_error("--range: '%s' is not LO:HI", optarg);
-			snprintf(buf, sizeof buf, "%.*s", (int)(colon - optarg), optarg);
+			snprintf(buf, sizeof buf, "%.*s", (int)k, optarg);
 			o->vmin = li_opt_double("--range", buf, -1e300, 1e300);
-			o->vmax = li_opt_double("--range", colon + 1, -1e300, 1e300);
+			o->vmax = li_opt_double("--range", optarg + k + 1, -1e300, 1e300);
 			if (!(o->vmax > o->vmin))
 				li_usage_error("--range: '%s' needs LO < HI", optarg);
 			break;

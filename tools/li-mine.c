@@ -68,7 +68,7 @@ _Noreturn static void usage(void)
 	       "      --montage FILE.png contact sheet: each query, then its neighbours\n"
 	       "      --query-list FILE  the queries' list (images for --montage)\n"
 	       "      --thumb PX         montage thumbnail size (default 64)\n"
-	       "      --block ROWS       pool rows per sgemm (default 4096)\n"
+	       "      --block ROWS       pool rows per sgemm (default 1024)\n"
 	       "  -j, --threads N        (default: LI_THREADS or all CPUs)\n"
 	       "top: the N highest-scored rows, label set to 0\n"
 	       "  -n N, --by COL         rows to keep, score column (default prob)\n"

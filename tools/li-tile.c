@@ -29,7 +29,7 @@
 /* Tissue detection works at about this many micrometres per pixel, on a
  * thumbnail of at most SEG_MAX pixels a side. */
 #define SEG_UM 4.0
-#define SEG_MAX 4096
+#define SEG_MAX 2048
 #define SEG_MAX_NO_MPP 1024
 #define DEFAULT_MIN_AREA 10000.0 /* um^2 */
 #define DEFAULT_PNG_LEVEL 1 /* see encode_png */
@@ -213,8 +213,11 @@ static char *slide_name(const opts *o)
 	char *dot = strrchr(s, '.');
 	if (dot && dot != s)
 		*dot = '\0';
-	if (strpbrk(s, "\t\r\n"))
-		li_die("slide name '%s' has a tab or newline (use --name)", s);
+	if (strpbrk(s, "\t\r\n")) {
+		li_error("slide name '%s' has a tab or newline (use --name)", s);
+		free(s);
+		li_die_lib();
+	}
 	return s;
 }
 
@@ -227,16 +230,22 @@ static void mkdirs(const char *dir)
 		if (*q == '/' || !*q) {
 			char c = *q;
 			*q = '\0';
-			if (mkdir(p, 0777) < 0 && errno != EEXIST)
-				li_die("cannot create '%s': %s", p, strerror(errno));
+			if (mkdir(p, 0777) < 0 && errno != EEXIST) {
+				li_error("cannot create '%s': %s", p, strerror(errno));
+				free(p);
+				li_die_lib();
+			}
 			*q = c;
 			if (!c)
 				break;
 		}
 	}
 	struct stat st;
-	if (stat(p, &st) < 0 || !S_ISDIR(st.st_mode))
-		li_die("'%s' is not a directory", p);
+	if (stat(p, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		li_error("'%s' is not a directory", p);
+		free(p);
+		li_die_lib();
+	}
 	free(p);
 }
 
@@ -449,8 +458,10 @@ static void write_qc(li_slide *s, const opts *o, const li_image *mask, const til
 	const int qw = q->width, qh = q->height;
 	const double sx = (double)W0 / qw, sy = (double)H0 / qh; /* level-0 px per QC px */
 	uint8_t *in = li_malloc((size_t)qw * qh);
-	if (!in)
+	if (!in) {
+		li_image_free(q);
 		li_die_lib();
+	}
 	for (int y = 0; y < qh; y++)
 		for (int x = 0; x < qw; x++) {
 			int mx = (int)((x + 0.5) * sx * mask->width / W0);
@@ -486,9 +497,10 @@ static void write_qc(li_slide *s, const opts *o, const li_image *mask, const til
 				p[0] = 30, p[1] = 80, p[2] = 220;
 			}
 	}
-	if (li_image_write(q, o->qc, NULL) < 0)
-		li_die_lib();
+	int rc = li_image_write(q, o->qc, NULL);
 	li_image_free(q);
+	if (rc < 0)
+		li_die_lib();
 }
 
 /* The positive-label coverage map from --annotations or --label-mask. */
@@ -500,9 +512,12 @@ static li_coverage *label_map(const opts *o, int64_t W0, int64_t H0, double tile
 		if (!m)
 			li_die_lib();
 		double ew = W0 / o->mask_ds, eh = H0 / o->mask_ds;
-		if (fabs(m->width - ew) > 1.5 || fabs(m->height - eh) > 1.5)
-			li_die("label mask '%s' is %dx%d, but the slide at downsample %g is %.0fx%.0f",
-			       o->label_mask, m->width, m->height, o->mask_ds, ew, eh);
+		if (fabs(m->width - ew) > 1.5 || fabs(m->height - eh) > 1.5) {
+			li_error("label mask '%s' is %dx%d, but the slide at downsample %g is %.0fx%.0f",
+				 o->label_mask, m->width, m->height, o->mask_ds, ew, eh);
+			li_image_free(m);
+			li_die_lib();
+		}
 		li_coverage *c = li_coverage_new(m, o->mask_ds, o->mask_ds);
 		li_image_free(m);
 		if (!c)
@@ -518,9 +533,12 @@ static li_coverage *label_map(const opts *o, int64_t W0, int64_t H0, double tile
 	double ds = fmax(1, tile_l0 / 32);
 	ds = fmax(ds, sqrt((double)W0 * H0 / 16e6));
 	li_image *m = li_image_new((int)ceil(W0 / ds), (int)ceil(H0 / ds), 1);
-	if (!m || li_geojson_rasterize(g, o->positive, m, ds) < 0)
-		li_die_lib();
+	int rc = m ? li_geojson_rasterize(g, o->positive, m, ds) : -1;
 	li_geojson_free(g);
+	if (rc < 0) {
+		li_image_free(m);
+		li_die_lib();
+	}
 	li_coverage *c = li_coverage_new(m, ds, ds);
 	li_image_free(m);
 	if (!c)

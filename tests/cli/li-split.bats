@@ -217,7 +217,7 @@ mkdata() {
 	for c in 0 1; do
 		n=$(awk -F'\t' -v c=$c 'NR > 1 && $2 == c' full/train.tsv | wc -l)
 		m=$(awk -F'\t' -v c=$c 'NR > 1 && $2 == c' sub/train.tsv | wc -l)
-		[ "$m" -eq "$(awk -v n="$n" 'BEGIN { printf "%.0f", n * 0.25 }')" ]
+		[ "$m" -eq "$(awk -v n="$n" 'BEGIN { print int(n * 0.25 + 0.5) }')" ]
 	done
 	li-split -s 5 --subset 0.25 --subset-seed 9 -o sub9 list.tsv 2> /dev/null
 	! cmp -s sub/train.tsv sub9/train.tsv
@@ -231,7 +231,7 @@ mkdata() {
 	diff <(awk -F'\t' '$2 != 1' full/train.tsv) <(awk -F'\t' '$2 != 1' half/train.tsv)
 	n=$(awk -F'\t' '$2 == 1' full/train.tsv | wc -l)
 	m=$(awk -F'\t' '$2 == 1' half/train.tsv | wc -l)
-	[ "$m" -eq "$(awk -v n="$n" 'BEGIN { printf "%.0f", n * 0.5 }')" ]
+	[ "$m" -eq "$(awk -v n="$n" 'BEGIN { print int(n * 0.5 + 0.5) }')" ]
 	[ -z "$(comm -13 <(rows full/train.tsv) <(rows half/train.tsv))" ]
 }
 

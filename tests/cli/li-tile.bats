@@ -134,6 +134,26 @@ print(sum(p == (0, 170, 0) for p in px), sum(p == (30, 80, 220) for p in px))'
 	[[ $stderr == *"would need upsampling"* ]]
 }
 
+@test "tiles hold exactly the slide's pixels (plain PNG slide, every PNG level)" {
+	for lvl in 0 1 9; do
+		run --separate-stderr li-tile --sthresh 10 --png-level "$lvl" --size 200 "$DATA/ihc.png" -o "p$lvl"
+		[ "$status" -eq 0 ]
+	done
+	[ "$(ls p1 | wc -l)" -eq 4 ]
+	run /usr/bin/python3 -c '
+import os, sys
+from PIL import Image
+src = Image.open(sys.argv[1]).convert("RGB")
+bad = 0
+for d in ("p0", "p1", "p9"):
+    for f in sorted(os.listdir(d)):
+        x = int(f.split("_x")[1].split("_")[0]); y = int(f.split("_y")[1].split(".")[0])
+        t = Image.open(os.path.join(d, f))
+        bad += t.mode != "RGB" or t.size != (200, 200) or t.tobytes() != src.crop((x, y, x + 200, y + 200)).tobytes()
+print(bad)' "$DATA/ihc.png"
+	[ "$output" = 0 ]
+}
+
 @test "--mag uses the objective power (CMU: 20x)" {
 	run --separate-stderr li-tile --coords-only --min-tissue 0 --mag 10 "$CMU"
 	[ "$status" -eq 0 ]
@@ -259,4 +279,14 @@ m.save("mask.png")'
 	[ "$status" -eq 2 ]
 	run --separate-stderr li-tile --coords-only a b
 	[ "$status" -eq 2 ]
+}
+
+@test "an output directory that cannot be made, a QC file that cannot be written" {
+	: > file
+	run --separate-stderr li-tile --mpp 1 "$IHC" -o file/tiles
+	[ "$status" -eq 1 ]
+	[[ $stderr == "li-tile: cannot create 'file/tiles': Not a directory" ]]
+	run --separate-stderr li-tile --mpp 1 --coords-only --qc nodir/qc.png "$IHC"
+	[ "$status" -eq 1 ]
+	[[ $stderr == "li-tile: "*"nodir/qc.png"* ]]
 }

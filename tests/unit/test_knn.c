@@ -187,14 +187,14 @@ int main(void)
 	for (int m = 0; m < LI_KNN_METRIC_COUNT; m++) {
 		const char *name = li_knn_metric_name((li_knn_metric)m);
 		char what[64];
-		result one = search(q, nq, pool, np, d, k, (li_knn_metric)m, 0, np, 1);
+		result one = search(q, nq, pool, np, d, k, (li_knn_metric)m, np, np, 1);
 		snprintf(what, sizeof what, "%s, integer data with ties", name);
 		check_reference(what, q, nq, pool, np, d, k, (li_knn_metric)m, &one,
 				m == LI_KNN_L2, 1e-5);
 		ok(count_ties(&one) > 0, "%s: the data has exact ties among the results (%d)", name,
 		   count_ties(&one));
 		result blocked = search(q, nq, pool, np, d, k, (li_knn_metric)m, 7, np, 1);
-		ok(same(&one, &blocked), "%s: blocks of 7 rows = one block", name);
+		ok(same(&one, &blocked), "%s: blocks of 7 rows = one block of 1500", name);
 		result shards = search(q, nq, pool, np, d, k, (li_knn_metric)m, 64, 499, 1);
 		ok(same(&one, &shards), "%s: 4 shards added last-first = one pool", name);
 		result thr = search(q, nq, pool, np, d, k, (li_knn_metric)m, 100, np, 3);

@@ -33,28 +33,30 @@ static const char *const few_grads[] = {"conv1.weight", "layer1.0.bn1.weight",
 					"layer3.0.downsample.0.weight", "fc.weight", "fc.bias"};
 
 /* Tolerances. The small fixture is held to the issue's bounds. At full size
- * (resnet18, 224x224, batch 2) the gradients below fc are dominated by ReLU
- * boundary flips: of the ~10M rectified activations a few lie within float32
- * rounding (1e-6) of zero, ours and torch's round them to different sides,
- * and train-mode BN backward (a projection that removes most of the
+ * (resnet18, 224x224, batch 2) the gradients below fc can be dominated by
+ * ReLU boundary flips: of the ~10M rectified activations a few may lie within
+ * float32 rounding (1e-6) of zero, ours and torch's round them to different
+ * sides, and train-mode BN backward (a projection that removes most of the
  * spatially constant gradient avgpool sends back) amplifies one flip into
- * percent-level changes. Measured on the committed generator's seed: torch
- * float32 itself is 0.5% from torch float64 for conv1's gradient; one flip
- * in layer4.1 moved layer4.1.conv1.weight's gradient by 30%, and with that
- * flip replayed in float64 ours matched to 7e-6. So at full size gradients
- * are checked to 1e-1 (a real backward bug is O(1)), fc's to 1e-3, and the
- * parameters after the Adam steps by the direction of the whole update:
- * Adam moves each element by about lr * sign(gradient), so elements whose
- * gradients flipped differ by up to 2 * lr, but the update vectors of a
- * correct implementation point the same way (cosine > 0.99; a wrong offset or
- * learning rate gives far less). */
+ * percent-level changes. Whether that happens depends on the random weights:
+ * with the generator's current seed the five gradients agree to 3e-4, but a
+ * variant with other BN statistics showed 2% on conv1.weight and 30% on
+ * layer4.1.conv1.weight, all from one flipped activation in layer4.1 (with
+ * that flip replayed in float64, ours matched to 7e-6; torch float32 itself
+ * was 0.5% from torch float64 on conv1.weight). So at full size gradients are
+ * held to 5e-2 (a real backward bug is O(1)), fc's to 1e-3, and parameters
+ * after the Adam steps by the direction of the update: Adam moves each
+ * element by about lr * sign(gradient), so elements whose gradients flipped
+ * differ by up to 2 * lr, but a correct implementation's update points the
+ * same way (cosine > 0.99 overall, > 0.9 per tensor; that variant gave 0.995
+ * and 0.97) and has the same length. */
 typedef struct tolerances {
 	double grad, grad_fc; /* norm-wise relative */
 	double step3_rel;     /* after the steps: parameters (unless cosine is set) and buffers */
 	double update_cos;    /* > 0: parameters judged by the cosine of the updates */
 } tolerances;
 static const tolerances small_tol = {1e-3, 1e-3, 1e-4, 0};
-static const tolerances full_tol = {1e-1, 1e-3, 5e-2, 0.99};
+static const tolerances full_tol = {5e-2, 1e-3, 5e-2, 0.99};
 
 static double rel_err(const float *a, const float *b, size_t n)
 {
@@ -175,7 +177,7 @@ static void check_state(const li_st *st, const li_net *net, const char *label, c
 			"%s: our parameter update points as torch's (cosine %.5f) and is as long (ratio %.4f)",
 			label, cosine, ratio))
 			diag("want cosine >= %g and ratio 1 +- 0.05", update_cos);
-		ok(worst_cos >= 0.5, "%s: every tensor's update correlates with torch's", label);
+		ok(worst_cos >= 0.9, "%s: every tensor's update correlates with torch's (cosine > 0.9)", label);
 		diag("least correlated: %s, cosine %.4f", worst_cos_name, worst_cos);
 	}
 	if (!ok(!bad && !missing && count > 0, "%s: %d %s%s tensors within %g of torch", label, count,

@@ -36,7 +36,7 @@ static void test_median(void)
 	for (int r = 0; r <= 3; r++) {
 		li_image *g = random_gray(23, 17, r == 2 ? 4 : 256);
 		li_image *m = li_tissue_median(g, r);
-		uint8_t win[49];
+		uint8_t win[49] = {0};
 		for (int y = 0; y < 17; y++)
 			for (int x = 0; x < 23; x++) {
 				int n = 0;
