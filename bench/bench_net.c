@@ -6,7 +6,10 @@
  *   peak_rss_mb X      getrusage ru_maxrss
  *   layer NAME fwd_ms X bwd_ms Y fwd_gflop_s Z bwd_gflop_s W   (per iteration)
  * usage: bench_net [--arch A] [--size S] [--batch B] [--classes K]
- *                  [--threads T] [--iters N] [--warmup W] [--mode all|train|infer] */
+ *                  [--threads T] [--iters N] [--warmup W] [--mode all|train|infer]
+ *                  [--im2col]   (no Winograd: every conv as im2col + GEMM)
+ * Timings are wall-clock; cpu_s X (process CPU seconds) is printed too, a
+ * steadier figure on a busy machine for comparing two builds at --threads 1. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +20,7 @@
 #include "li_cli.h"
 #include "li_error.h"
 #include "li_net.h"
+#include "li_nn.h"
 #include "li_optim.h"
 #include "li_rng.h"
 
@@ -64,7 +68,8 @@ int main(int argc, char **argv)
 		{"batch", required_argument, NULL, 'b'}, {"classes", required_argument, NULL, 'k'},
 		{"threads", required_argument, NULL, 't'}, {"iters", required_argument, NULL, 'n'},
 		{"warmup", required_argument, NULL, 'w'}, {"mode", required_argument, NULL, 'm'},
-		{"width", required_argument, NULL, 'W'}, {NULL, 0, NULL, 0}};
+		{"width", required_argument, NULL, 'W'}, {"im2col", no_argument, NULL, 'I'},
+		{NULL, 0, NULL, 0}};
 	int c;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
@@ -77,6 +82,7 @@ int main(int argc, char **argv)
 		case 'w': warmup = (int)li_opt_long("--warmup", optarg, 0, 10000); break;
 		case 'm': mode = li_opt_choice("--mode", optarg, modes); break;
 		case 'W': cfg.width = (int)li_opt_long("--width", optarg, 1, 1024); break;
+		case 'I': li_conv_winograd = false; break;
 		default: li_usage_error("unknown option");
 		}
 	}
@@ -151,6 +157,8 @@ int main(int argc, char **argv)
 	}
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
+	printf("cpu_s %.2f\n", (double)ru.ru_utime.tv_sec + 1e-6 * ru.ru_utime.tv_usec +
+				       (double)ru.ru_stime.tv_sec + 1e-6 * ru.ru_stime.tv_usec);
 	printf("peak_rss_mb %.1f\n", ru.ru_maxrss / 1024.0);
 	free(x);
 	free(logits);

@@ -390,6 +390,7 @@ static void job_fail(job *j)
 typedef struct wctx {
 	job *j;
 	li_slide *s;
+	li_progress *bar; /* worker 0 draws the progress bar (a no-op off a TTY) */
 } wctx;
 
 static void *worker(void *arg)
@@ -440,6 +441,10 @@ static void *worker(void *arg)
 		}
 		j->fresh[i] = 1;
 		atomic_fetch_add(&j->written, 1);
+		if (((wctx *)arg)->bar) {
+			size_t done = atomic_load(&j->written) + atomic_load(&j->kept);
+			li_progress_update(((wctx *)arg)->bar, done, NULL);
+		}
 	}
 out:
 	li_image_free(raw);
@@ -606,6 +611,9 @@ int main(int argc, char **argv)
 			D = lds; /* a level at the wanted resolution: read it as it is */
 	}
 	const double lds = li_slide_level_downsample(s, read_level);
+	if (o.size * D / lds > 16384)
+		li_die("slide '%s': a tile would be read as %.0f pixels a side from level %d", o.slide,
+		       o.size * D / lds, read_level);
 	const int read_size = (int)lround(o.size * D / lds);
 	const double tile_l0 = o.size * D, step_l0 = o.stride * D;
 
@@ -693,9 +701,12 @@ int main(int argc, char **argv)
 			li_die_lib();
 	}
 
-	if (nkeep == 0 || tissue_px == 0)
-		li_warn("no tissue found in '%s' (saturation threshold %d%s, min tissue %g)", o.slide,
-			thresh, o.sthresh < 0 ? ", Otsu" : "", o.min_tissue);
+	if (tissue_px == 0)
+		li_warn("no tissue found in '%s' (saturation threshold %d%s)", o.slide, thresh,
+			o.sthresh < 0 ? ", Otsu" : "");
+	else if (nkeep == 0)
+		li_warn("no tile of '%s' has tissue >= %g (saturation threshold %d%s)", o.slide,
+			o.min_tissue, thresh, o.sthresh < 0 ? ", Otsu" : "");
 
 	job j = {.o = &o, .tiles = tiles, .ntiles = nkeep, .read_level = read_level,
 		 .read_size = read_size, .paths = paths, .fresh = li_calloc(nkeep ? nkeep : 1, 1)};
@@ -716,14 +727,17 @@ int main(int argc, char **argv)
 		if (!th || !w)
 			li_die_lib();
 		/* Worker 0 uses the main handle; the others open their own. */
+		li_progress bar;
+		li_progress_start(&bar, "tiles", nkeep);
 		for (int t = 0; t < nt; t++)
-			w[t] = (wctx){&j, t == 0 ? s : NULL};
+			w[t] = (wctx){&j, t == 0 ? s : NULL, t == 0 ? &bar : NULL};
 		for (int t = 1; t < nt; t++)
 			if ((errno = pthread_create(&th[t], NULL, worker, &w[t])) != 0)
 				li_die("cannot start a thread: %s", strerror(errno));
 		worker(&w[0]);
 		for (int t = 1; t < nt; t++)
 			pthread_join(th[t], NULL);
+		li_progress_end(&bar);
 		free(th);
 		free(w);
 		if (atomic_load(&j.stop)) {

@@ -239,12 +239,16 @@ m.save("mask.png")'
 	run --separate-stderr li-tile "$FIX/blank.png" -o out --qc qc.png --size 32
 	[ "$status" -eq 3 ]
 	[ "$output" = "$HEADER" ]
-	[[ $stderr == "li-tile: no tissue found in '$FIX/blank.png' (saturation threshold 8, Otsu, min tissue 0.5)" ]]
+	[[ $stderr == "li-tile: no tissue found in '$FIX/blank.png' (saturation threshold 8, Otsu)" ]]
 	[ -s qc.png ]
 	[ ! -e out ] || [ "$(find out -type f | wc -l)" -eq 0 ]
 	run --separate-stderr li-tile "$FIX/blank.png" --coords-only --sthresh 20 --size 32
 	[ "$status" -eq 3 ]
-	[[ $stderr == *"saturation threshold 20, min tissue 0.5"* ]]
+	[[ $stderr == *"(saturation threshold 20)" ]]
+	# tissue, but no tile with enough of it
+	run --separate-stderr li-tile --coords-only --mpp 0.5 --min-tissue 1 --size 2000 "$CMU"
+	[ "$status" -eq 3 ]
+	[[ $stderr =~ ^"li-tile: no tile of '$CMU' has tissue >= 1 (saturation threshold "[0-9]+", Otsu)"$ ]]
 }
 
 @test "hostile TIFFs: exit 1, one line naming the file, no tiles, older tiles kept" {
