@@ -601,9 +601,12 @@ int main(int argc, char **argv)
 			D = want / mpp0;
 		}
 		li_error_clear();
-		if (D < 0.99)
+		if (D < 0.99 && o.mpp > 0)
 			li_die("slide '%s' has %.4g um/px at level 0; %.4g um/px would need upsampling",
-			       o.slide, mpp0, o.mpp > 0 ? o.mpp : mpp0 * D);
+			       o.slide, mpp0, o.mpp);
+		if (D < 0.99)
+			li_die("slide '%s' is scanned at %.4gx; %.4gx would need upsampling", o.slide,
+			       o.mag * D, o.mag);
 		D = fmax(D, 1);
 		read_level = li_slide_best_level(s, D);
 		double lds = li_slide_level_downsample(s, read_level);

@@ -131,7 +131,10 @@ print(sum(p == (0, 170, 0) for p in px), sum(p == (30, 80, 220) for p in px))'
 	[[ $stderr == "li-tile: --min-area needs the slide's mpp (or --assume-mpp)"* ]]
 	run --separate-stderr li-tile --coords-only --mpp 0.25 "$CMU"
 	[ "$status" -eq 1 ]
-	[[ $stderr == *"would need upsampling"* ]]
+	[ "$stderr" = "li-tile: slide '$CMU' has 0.499 um/px at level 0; 0.25 um/px would need upsampling" ]
+	run --separate-stderr li-tile --coords-only --mag 40 "$CMU"
+	[ "$status" -eq 1 ]
+	[ "$stderr" = "li-tile: slide '$CMU' is scanned at 20x; 40x would need upsampling" ]
 }
 
 @test "tiles hold exactly the slide's pixels (plain PNG slide, every PNG level)" {

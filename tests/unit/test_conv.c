@@ -1,7 +1,8 @@
 /* test_conv.c: the im2col + sgemm convolution (forward, and both backward
  * products) against a naive direct convolution in double, for several shapes
  * (including ResNet's 7x7/2 stem and 1x1/2 downsample), chunk sizes and thread
- * counts, and the GEMM accumulate (beta = 1) used for residual adds. */
+ * counts, and the GEMM accumulate (beta = 1) used for residual adds; and the
+ * Winograd F(2x2, 3x3) path of 3x3/1 convs against the same reference. */
 #include <math.h>
 #include <string.h>
 
@@ -127,6 +128,90 @@ static void compare(li_pool *pool, int cin, int cout, int k, int s, int p, int n
 	free(ry), free(rdx), free(rdw);
 }
 
+/* Winograd F(2x2, 3x3) directly (li_wino_conv) against the direct double sum,
+ * forward (beta 0 and 1) and backward-data (transposed, rotated weights), for
+ * odd and even sizes and blocks that cut tile rows anywhere. Its transforms
+ * have only 0, +-1 and +-1/2, so the error is float rounding of the ~9 Cin
+ * products and of the transform sums: the same 1e-5 (relative to the largest
+ * output) as im2col holds with a wide margin (about 1e-6 is typical). */
+static void compare_wino(li_pool *pool, int cin, int cout, int n, int h, int w, int tb)
+{
+	li_conv c = {.cin = cin, .cout = cout, .kh = 3, .kw = 3, .stride = 1, .pad = 1};
+	size_t nx = (size_t)cin * n * h * w, ny = (size_t)cout * n * h * w, nw = (size_t)cout * cin * 9;
+	int threads = li_pool_threads(pool);
+	size_t nu = li_wino_u_floats(cin, cout), nws = threads * li_wino_block_floats(cin, cout, tb);
+	float *x = li_malloc_array(nx, 4), *wt = li_malloc_array(nw, 4), *y = li_malloc_array(ny, 4);
+	float *dy = li_malloc_array(ny, 4), *dx = li_malloc_array(nx, 4), *dw = li_calloc(nw, 4);
+	float *u = li_malloc_array(nu, 4), *ws = li_malloc_array(nws, 4);
+	double *ry = li_malloc_array(ny, 8), *rdx = li_malloc_array(nx, 8), *rdw = li_malloc_array(nw, 8);
+	fill(x, nx);
+	fill(wt, nw);
+	fill(dy, ny);
+	c.w = wt;
+	c.dw = dw;
+	char shape[128];
+	snprintf(shape, sizeof shape, "winograd %d->%d, %dx%d, batch %d, %d-tile blocks, %d thread(s)",
+		 cin, cout, h, w, n, tb, threads);
+	naive_forward(&c, x, n, h, w, ry);
+	li_wino_weights(wt, cin, cout, false, u, pool);
+	li_wino_conv(u, cin, cout, x, n, h, w, y, 0.0f, ws, nws, tb, pool);
+	double e = max_rel(y, ry, ny);
+	if (!ok(e < 1e-5, "forward %s", shape))
+		diag("max relative error %g", e);
+	for (size_t i = 0; i < ny; i++) {
+		ry[i] += dy[i];
+		y[i] = dy[i];
+	}
+	li_wino_conv(u, cin, cout, x, n, h, w, y, 1.0f, ws, nws, tb, pool);
+	e = max_rel(y, ry, ny);
+	if (!ok(e < 1e-5, "winograd forward with beta 1 adds onto y"))
+		diag("max relative error %g", e);
+	naive_backward(&c, x, n, h, w, dy, rdx, rdw);
+	li_wino_weights(wt, cin, cout, true, u, pool);
+	li_wino_conv(u, cout, cin, dy, n, h, w, dx, 0.0f, ws, nws, tb, pool);
+	e = max_rel(dx, rdx, nx);
+	if (!ok(e < 1e-5, "winograd backward dx %s", shape))
+		diag("max relative error %g", e);
+	free(x), free(wt), free(y), free(dy), free(dx), free(dw), free(u), free(ws);
+	free(ry), free(rdx), free(rdw);
+}
+
+/* li_conv_forward/backward take the Winograd path for 3x3/1 when the batch
+ * has enough tiles; the same layer forced through im2col must agree. */
+static void compare_paths(li_pool *pool, int cin, int cout, int n, int h, int w)
+{
+	li_conv c = {.cin = cin, .cout = cout, .kh = 3, .kw = 3, .stride = 1, .pad = 1};
+	size_t nx = (size_t)cin * n * h * w, ny = (size_t)cout * n * h * w, nw = (size_t)cout * cin * 9;
+	size_t cf = li_conv_col_floats(&c, n, h, w, 1 << 20);
+	float *x = li_malloc_array(nx, 4), *wt = li_malloc_array(nw, 4), *dy = li_malloc_array(ny, 4);
+	float *y[2], *dx[2], *dw[2], *col = li_malloc_array(cf, 4);
+	fill(x, nx);
+	fill(wt, nw);
+	fill(dy, ny);
+	for (int k = 0; k < 2; k++) {
+		y[k] = li_malloc_array(ny, 4);
+		dx[k] = li_malloc_array(nx, 4);
+		dw[k] = li_calloc(nw, 4);
+		c.w = wt;
+		c.dw = dw[k];
+		li_conv_winograd = k == 0;
+		li_conv_forward(&c, wt, x, n, h, w, y[k], 0.0f, col, cf, pool);
+		li_conv_backward(&c, x, n, h, w, dy, dx[k], false, col, cf, pool);
+	}
+	li_conv_winograd = true;
+	double ey = 0, ex = 0, sy = 0, sx = 0;
+	for (size_t i = 0; i < ny; i++)
+		ey = fmax(ey, fabs(y[0][i] - y[1][i])), sy = fmax(sy, fabs(y[1][i]));
+	for (size_t i = 0; i < nx; i++)
+		ex = fmax(ex, fabs(dx[0][i] - dx[1][i])), sx = fmax(sx, fabs(dx[1][i]));
+	ok(ey <= 1e-5 * sy && ex <= 1e-5 * sx, "winograd and im2col paths agree, %d->%d %dx%d batch %d "
+	   "(%g, %g)", cin, cout, h, w, n, ey / sy, ex / sx);
+	ok(memcmp(dw[0], dw[1], sizeof(float) * nw) == 0, "dW is im2col in both paths");
+	for (int k = 0; k < 2; k++)
+		free(y[k]), free(dx[k]), free(dw[k]);
+	free(x), free(wt), free(dy), free(col);
+}
+
 int main(void)
 {
 	li_rng_seed(&rng, 99);
@@ -141,6 +226,12 @@ int main(void)
 		compare(p, 6, 5, 1, 1, 0, 3, 5, 6, 1);            /* pointwise: no im2col */
 		compare(p, 2, 3, 4, 3, 2, 2, 13, 12, 1);          /* even kernel, stride 3 */
 		compare(p, 4, 4, 3, 1, 1, 2, 1, 1, 1);            /* 1x1 input, all padding but one */
+		compare_wino(p, 5, 7, 2, 9, 11, 7);               /* odd sizes, blocks cut rows */
+		compare_wino(p, 8, 8, 3, 8, 8, 16);               /* even sizes */
+		compare_wino(p, 4, 6, 2, 7, 7, 256);              /* one block (7x7 as layer4) */
+		compare_wino(p, 3, 2, 3, 1, 1, 2);                /* 1x1 input: all padding but one */
+		compare_wino(p, 16, 8, 1, 20, 3, 5);              /* narrow: a tile row of 2 */
+		compare_paths(p, 16, 32, 4, 14, 13);
 	}
 	li_pool_free(pools[0]);
 	li_pool_free(pools[1]);
