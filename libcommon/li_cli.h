@@ -17,16 +17,19 @@ enum { LI_EXIT_OK = 0, LI_EXIT_FAILURE = 1, LI_EXIT_USAGE = 2 };
 void li_cli_init(const char *argv0);
 const char *li_prog(void);
 
+/* The noreturn attribute repeats _Noreturn for cppcheck, which reads only
+ * the former and would otherwise flag every "if (!p) li_die(...)". */
+
 /* "prog: message" on stderr. */
 void li_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* "prog: message", exit 1. */
-_Noreturn void li_die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+_Noreturn void li_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 /* "prog: <li_errmsg()>", exit 1: for a library call that failed. */
-_Noreturn void li_die_lib(void);
+_Noreturn void li_die_lib(void) __attribute__((noreturn));
 /* "prog: message" + "Try 'prog --help'.", exit 2. */
-_Noreturn void li_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+_Noreturn void li_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 /* Print "prog VERSION" on stdout and exit 0. */
-_Noreturn void li_cli_version(void);
+_Noreturn void li_cli_version(void) __attribute__((noreturn));
 /* Flush and close stdout, dying with a message if anything failed (ENOSPC,
  * EPIPE to a closed reader). Registered with atexit by li_cli_init. */
 void li_cli_close_stdout(void);

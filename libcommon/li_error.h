@@ -21,7 +21,7 @@ int li_error_prefix(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 const char *li_errmsg(void);
 void li_error_clear(void);
 
-_Noreturn void li_assert_fail(const char *expr, const char *file, int line);
+_Noreturn void li_assert_fail(const char *expr, const char *file, int line) __attribute__((noreturn));
 #define LI_ASSERT(e) ((e) ? (void)0 : li_assert_fail(#e, __FILE__, __LINE__))
 #define LI_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -94,14 +94,20 @@ static int segment(const wino_job *j, int t, int t1, int *img, int *ty, int *tx0
  * compiles to AVX with -march=native and to pairs of SSE ops without. */
 typedef float v8 __attribute__((vector_size(32)));
 
-static inline v8 load8(const float *p)
+/* Loads and stores through memcpy (unaligned, no aliasing questions); by
+ * pointer, because passing AVX vectors by value warns (-Wpsabi) in builds
+ * without -mavx. */
+static inline void load8(v8 *v, const float *p) { memcpy(v, p, sizeof *v); }
+
+/* The last tiles of a block: the lanes past the end may lie past the workspace. */
+static inline void loadn(v8 *v, const float *p, int n)
 {
-	v8 v;
-	memcpy(&v, p, sizeof v);
-	return v;
+	float t[8] = {0};
+	memcpy(t, p, sizeof(float) * (size_t)n);
+	memcpy(v, t, sizeof *v);
 }
 
-static inline void store8(float *p, v8 v) { memcpy(p, &v, sizeof v); }
+static inline void store8(float *p, const v8 *v) { memcpy(p, v, sizeof *v); }
 
 /* B^T d B of 8 tiles; d[k][l] is row k, column l of each tile. */
 static inline void btdb(v8 d[4][4], v8 o[16])
@@ -148,20 +154,20 @@ static void input_transform(const wino_job *j, int t0, int t1, float *v)
 			for (int q = 0; q < len; q += 8) {
 				v8 d[4][4], o[16];
 				for (int k = 0; k < 4; k++) {
-					d[k][0] = load8(ev[k] + q);
-					d[k][1] = load8(od[k] + q);
-					d[k][2] = load8(ev[k] + q + 1);
-					d[k][3] = load8(od[k] + q + 1);
+					load8(&d[k][0], ev[k] + q);
+					load8(&d[k][1], od[k] + q);
+					load8(&d[k][2], ev[k] + q + 1);
+					load8(&d[k][3], od[k] + q + 1);
 				}
 				btdb(d, o);
 				float *dst = vc + loc + q;
 				if (q + 8 <= len) {
 					for (int x = 0; x < 16; x++)
-						store8(dst + x * plane, o[x]);
+						store8(dst + x * plane, &o[x]);
 				} else { /* past len is the next channel's row, already written */
 					for (int x = 0; x < 16; x++) {
 						float tmp[8];
-						store8(tmp, o[x]);
+						store8(tmp, &o[x]);
 						memcpy(dst + x * plane, tmp, sizeof(float) * (size_t)(len - q));
 					}
 				}
@@ -183,9 +189,13 @@ static void output_transform(const wino_job *j, int t0, int t1, const float *m)
 			float *dst = j->y + ((size_t)co * j->n + img) * h * w;
 			int oy = 2 * ty, rows = oy + 1 < h ? 2 : 1;
 			for (int q = 0; q < len; q += 8) {
+				int n8 = len - q < 8 ? len - q : 8;
 				v8 a[16];
 				for (int x = 0; x < 16; x++)
-					a[x] = load8(mc + loc + q + x * plane);
+					if (n8 == 8)
+						load8(&a[x], mc + loc + q + x * plane);
+					else
+						loadn(&a[x], mc + loc + q + x * plane, n8);
 				float o[2][2][8]; /* [row][column][tile] */
 				for (int r = 0; r < 2; r++) {
 					/* A^T m A: rows combine as m0 + m1 + m2 and m1 - m2 - m3 */
@@ -193,10 +203,10 @@ static void output_transform(const wino_job *j, int t0, int t1, const float *m)
 					for (int l = 0; l < 4; l++)
 						s[l] = r == 0 ? a[l] + a[4 + l] + a[8 + l]
 							      : a[4 + l] - a[8 + l] - a[12 + l];
-					store8(o[r][0], s[0] + s[1] + s[2]);
-					store8(o[r][1], s[1] - s[2] - s[3]);
+					v8 e = s[0] + s[1] + s[2], f = s[1] - s[2] - s[3];
+					store8(o[r][0], &e);
+					store8(o[r][1], &f);
 				}
-				int n8 = len - q < 8 ? len - q : 8;
 				for (int r = 0; r < rows; r++) {
 					float *yr = dst + (size_t)(oy + r) * w + 2 * (tx0 + q);
 					int cols = 2 * n8, edge = w - 2 * (tx0 + q);

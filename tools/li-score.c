@@ -32,13 +32,15 @@ _Noreturn static void usage(void)
 	       "\n"
 	       "  -m, --model FILE       the model (.safetensors, from li-train)\n"
 	       "  -o, --output FILE      write the list to FILE (atomically) instead of stdout\n"
-	       "  -f, --features FILE    write pooled penultimate features (.npy, row i = data row i)\n"
+	       "  -f, --features FILE    write pooled penultimate features (.npy, row i =\n"
+	       "                         data row i)\n"
 	       "  -t, --threshold T      pred is 1 when prob >= T (default 0.5)\n"
 	       "      --tta              average over the 8 flips and 90-degree rotations\n"
 	       "  -b, --batch N          images per batch (default 32)\n"
 	       "  -j, --threads N        threads (default: LI_THREADS or all CPUs)\n"
 	       "      --loader-threads N decoding threads (default 1)\n"
-	       "      --skip-bad         leave out images that cannot be read (reported on stderr)\n"
+	       "      --skip-bad         leave out images that cannot be read (each one\n"
+	       "                         reported on stderr)\n"
 	       "  -h, --help             show this help and exit\n"
 	       "  -V, --version          show the version and exit\n"
 	       "\n"
@@ -114,9 +116,10 @@ typedef struct model {
 static int parse_floats(const char *s, float *out, int n)
 {
 	char buf[256];
-	if (strlen(s) >= sizeof buf)
+	size_t len = strlen(s);
+	if (len >= sizeof buf)
 		return -1;
-	strcpy(buf, s);
+	memcpy(buf, s, len + 1);
 	int k = 0;
 	for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
 		double v;

@@ -50,7 +50,8 @@ _Noreturn static void usage(void)
 	printf("Usage: li-train [OPTION]... TRAIN.tsv -o MODEL.safetensors\n"
 	       "Train a ResNet patch classifier on a list with path and label (0/1) columns.\n"
 	       "\n"
-	       "  -o, --output FILE        the model (the best epoch with --valid, else the last)\n"
+	       "  -o, --output FILE        the model (the best epoch with --valid, else\n"
+	       "                           the last)\n"
 	       "  -v, --valid FILE         validation list, evaluated after every epoch\n"
 	       "      --select loss|auroc  how the best epoch is chosen (default loss)\n"
 	       "      --last FILE          also save the last epoch's model\n"
@@ -103,15 +104,19 @@ static char *quote_command(int argc, char **argv)
 		if (i)
 			*p++ = ' ';
 		if (plain) {
-			p += sprintf(p, "%s", a);
+			size_t len = strlen(a);
+			memcpy(p, a, len);
+			p += len;
 			continue;
 		}
 		*p++ = '\'';
 		for (const char *q = a; *q; q++) {
-			if (*q == '\'')
-				p += sprintf(p, "'\\''");
-			else
+			if (*q == '\'') {
+				memcpy(p, "'\\''", 4);
+				p += 4;
+			} else {
 				*p++ = *q;
+			}
 		}
 		*p++ = '\'';
 	}
