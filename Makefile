@@ -86,7 +86,7 @@ asan:
 	  LI_ASAN=1 tests/run-tests --unit --hostile build/asan
 
 demo: all
-	@if [ -x examples/demo ]; then examples/demo; \
+	@if [ -x examples/demo ]; then LI_BIN="$(CURDIR)/$(BUILD)/bin" examples/demo; \
 	 else echo "li: the demo pipeline is not there yet (see issue 5); build is complete"; fi
 
 pipeline: all

@@ -268,6 +268,8 @@ static void search_block(const li_knn *s, knn_thread *t, const float *pool, size
 static void *run_worker(void *arg)
 {
 	worker *w = arg;
+	/* cppcheck 2.10 loses track of the VLA of workers filled before the threads start */
+	// cppcheck-suppress uninitvar
 	job *j = w->j;
 	const li_knn *s = j->s;
 	for (;;) {
@@ -359,6 +361,9 @@ static void merge_heaps(li_knn *s)
 						      s->th[t].hi[i]))
 					best = t;
 			}
+			/* threads * k candidates for k places: some thread always has one left */
+			LI_ASSERT(best >= 0);
+			// cppcheck-suppress negativeIndex
 			s->ms[r] = s->th[best].hs[q * k + pos[best]];
 			s->mi[r] = s->th[best].hi[q * k + pos[best]];
 			pos[best]++;

@@ -1,13 +1,17 @@
 #!/bin/sh
 # score-array.sh: score a hospital archive on a Slurm cluster as an array job.
 #
-#   split -n l/64 -d -a 3 --additional-suffix=.tsv <(tail -n +2 pool.tsv) shard.   # 64 shards
-#   sbatch --array=0-63 examples/slurm/score-array.sh MODEL SHARD_DIR OUT_DIR
+# Cut the pool list into shards of 100,000 rows that each keep the header:
+#   mkdir -p shards
+#   tail -n +2 pool.tsv | split -l 100000 -d -a 3 --additional-suffix=.tsv \
+#       --filter='{ head -n 1 pool.tsv; cat; } > "$FILE"' - shards/shard.
+#   n=$(ls shards | wc -l)
+#   sbatch --array=0-$((n - 1)) examples/slurm/score-array.sh MODEL shards out
 #
-# Each task scores one shard (a bare or headed list) and writes its own
-# scores and features; li-mine takes the shards' feature files as they are:
-#   li-mine knn --query fp.npy $(for i in $(seq -w 0 63); do
-#       printf -- '--pool OUT/shard.%03d.npy --pool-list OUT/shard.%03d.tsv ' $i $i; done) ...
+# Each task scores one shard and writes its scores and features; li-mine takes
+# the shards' feature files as they are, each with its scored list:
+#   li-mine knn --query fp.npy -k 20 $(for f in out/shard.*.npy; do
+#       printf -- '--pool %s --pool-list %s ' "$f" "${f%.npy}.tsv"; done) > mined.tsv
 #
 #SBATCH --job-name=li-score
 #SBATCH --cpus-per-task=8
