@@ -372,6 +372,8 @@ static double xent_reference(const float *z, const int *t, int n, int k, const f
 		for (int c = 0; c < k; c++)
 			lp[c] = z[i * k + c] - mx - log(se);
 		double wt = w ? w[t[i]] : 1;
+		/* lp[0..k) was just filled and t[i] < k; cppcheck cannot see the bound */
+		// cppcheck-suppress uninitvar
 		nll -= wt * lp[t[i]];
 		wsum += wt;
 		for (int c = 0; c < k; c++)
