@@ -149,11 +149,12 @@ static int wino_block(const li_conv *c, int n, int h, int w, size_t col_floats, 
 		return 0;
 	size_t fit = (col_floats - u) / threads / li_wino_block_floats(c->cin, c->cout, 1);
 	int tb = fit < WINO_TB ? (int)fit : WINO_TB;
-	/* at least two blocks per thread, so that a late thread costs little */
+	/* at least two blocks per thread, so that a late thread costs little;
+	 * fewer tiles than that run as one block split by steps (li_wino_conv) */
 	int even = (tiles + 2 * threads - 1) / (2 * threads);
 	if (threads > 1 && tb > even)
-		tb = even;
-	if (tb >= 16)
+		tb = even >= 16 ? even : tiles <= tb ? tiles : tb;
+	if (tb >= 16 && tb < tiles)
 		tb &= ~15; /* whole panels for the GEMM kernels */
 	return tb >= 16 || tb >= tiles ? tb : 0;
 }

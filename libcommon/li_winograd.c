@@ -127,7 +127,7 @@ static inline void btdb(v8 d[4][4], v8 o[16])
 	}
 }
 
-static void input_transform(const wino_job *j, int t0, int t1, float *v)
+static void input_transform(const wino_job *j, int t0, int t1, float *v, int ci0, int ci1)
 {
 	int w = j->w, h = j->h, tb = t1 - t0;
 	size_t plane = (size_t)j->cin * tb;
@@ -136,7 +136,7 @@ static void input_transform(const wino_job *j, int t0, int t1, float *v)
 	 * and q + 1 of each, so eight neighbouring tiles are unit-stride loads. */
 	int wide = j->tw + 9;
 	float ev[4][wide], od[4][wide];
-	for (int ci = 0; ci < j->cin; ci++) {
+	for (int ci = ci0; ci < ci1; ci++) {
 		float *vc = v + (size_t)ci * tb;
 		for (int t = t0, img, ty, tx0, len; t < t1; t += len) {
 			len = segment(j, t, t1, &img, &ty, &tx0);
@@ -176,12 +176,12 @@ static void input_transform(const wino_job *j, int t0, int t1, float *v)
 	}
 }
 
-static void output_transform(const wino_job *j, int t0, int t1, const float *m)
+static void output_transform(const wino_job *j, int t0, int t1, const float *m, int co0, int co1)
 {
 	int w = j->w, h = j->h, tb = t1 - t0;
 	size_t plane = (size_t)j->cout * tb;
 	float beta = j->beta;
-	for (int co = 0; co < j->cout; co++) {
+	for (int co = co0; co < co1; co++) {
 		const float *mc = m + (size_t)co * tb;
 		for (int t = t0, img, ty, tx0, len; t < t1; t += len) {
 			len = segment(j, t, t1, &img, &ty, &tx0);
@@ -231,14 +231,41 @@ static void block_task(void *ctx, int begin, int end)
 	for (int b = begin; b < end; b++) {
 		int t0 = b * j->tb, t1 = t0 + j->tb < j->tiles ? t0 + j->tb : j->tiles, tb = t1 - t0;
 		float *m = v + (size_t)16 * j->cin * tb;
-		input_transform(j, t0, t1, v);
+		input_transform(j, t0, t1, v, 0, j->cin);
 		for (int xi = 0; xi < 16; xi++)
 			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, j->cout, tb, j->cin, 1.0f,
 				    j->u + (size_t)xi * j->cout * j->cin, j->cin,
 				    v + (size_t)xi * j->cin * tb, tb, 0.0f, m + (size_t)xi * j->cout * tb,
 				    tb);
-		output_transform(j, t0, t1, m);
+		output_transform(j, t0, t1, m, 0, j->cout);
 	}
+}
+
+/* One block of all tiles, each step split over the threads in turn (input
+ * channels, then the 16 GEMMs, then output channels): for small batches,
+ * whose few tiles make too few blocks to keep every thread busy. */
+static void in_task(void *ctx, int begin, int end)
+{
+	const wino_job *j = ctx;
+	input_transform(j, 0, j->tiles, j->ws, begin, end);
+}
+
+static void gemm_task(void *ctx, int begin, int end)
+{
+	const wino_job *j = ctx;
+	int t = j->tiles;
+	const float *v = j->ws;
+	float *m = j->ws + (size_t)16 * j->cin * t;
+	for (int xi = begin; xi < end; xi++)
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, j->cout, t, j->cin, 1.0f,
+			    j->u + (size_t)xi * j->cout * j->cin, j->cin, v + (size_t)xi * j->cin * t,
+			    t, 0.0f, m + (size_t)xi * j->cout * t, t);
+}
+
+static void out_task(void *ctx, int begin, int end)
+{
+	const wino_job *j = ctx;
+	output_transform(j, 0, j->tiles, j->ws + (size_t)16 * j->cin * j->tiles, begin, end);
 }
 
 int li_wino_tiles(int n, int h, int w) { return n * ((h + 1) / 2) * ((w + 1) / 2); }
@@ -252,5 +279,13 @@ void li_wino_conv(const float *u, int cin, int cout, const float *x, int n, int 
 	j.tiles = n * j.th * j.tw;
 	j.slice = li_wino_block_floats(cin, cout, tb);
 	LI_ASSERT(tb >= 1 && j.slice * (size_t)threads <= ws_floats);
-	li_pool_run_chunked(pool, (j.tiles + tb - 1) / tb, 1, block_task, &j);
+	int blocks = (j.tiles + tb - 1) / tb;
+	if (threads > 1 && blocks < 2 * threads &&
+	    li_wino_block_floats(cin, cout, j.tiles) <= ws_floats) {
+		li_pool_run(pool, cin, in_task, &j);
+		li_pool_run_chunked(pool, 16, 1, gemm_task, &j);
+		li_pool_run(pool, cout, out_task, &j);
+		return;
+	}
+	li_pool_run_chunked(pool, blocks, 1, block_task, &j);
 }
