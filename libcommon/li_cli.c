@@ -3,6 +3,7 @@
 #include "li_error.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -61,6 +62,15 @@ void li_usage_error(const char *fmt, ...)
 	va_end(ap);
 	fprintf(stderr, "Try '%s --help' for more information.\n", prog);
 	exit(LI_EXIT_USAGE);
+}
+
+void li_cli_bad_option(int c, char *const argv[])
+{
+	if (c == ':')
+		li_usage_error("option '%s' needs an argument", argv[optind - 1]);
+	if (optopt)
+		li_usage_error("unknown option '-%c'", optopt);
+	li_usage_error("unknown option '%s'", argv[optind - 1]);
 }
 
 void li_cli_version(void)

@@ -28,6 +28,9 @@ _Noreturn void li_die(const char *fmt, ...) __attribute__((format(printf, 1, 2),
 _Noreturn void li_die_lib(void) __attribute__((noreturn));
 /* "prog: message" + "Try 'prog --help'.", exit 2. */
 _Noreturn void li_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+/* The usage error for what getopt_long (with opterr = 0) returned as c when
+ * it was ':' (missing argument) or '?' (unknown option); exits 2. */
+_Noreturn void li_cli_bad_option(int c, char *const argv[]) __attribute__((noreturn));
 /* Print "prog VERSION" on stdout and exit 0. */
 _Noreturn void li_cli_version(void) __attribute__((noreturn));
 /* Flush and close stdout, dying with a message if anything failed (ENOSPC,

@@ -241,11 +241,8 @@ int main(int argc, char **argv)
 			break;
 		case 'h': usage();
 		case 'V': li_cli_version();
-		case ':': li_usage_error("option '%s' needs an argument", argv[optind - 1]);
-		default:
-			if (optopt)
-				li_usage_error("unknown option '-%c'", optopt);
-			li_usage_error("unknown option '%s'", argv[optind - 1]);
+		case ':':
+		default: li_cli_bad_option(c, argv);
 		}
 	}
 	if (optind >= argc)

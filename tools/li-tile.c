@@ -166,11 +166,8 @@ static void parse(int argc, char **argv, opts *o)
 		case O_LABELMIN: o->label_min = li_opt_double("--label-min", optarg, 0, 1); break;
 		case 'h': usage();
 		case 'V': li_cli_version();
-		case ':': li_usage_error("option '%s' needs an argument", argv[optind - 1]);
-		default:
-			if (optopt)
-				li_usage_error("unknown option '-%c'", optopt);
-			li_usage_error("unknown option '%s'", argv[optind - 1]);
+		case ':':
+		default: li_cli_bad_option(c, argv);
 		}
 	}
 	if (optind == argc)
