@@ -231,7 +231,7 @@ int li_image_encode(const li_image *img, li_image_format fmt, const li_image_wop
 	case LI_IMAGE_PNG:
 		if (wopts->png_level < 0 || wopts->png_level > 9)
 			return li_error("PNG compression level %d is not in 0-9", wopts->png_level);
-		return li_png_encode(img, wopts->png_level, buf, len);
+		return li_png_encode(img, wopts->png_level, wopts->png_fast, buf, len);
 	case LI_IMAGE_JPEG:
 		if (wopts->jpeg_quality < 1 || wopts->jpeg_quality > 100)
 			return li_error("JPEG quality %d is not in 1-100", wopts->jpeg_quality);

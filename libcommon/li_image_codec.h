@@ -14,7 +14,7 @@
 li_image *li_png_decode(const uint8_t *buf, size_t len, const char *name, int channels,
                         uint64_t max_pixels);
 int li_png_info(const uint8_t *buf, size_t len, const char *name, li_image_info *info);
-int li_png_encode(const li_image *img, int level, void **out, size_t *outlen);
+int li_png_encode(const li_image *img, int level, int fast, void **out, size_t *outlen);
 
 li_image *li_jpeg_decode(const uint8_t *buf, size_t len, const char *name, int channels,
                          uint64_t max_pixels, int max_scans);

@@ -6,6 +6,7 @@
  * as it streams past, so a chunk that claims to be 2 GiB long costs nothing
  * but a "truncated" error. CRC errors in any chunk are errors. */
 #include <png.h>
+#include <zlib.h>
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -244,7 +245,7 @@ static void flush_cb(png_structp png)
 	(void)png;
 }
 
-int li_png_encode(const li_image *img, int level, void **out, size_t *outlen)
+int li_png_encode(const li_image *img, int level, int fast, void **out, size_t *outlen)
 {
 	png_io io = {0};
 	png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &io, on_error, on_warning);
@@ -262,6 +263,11 @@ int li_png_encode(const li_image *img, int level, void **out, size_t *outlen)
 	}
 	png_set_write_fn(png, &io, write_cb, flush_cb);
 	png_set_compression_level(png, level);
+	if (fast) {
+		/* see li_image_wopts.png_fast; level 0 stores, where a filter is wasted */
+		png_set_compression_strategy(png, Z_RLE);
+		png_set_filter(png, PNG_FILTER_TYPE_BASE, level ? PNG_FILTER_PAETH : PNG_FILTER_NONE);
+	}
 	png_set_IHDR(png, info, (png_uint_32)img->width, (png_uint_32)img->height, 8,
 	             img->channels == 1 ? PNG_COLOR_TYPE_GRAY : PNG_COLOR_TYPE_RGB,
 	             PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);

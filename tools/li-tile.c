@@ -7,7 +7,6 @@
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
-#include <png.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -16,7 +15,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include "li_cli.h"
 #include "li_error.h"
@@ -32,7 +30,7 @@
 #define SEG_MAX 2048
 #define SEG_MAX_NO_MPP 1024
 #define DEFAULT_MIN_AREA 10000.0 /* um^2 */
-#define DEFAULT_PNG_LEVEL 1 /* see encode_png */
+#define DEFAULT_PNG_LEVEL 1 /* with li_image_wopts.png_fast: see li_image.h */
 
 enum edge { EDGE_DROP, EDGE_PAD };
 
@@ -252,92 +250,6 @@ static bool tile_exists(const char *path)
 	return stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0;
 }
 
-/* PNG for tiles: the Paeth filter on every row and zlib's run-length
- * strategy at level 1. On H&E tiles this is as small as libpng's default
- * (adaptive filters, level 6; 42.3 vs 42.1 MB on the bench pyramid) and three
- * times faster to encode: LZ77 matching finds almost nothing in stained
- * tissue, and trying five filters per row costs more than it saves.
- * li_image_wopts has no filter or strategy field, hence this encoder here
- * (PNG_FILTER_PAETH needs --png-level > 0 to matter; level 0 stores). */
-typedef struct membuf {
-	uint8_t *p;
-	size_t len, cap;
-	bool oom;
-} membuf;
-
-static void png_put(png_structp png, png_bytep d, png_size_t n)
-{
-	membuf *m = png_get_io_ptr(png);
-	if (m->oom)
-		return;
-	if (m->len + n > m->cap) {
-		size_t cap = (m->len + n) * 2;
-		uint8_t *q = realloc(m->p, cap);
-		if (!q) {
-			m->oom = true;
-			return;
-		}
-		m->p = q, m->cap = cap;
-	}
-	memcpy(m->p + m->len, d, n);
-	m->len += n;
-}
-
-static void png_flush_nop(png_structp png)
-{
-	(void)png;
-}
-
-static void png_fail(png_structp png, png_const_charp msg)
-{
-	snprintf(png_get_error_ptr(png), 128, "%s", msg);
-	png_longjmp(png, 1);
-}
-
-static void png_warn_nop(png_structp png, png_const_charp msg)
-{
-	(void)png, (void)msg;
-}
-
-static int encode_png(const li_image *t, int level, void **out, size_t *len)
-{
-	char msg[128] = "out of memory";
-	membuf m = {0};
-	png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, msg, png_fail, png_warn_nop);
-	png_infop info = png ? png_create_info_struct(png) : NULL;
-	png_bytep *volatile rows = li_malloc_array((size_t)t->height, sizeof *rows);
-	if (!info || !rows) {
-		png_destroy_write_struct(&png, &info);
-		free(rows);
-		return li_error("cannot encode PNG: out of memory");
-	}
-	if (setjmp(png_jmpbuf(png))) {
-		png_destroy_write_struct(&png, &info);
-		free(rows);
-		free(m.p);
-		return li_error("cannot encode PNG: %s", msg);
-	}
-	png_set_write_fn(png, &m, png_put, png_flush_nop);
-	png_set_compression_level(png, level);
-	png_set_compression_strategy(png, Z_RLE);
-	png_set_filter(png, PNG_FILTER_TYPE_BASE, level ? PNG_FILTER_PAETH : PNG_FILTER_NONE);
-	png_set_IHDR(png, info, (png_uint_32)t->width, (png_uint_32)t->height, 8, PNG_COLOR_TYPE_RGB,
-		     PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-	for (int y = 0; y < t->height; y++)
-		rows[y] = t->data + (size_t)y * t->width * 3;
-	png_set_rows(png, info, rows);
-	png_write_png(png, info, PNG_TRANSFORM_IDENTITY, NULL);
-	png_destroy_write_struct(&png, &info);
-	free(rows);
-	if (m.oom) {
-		free(m.p);
-		return li_error("cannot encode PNG: out of memory");
-	}
-	*out = m.p;
-	*len = m.len;
-	return 0;
-}
-
 /* Write one tile: encode in memory, write a hidden temporary file next to it
  * and rename it into place, so a tile either exists whole or not at all (a
  * resumed run trusts existing tiles). No fsync per tile: it would cost more
@@ -347,8 +259,7 @@ static int write_tile(const li_image *t, const char *path, bool jpg, const li_im
 {
 	void *buf = NULL;
 	size_t len = 0;
-	if ((jpg ? li_image_encode(t, LI_IMAGE_JPEG, w, &buf, &len)
-		 : encode_png(t, w->png_level, &buf, &len)) < 0)
+	if (li_image_encode(t, jpg ? LI_IMAGE_JPEG : LI_IMAGE_PNG, w, &buf, &len) < 0)
 		return li_error_prefix("cannot write '%s'", path);
 	char tmp[PATH_MAX + 16];
 	const char *base = strrchr(path, '/');
@@ -412,6 +323,7 @@ static void *worker(void *arg)
 	li_image_wopts w = LI_IMAGE_WOPTS_DEFAULT;
 	w.jpeg_quality = o->quality;
 	w.png_level = o->png_level;
+	w.png_fast = 1;
 	while (!atomic_load(&j->stop)) {
 		size_t i = atomic_fetch_add(&j->next, 1);
 		if (i >= j->ntiles)

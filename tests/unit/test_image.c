@@ -196,6 +196,16 @@ static void test_round_trips(void)
 	ok(info.format == LI_IMAGE_PNG && info.width == 20 && info.height == 10 && info.channels == 3 &&
 	   info.bit_depth == 8, "info fields");
 	li_image_free(d);
+	for (int level = 0; level <= 9; level += 9) {
+		li_image_wopts fast = LI_IMAGE_WOPTS_DEFAULT;
+		fast.png_fast = 1;
+		fast.png_level = level;
+		snprintf(path, sizeof path, "%s/fast%d.png", tmpdir, level);
+		is_int(li_image_write(img, path, &fast), 0, "write with png_fast, level %d", level);
+		d = li_image_read(path, NULL);
+		ok(d && memcmp(d->data, img->data, 600) == 0, "png_fast level %d reads back exact", level);
+		li_image_free(d);
+	}
 	snprintf(path, sizeof path, "%s/out.jpeg", tmpdir);
 	is_int(li_image_write(img, path, NULL), 0, "write .jpeg");
 	is_int(li_image_read_info(path, &info), 0, "info of written JPEG");
@@ -206,7 +216,7 @@ static void test_round_trips(void)
 	snprintf(want, sizeof want, "cannot write '%s': unknown image type (use .png, .jpg or .jpeg)", path);
 	is_str(li_errmsg(), want, "unknown extension message");
 	ok(access(path, F_OK) != 0, "nothing written for .bmp");
-	li_image_wopts bad = {10, 90};
+	li_image_wopts bad = {.png_level = 10, .jpeg_quality = 90};
 	snprintf(path, sizeof path, "%s/bad.png", tmpdir);
 	is_int(li_image_write(img, path, &bad), -1, "level 10 refused");
 	snprintf(want, sizeof want, "cannot write '%s': PNG compression level 10 is not in 0-9", path);
