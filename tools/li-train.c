@@ -526,6 +526,18 @@ typedef struct vresult {
 	double loss, auroc, auprc;
 } vresult;
 
+/* The next decoded batch; an image that could not be read ends the run. */
+static li_batch *wait_batch(li_loader *L)
+{
+	li_batch *b = li_loader_wait(L);
+	if (!b)
+		li_die_lib();
+	for (int i = 0; i < b->n; i++)
+		if (!b->ok[i])
+			li_die("%s", b->err[i]);
+	return b;
+}
+
 static vresult validate(li_net *net, li_loader *L, const dataset *v, size_t id_base, int batch,
 			float *logits, float *dlogits, int *labels, double *probs)
 {
@@ -546,12 +558,7 @@ static vresult validate(li_net *net, li_loader *L, const dataset *v, size_t id_b
 				li_die_lib();
 			submitted++;
 		}
-		li_batch *b = li_loader_wait(L);
-		if (!b)
-			li_die_lib();
-		for (int i = 0; i < b->n; i++)
-			if (!b->ok[i])
-				li_die("%s", b->err[i]);
+		li_batch *b = wait_batch(L);
 		size_t s0 = (size_t)(uintptr_t)b->user;
 		for (int i = 0; i < b->n; i++)
 			labels[i] = v->label[s0 + i];
@@ -724,12 +731,7 @@ int main(int argc, char **argv)
 					li_die_lib();
 				submitted++;
 			}
-			li_batch *b = li_loader_wait(L);
-			if (!b)
-				li_die_lib();
-			for (int i = 0; i < b->n; i++)
-				if (!b->ok[i])
-					li_die("%s", b->err[i]);
+			li_batch *b = wait_batch(L);
 			if (!said_resize && li_loader_resized(L) > 0) {
 				li_warn("images are not %dx%d: resizing them (--input-size)", o.input_size,
 					o.input_size);
