@@ -106,8 +106,11 @@ bool li_conv_winograd = true;
  * and a block's transformed input and output (16 (Cin + Cout) x 256 floats,
  * 4 MB at 128 channels) stay in the L3 cache between the steps. */
 #define WINO_TB 256
-/* Fewer tiles than this (batch-1 deep layers): im2col's one larger GEMM wins. */
+/* Fewer tiles than this (batch-1 deep layers): im2col's one larger GEMM wins,
+ * unless the transformed weights are cached (eval), when transforming them
+ * is no longer part of the cost. */
 #define WINO_MIN_TILES 32
+#define WINO_MIN_TILES_CACHED 16
 
 static bool is_wino(const li_conv *c)
 {
@@ -138,14 +141,15 @@ size_t li_conv_col_floats(const li_conv *c, int n, int h, int w, size_t budget)
 }
 
 /* Tiles per block for a Winograd conv of this batch in col_floats of
- * workspace, or 0 to use im2col. */
-static int wino_block(const li_conv *c, int n, int h, int w, size_t col_floats, li_pool *pool)
+ * workspace (of which U takes its share unless cached), or 0 to use im2col. */
+static int wino_block(const li_conv *c, int n, int h, int w, size_t col_floats, bool cached,
+		      li_pool *pool)
 {
 	if (!li_conv_winograd || !is_wino(c))
 		return 0;
 	int tiles = li_wino_tiles(n, h, w), threads = li_pool_threads(pool);
-	size_t u = li_wino_u_floats(c->cin, c->cout);
-	if (tiles < WINO_MIN_TILES || col_floats <= u)
+	size_t u = cached ? 0 : li_wino_u_floats(c->cin, c->cout);
+	if (tiles < (cached ? WINO_MIN_TILES_CACHED : WINO_MIN_TILES) || col_floats <= u)
 		return 0;
 	size_t fit = (col_floats - u) / threads / li_wino_block_floats(c->cin, c->cout, 1);
 	int tb = fit < WINO_TB ? (int)fit : WINO_TB;
@@ -260,6 +264,13 @@ static int chunk_images(const li_conv *c, int n, int oh, int ow, size_t col_floa
 void li_conv_forward(const li_conv *c, const float *w, const float *x, int n, int h, int wd,
 		     float *y, float beta, float *col, size_t col_floats, li_pool *pool)
 {
+	li_conv_forward_u(c, w, NULL, NULL, x, n, h, wd, y, beta, col, col_floats, pool);
+}
+
+void li_conv_forward_u(const li_conv *c, const float *w, float *u, bool *u_ready, const float *x,
+		       int n, int h, int wd, float *y, float beta, float *col, size_t col_floats,
+		       li_pool *pool)
+{
 	int oh, ow;
 	li_conv_out_hw(c, h, wd, &oh, &ow);
 	int K = c->cin * c->kh * c->kw, ohw = oh * ow;
@@ -268,11 +279,18 @@ void li_conv_forward(const li_conv *c, const float *w, const float *x, int n, in
 		li_gemm(pool, false, false, c->cout, ldy, K, 1.0f, w, K, x, ldy, beta, y, ldy);
 		return;
 	}
-	int tb = wino_block(c, n, h, wd, col_floats, pool);
+	int tb = wino_block(c, n, h, wd, col_floats, u != NULL, pool);
+	if (tb && u) {
+		if (!*u_ready)
+			li_wino_weights(w, c->cin, c->cout, false, u, pool);
+		*u_ready = true;
+		li_wino_conv(u, c->cin, c->cout, x, n, h, wd, y, beta, col, col_floats, tb, pool);
+		return;
+	}
 	if (tb) {
-		size_t u = li_wino_u_floats(c->cin, c->cout);
+		size_t un = li_wino_u_floats(c->cin, c->cout);
 		li_wino_weights(w, c->cin, c->cout, false, col, pool);
-		li_wino_conv(col, c->cin, c->cout, x, n, h, wd, y, beta, col + u, col_floats - u, tb,
+		li_wino_conv(col, c->cin, c->cout, x, n, h, wd, y, beta, col + un, col_floats - un, tb,
 			     pool);
 		return;
 	}
@@ -324,7 +342,7 @@ void li_conv_backward(const li_conv *c, const float *x, int n, int h, int wd, co
 				dx_add ? 1.0f : 0.0f, dx, ldy);
 		return;
 	}
-	int tb = dx ? wino_block(c, n, h, wd, col_floats, pool) : 0;
+	int tb = dx ? wino_block(c, n, h, wd, col_floats, false, pool) : 0;
 	int step = chunk_images(c, n, oh, ow, col_floats);
 	for (int n0 = 0; n0 < n; n0 += step) {
 		int n1 = n0 + step < n ? n0 + step : n;

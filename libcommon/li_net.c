@@ -35,6 +35,8 @@ typedef struct unit {
 	li_conv conv;
 	li_bn bn;
 	float *wf, *bf;   /* BN folded into the conv, for eval */
+	float *uf;        /* wf Winograd-transformed (3x3/1 convs), or NULL */
+	bool uf_ready;    /* uf holds the transform of the current wf */
 	int h, w, oh, ow; /* input and output spatial size (prepare) */
 	float *z;         /* conv output kept for BN backward */
 	li_net_prof prof;
@@ -166,6 +168,10 @@ static unit *add_unit(li_net *net, const char *cname, const char *bname, int cin
 	bn->shift = take(net, &net->nstat, net->stat, (size_t)cout);
 	u->wf = take(net, &net->nfold, net->fold, (size_t)cout * cin * k * k);
 	u->bf = take(net, &net->nfold, net->fold, (size_t)cout);
+	/* filled on first use only, so its pages cost nothing until then */
+	u->uf = k == 3 && stride == 1 && pad == 1
+			? take(net, &net->nfold, net->fold, li_wino_u_floats(cin, cout))
+			: NULL;
 	snprintf(u->prof.name, sizeof u->prof.name, "%s", cname);
 	return u;
 }
@@ -499,7 +505,9 @@ static void conv_fwd(li_net *net, unit *u, const float *w, const float *x, int n
 		     float beta)
 {
 	double t = now();
-	li_conv_forward(&u->conv, w, x, n, u->h, u->w, y, beta, net->col, net->col_floats, net->pool);
+	bool folded = w == u->wf && u->uf;
+	li_conv_forward_u(&u->conv, w, folded ? u->uf : NULL, folded ? &u->uf_ready : NULL, x, n,
+			  u->h, u->w, y, beta, net->col, net->col_floats, net->pool);
 	u->prof.forward_s += now() - t;
 	u->prof.forward_flop += 2.0 * u->conv.cout * u->conv.cin * u->conv.kh * u->conv.kw *
 				(double)n * u->oh * u->ow;
@@ -541,6 +549,7 @@ static void fold_all(li_net *net)
 				u->wf[o * k + j] = c->w[o * k + j] * s;
 			u->bf[o] = u->bn.beta[o] - u->bn.running_mean[o] * s + (c->b ? c->b[o] * s : 0.0f);
 		}
+		u->uf_ready = false;
 	}
 	net->fold_valid = true;
 }

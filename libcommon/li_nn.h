@@ -55,6 +55,14 @@ size_t li_conv_col_floats(const li_conv *c, int n, int h, int w, size_t budget);
  * weights w (the conv's or a folded copy). Bias is not added (see li_bias_act). */
 void li_conv_forward(const li_conv *c, const float *w, const float *x, int n, int h, int wd,
 		     float *y, float beta, float *col, size_t col_floats, li_pool *pool);
+/* li_conv_forward with a cache for the Winograd-transformed weights, for
+ * fixed weights (eval): u holds li_wino_u_floats(cin, cout) floats, filled
+ * from w by the first call that takes the Winograd path (*u_ready false,
+ * then set) and reused while *u_ready stays true. Used with u NULL (and
+ * u_ready NULL) it is li_conv_forward. */
+void li_conv_forward_u(const li_conv *c, const float *w, float *u, bool *u_ready, const float *x,
+		       int n, int h, int wd, float *y, float beta, float *col, size_t col_floats,
+		       li_pool *pool);
 /* dW += dy (x)^T, db += sum(dy); dx = W^T dy (overwritten, or added when
  * dx_add) unless dx is NULL (the first layer needs no input gradient). */
 void li_conv_backward(const li_conv *c, const float *x, int n, int h, int wd, const float *dy,

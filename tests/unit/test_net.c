@@ -274,6 +274,21 @@ static void test_eval(void)
 	for (int i = 0; i < n * classes; i++)
 		e = fmax(e, fabs(b[i] - c2[i]));
 	ok(e < 1e-4 && memcmp(a, b, sizeof a) != 0, "refolded after li_net_params_changed");
+	/* and so do changes of a 3x3 stride-1 conv, whose Winograd transform is cached */
+	memcpy(a, b, sizeof a);
+	float *c11 = li_net_tensor_find(net, "layer1.0.conv1.weight")->data;
+	for (int i = 0; i < 8 * 8 * 9; i++)
+		c11[i] *= i % 2 ? -1.5f : 0.5f;
+	li_net_params_changed(net);
+	li_net_forward(net, x, n, b, NULL);
+	li_net_set_bn_folding(net, false);
+	li_net_forward(net, x, n, c2, NULL);
+	li_net_set_bn_folding(net, true);
+	e = 0;
+	for (int i = 0; i < n * classes; i++)
+		e = fmax(e, fabs(b[i] - c2[i]));
+	ok(e < 1e-4 && memcmp(a, b, sizeof a) != 0,
+	   "cached Winograd weights follow a conv weight change (max diff %g)", e);
 	/* errors */
 	ok(li_net_forward(net, x, 5, a, NULL) < 0, "batch above the prepared size refused");
 	is_str(li_errmsg(), "batch of 5 images, prepared for 1 to 4", "batch message");
