@@ -21,9 +21,15 @@
 
 size_t li_wino_u_floats(int cin, int cout) { return (size_t)16 * cin * cout; }
 
+/* WINO_SLACK floats after a block's GEMM output let the output transform
+ * load 8 tiles at a time even at the end of a tile row (the lanes past it
+ * are read and ignored): a partial load through a stack copy stalls on
+ * store forwarding, and half the loads at batch 1 are partial. */
+#define WINO_SLACK 8
+
 size_t li_wino_block_floats(int cin, int cout, int tiles)
 {
-	return (size_t)16 * (size_t)(cin + cout) * (size_t)tiles;
+	return (size_t)16 * (size_t)(cin + cout) * (size_t)tiles + WINO_SLACK;
 }
 
 typedef struct wt_job {
@@ -99,14 +105,6 @@ typedef float v8 __attribute__((vector_size(32)));
  * without -mavx. */
 static inline void load8(v8 *v, const float *p) { memcpy(v, p, sizeof *v); }
 
-/* The last tiles of a block: the lanes past the end may lie past the workspace. */
-static inline void loadn(v8 *v, const float *p, int n)
-{
-	float t[8] = {0};
-	memcpy(t, p, sizeof(float) * (size_t)n);
-	memcpy(v, t, sizeof *v);
-}
-
 static inline void store8(float *p, const v8 *v) { memcpy(p, v, sizeof *v); }
 
 /* B^T d B of 8 tiles; d[k][l] is row k, column l of each tile. */
@@ -127,6 +125,44 @@ static inline void btdb(v8 d[4][4], v8 o[16])
 	}
 }
 
+typedef int v8i __attribute__((vector_size(32)));
+
+/* ev[i] and od[i], i < count: padded columns 2 (tx0 + i) and 2 (tx0 + i) + 1
+ * of input row r (padded column c is input column c - 1, zero outside). */
+static void deinterleave(const float *r, int w, int tx0, int count, float *ev, float *od)
+{
+	/* inside: input columns 2 (tx0 + i) - 1 >= 0 and 2 (tx0 + i) < w */
+	int i0 = tx0 == 0 ? 1 : 0, i1 = (w + 1) / 2 - tx0;
+	if (i1 > count)
+		i1 = count;
+	if (i1 < i0)
+		i1 = i0;
+	if (i0 == 1) {
+		ev[0] = 0.0f;
+		od[0] = r[0];
+	}
+	const float *p = r + 2 * (tx0 + i0) - 1;
+	int i = i0;
+	for (; i + 8 <= i1; i += 8, p += 16) {
+		v8 a, b;
+		load8(&a, p);
+		load8(&b, p + 8);
+		v8 e = __builtin_shuffle(a, b, (v8i){0, 2, 4, 6, 8, 10, 12, 14});
+		v8 o = __builtin_shuffle(a, b, (v8i){1, 3, 5, 7, 9, 11, 13, 15});
+		store8(ev + i, &e);
+		store8(od + i, &o);
+	}
+	for (; i < i1; i++, p += 2) {
+		ev[i] = p[0];
+		od[i] = p[1];
+	}
+	for (; i < count; i++) {
+		int c = 2 * (tx0 + i) - 1;
+		ev[i] = c >= 0 && c < w ? r[c] : 0.0f;
+		od[i] = 0.0f;
+	}
+}
+
 static void input_transform(const wino_job *j, int t0, int t1, float *v, int ci0, int ci1)
 {
 	int w = j->w, h = j->h, tb = t1 - t0;
@@ -144,12 +180,12 @@ static void input_transform(const wino_job *j, int t0, int t1, float *v, int ci0
 			const float *src = j->x + ((size_t)ci * j->n + img) * h * w;
 			for (int k = 0; k < 4; k++) {
 				int ih = 2 * ty - 1 + k;
-				const float *r = ih >= 0 && ih < h ? src + (size_t)ih * w : NULL;
-				for (int i = 0; i <= len; i++) {
-					int c = 2 * (tx0 + i) - 1; /* input column of the even padded column */
-					ev[k][i] = r && c >= 0 && c < w ? r[c] : 0.0f;
-					od[k][i] = r && c + 1 < w ? r[c + 1] : 0.0f;
+				if (ih < 0 || ih >= h) {
+					memset(ev[k], 0, sizeof(float) * (size_t)(len + 1));
+					memset(od[k], 0, sizeof(float) * (size_t)(len + 1));
+					continue;
 				}
+				deinterleave(src + (size_t)ih * w, w, tx0, len + 1, ev[k], od[k]);
 			}
 			for (int q = 0; q < len; q += 8) {
 				v8 d[4][4], o[16];
@@ -192,32 +228,42 @@ static void output_transform(const wino_job *j, int t0, int t1, const float *m, 
 				int n8 = len - q < 8 ? len - q : 8;
 				v8 a[16];
 				for (int x = 0; x < 16; x++)
-					if (n8 == 8)
-						load8(&a[x], mc + loc + q + x * plane);
-					else
-						loadn(&a[x], mc + loc + q + x * plane, n8);
-				float o[2][2][8]; /* [row][column][tile] */
-				for (int r = 0; r < 2; r++) {
+					load8(&a[x], mc + loc + q + x * plane); /* past n8: ignored */
+				for (int r = 0; r < rows; r++) {
 					/* A^T m A: rows combine as m0 + m1 + m2 and m1 - m2 - m3 */
 					v8 s[4];
 					for (int l = 0; l < 4; l++)
 						s[l] = r == 0 ? a[l] + a[4 + l] + a[8 + l]
 							      : a[4 + l] - a[8 + l] - a[12 + l];
 					v8 e = s[0] + s[1] + s[2], f = s[1] - s[2] - s[3];
-					store8(o[r][0], &e);
-					store8(o[r][1], &f);
-				}
-				for (int r = 0; r < rows; r++) {
 					float *yr = dst + (size_t)(oy + r) * w + 2 * (tx0 + q);
 					int cols = 2 * n8, edge = w - 2 * (tx0 + q);
+					if (cols == 16 && edge >= 16) {
+						/* columns e0 f0 e1 f1 ...: two interleaving shuffles */
+						v8 lo = __builtin_shuffle(e, f, (v8i){0, 8, 1, 9, 2, 10, 3, 11});
+						v8 hi = __builtin_shuffle(e, f, (v8i){4, 12, 5, 13, 6, 14, 7, 15});
+						if (beta != 0.0f) {
+							v8 y0, y1;
+							load8(&y0, yr);
+							load8(&y1, yr + 8);
+							lo += beta * y0;
+							hi += beta * y1;
+						}
+						store8(yr, &lo);
+						store8(yr + 8, &hi);
+						continue;
+					}
+					float o[2][8]; /* [column][tile] */
+					store8(o[0], &e);
+					store8(o[1], &f);
 					if (cols > edge)
 						cols = edge; /* odd width: the last tile has one column */
 					if (beta == 0.0f)
 						for (int c = 0; c < cols; c++)
-							yr[c] = o[r][c & 1][c >> 1];
+							yr[c] = o[c & 1][c >> 1];
 					else
 						for (int c = 0; c < cols; c++)
-							yr[c] = beta * yr[c] + o[r][c & 1][c >> 1];
+							yr[c] = beta * yr[c] + o[c & 1][c >> 1];
 				}
 			}
 		}

@@ -231,6 +231,11 @@ int main(void)
 		compare_wino(p, 4, 6, 2, 7, 7, 256);              /* one block (7x7 as layer4) */
 		compare_wino(p, 3, 2, 3, 1, 1, 2);                /* 1x1 input: all padding but one */
 		compare_wino(p, 16, 8, 1, 20, 3, 5);              /* narrow: a tile row of 2 */
+		/* wide rows: the vector deinterleave and interleaving stores, with
+		 * blocks that start and end inside a tile row, odd and even widths */
+		compare_wino(p, 3, 4, 2, 5, 37, 16);
+		compare_wino(p, 4, 3, 1, 6, 56, 64);
+		compare_wino(p, 2, 5, 2, 4, 35, 11);
 		compare_paths(p, 16, 32, 4, 14, 13);
 	}
 	li_pool_free(pools[0]);
