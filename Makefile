@@ -80,7 +80,7 @@ test-cli: all
 # Sanitizers: a separate build tree so normal objects are never mixed in.
 asan:
 	$(MAKE) BUILD=build/asan OPT=-O1 \
-	  CFLAGS='-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined' \
+	  CFLAGS='-O1 -g $(ARCHFLAGS) -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined' \
 	  LDFLAGS='-fsanitize=address,undefined' all
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  LI_ASAN=1 tests/run-tests --unit --hostile build/asan

@@ -160,6 +160,9 @@ static int wino_block(const li_conv *c, int n, int h, int w, size_t col_floats, 
 		tb = even >= 16 ? even : tiles <= tb ? tiles : tb;
 	if (tb >= 16 && tb < tiles)
 		tb &= ~15; /* whole panels for the GEMM kernels */
+	/* a block's V rows are padded (li_wino_block_floats is not linear) */
+	while (tb > 0 && li_wino_block_floats(c->cin, c->cout, tb) * threads > col_floats - u)
+		tb -= tb > 16 ? 16 : 1;
 	return tb >= 16 || tb >= tiles ? tb : 0;
 }
 

@@ -236,6 +236,10 @@ int main(void)
 		compare_wino(p, 3, 4, 2, 5, 37, 16);
 		compare_wino(p, 4, 3, 1, 6, 56, 64);
 		compare_wino(p, 2, 5, 2, 4, 35, 11);
+		/* GEMM kernel edges: 19 and 13 rows (panels of 6 plus 1), strips of
+		 * 16, 9 (masked) and 1 column (the 8-wide two-panel kernel) */
+		compare_wino(p, 13, 19, 1, 9, 9, 25);
+		compare_wino(p, 19, 13, 3, 6, 5, 17);
 		compare_paths(p, 16, 32, 4, 14, 13);
 	}
 	li_pool_free(pools[0]);
