@@ -151,7 +151,8 @@ static int wino_block(const li_conv *c, int n, int h, int w, size_t col_floats, 
 	size_t u = cached ? 0 : li_wino_u_floats(c->cin, c->cout);
 	if (tiles < (cached ? WINO_MIN_TILES_CACHED : WINO_MIN_TILES) || col_floats <= u)
 		return 0;
-	size_t fit = (col_floats - u) / threads / li_wino_block_floats(c->cin, c->cout, 1);
+	/* per tile 16 (cin + cout) floats; the padding is settled below */
+	size_t fit = (col_floats - u) / threads / ((size_t)16 * (c->cin + c->cout));
 	int tb = fit < WINO_TB ? (int)fit : WINO_TB;
 	/* at least two blocks per thread, so that a late thread costs little;
 	 * fewer tiles than that run as one block split by steps (li_wino_conv) */

@@ -55,11 +55,14 @@ size_t li_conv_col_floats(const li_conv *c, int n, int h, int w, size_t budget);
  * weights w (the conv's or a folded copy). Bias is not added (see li_bias_act). */
 void li_conv_forward(const li_conv *c, const float *w, const float *x, int n, int h, int wd,
 		     float *y, float beta, float *col, size_t col_floats, li_pool *pool);
-/* li_conv_forward with a cache for the Winograd-transformed weights, for
- * fixed weights (eval): u holds li_wino_u_floats(cin, cout) floats, filled
- * from w by the first call that takes the Winograd path (*u_ready false,
- * then set) and reused while *u_ready stays true. Used with u NULL (and
- * u_ready NULL) it is li_conv_forward. */
+/* li_conv_forward with a cache for the Winograd-transformed weights of a
+ * 3x3/1 conv, for fixed weights (eval): u holds li_wino_u_floats(cin, cout)
+ * floats, filled from w by the first call that takes the Winograd path
+ * (*u_ready false, then set) and reused while *u_ready stays true. Other
+ * convs (and batches with too few tiles) ignore it. With u NULL (and u_ready
+ * NULL) it is li_conv_forward. (A packed-weight im2col path on li_gemm_packed
+ * was measured and gave nothing over OpenBLAS: +8% on the stem, -7% on the
+ * stride-2 convs.) */
 void li_conv_forward_u(const li_conv *c, const float *w, float *u, bool *u_ready, const float *x,
 		       int n, int h, int wd, float *y, float beta, float *col, size_t col_floats,
 		       li_pool *pool);
@@ -72,6 +75,20 @@ void li_conv_backward(const li_conv *c, const float *x, int n, int h, int wd, co
  * Winograd F(2x2, 3x3) when this is true (the default) and the batch has
  * enough tiles; false forces im2col (tests and benchmarks compare the two). */
 extern bool li_conv_winograd;
+
+/* ---- C = A B with A packed once (li_sgemm.c): weights times activations ---- */
+#define LI_GEMM_MR 6
+/* Floats of a packed rows x cols A (rows padded to panels of LI_GEMM_MR). */
+size_t li_gemm_packed_floats(int rows, int cols);
+/* Pack row-major a (rows x cols) into ap. */
+void li_gemm_pack(const float *a, int rows, int cols, float *ap);
+/* A row stride for B of n columns (>= n) that spreads a strip over the cache sets. */
+int li_gemm_stride(int n);
+/* c (rows x n, row stride ldc) = A (packed) b (cols x n, row stride ldb),
+ * or += when add; columns of b past n are never read. Single-threaded (the
+ * Winograd blocks are the unit of parallel work). */
+void li_gemm_packed(const float *ap, int rows, int cols, const float *b, int ldb, int n, float *c,
+		    int ldc, bool add);
 
 /* ---- Winograd F(2x2, 3x3) (li_winograd.c), used by li_conv ---- */
 /* Floats of the transformed weights U (16 x Cout x Cin). */

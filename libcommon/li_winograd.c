@@ -14,22 +14,15 @@
  * so there is no barrier inside a convolution and the block's transformed
  * data stays in cache between the three steps. Activations are CNHW.
  *
- * The 16 GEMMs are our own (wino_gemm), not OpenBLAS: U is written by the
- * weight transform straight into the panel layout the kernel reads (rows in
- * groups of WINO_MR, k-major within a group), so there is no packing at each
- * call, and V is read in place. Single-threaded OpenBLAS 0.3.21 ran these
- * shapes (Cin, Cout 64-512, 16-256 tiles) at 10-25 GFLOP/s per core here, a
- * 6x16 FMA kernel at 30-37 (bench: 30 years of BLIS papers say the same). */
+ * The 16 GEMMs are our own (li_gemm_packed, li_sgemm.c), not OpenBLAS: U is
+ * written by the weight transform straight into the panel layout the kernel
+ * reads, so there is no packing at each call, and V is read in place. */
 #include <string.h>
-#if defined(__AVX2__) && defined(__FMA__)
-#include <immintrin.h>
-#endif
 
 #include "li_error.h"
 #include "li_nn.h"
 
-/* Rows of U per kernel panel (6 rows x 16 tiles: 12 accumulators). */
-#define WINO_MR 6
+#define WINO_MR LI_GEMM_MR
 
 static size_t pad_rows(int rows) { return ((size_t)rows + WINO_MR - 1) / WINO_MR * WINO_MR; }
 
@@ -47,11 +40,7 @@ size_t li_wino_u_floats(int cin, int cout) { return (size_t)16 * pad_rows(cin) *
  * cache line) that is an odd number of lines, so that the kernel's walk down
  * a 16-column strip (one line per row) spreads over every cache set; a
  * stride of 256 floats put all the rows in 4 of the L1's 64 sets. */
-static int v_stride(int tiles)
-{
-	int s = (tiles + 15) & ~15;
-	return s / 16 % 2 ? s : s + 16;
-}
+static int v_stride(int tiles) { return li_gemm_stride(tiles); }
 
 /* Symmetric in cin and cout (the backward-data conv swaps them): both parts
  * are counted at the padded stride, though only V uses it. */
@@ -309,175 +298,6 @@ static void output_transform(const wino_job *j, int t0, int t1, const float *m, 
 	}
 }
 
-/* c[r][0..nc) = sum_k up[k][r] v[k][0..nc), r < nr: one panel of WINO_MR
- * rows of U (k-major, up) times up to 16 columns of V (row stride ldv). */
-#if defined(__AVX2__) && defined(__FMA__)
-/* The twelve accumulators are named, not an array: GCC at -O2 does not
- * unroll the row loop and would keep an array in memory. */
-#define ROW(i) \
-	do { \
-		__m256 a = _mm256_broadcast_ss(up + (i)); \
-		c##i##0 = _mm256_fmadd_ps(a, b0, c##i##0); \
-		c##i##1 = _mm256_fmadd_ps(a, b1, c##i##1); \
-	} while (0)
-#define ROWS() \
-	do { \
-		ROW(0); \
-		ROW(1); \
-		ROW(2); \
-		ROW(3); \
-		ROW(4); \
-		ROW(5); \
-	} while (0)
-
-static void kernel(int K, const float *up, const float *v, int ldv, float *c, int ldc, int nr,
-		   int nc)
-{
-	__m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
-	__m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
-	if (nc == 16) {
-		for (int k = 0; k < K; k++, v += ldv, up += WINO_MR) {
-			__m256 b0 = _mm256_loadu_ps(v), b1 = _mm256_loadu_ps(v + 8);
-			ROWS();
-		}
-	} else {
-		/* masked loads: the columns past nc may lie past the workspace */
-		__m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-		__m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(nc), idx);
-		__m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(nc - 8), idx);
-		for (int k = 0; k < K; k++, v += ldv, up += WINO_MR) {
-			__m256 b0 = _mm256_maskload_ps(v, m0), b1 = _mm256_maskload_ps(v + 8, m1);
-			ROWS();
-		}
-	}
-	if (nc == 16 && nr == WINO_MR) {
-		_mm256_storeu_ps(c, c00);
-		_mm256_storeu_ps(c + 8, c01);
-		_mm256_storeu_ps(c + ldc, c10);
-		_mm256_storeu_ps(c + ldc + 8, c11);
-		_mm256_storeu_ps(c + 2 * ldc, c20);
-		_mm256_storeu_ps(c + 2 * ldc + 8, c21);
-		_mm256_storeu_ps(c + 3 * ldc, c30);
-		_mm256_storeu_ps(c + 3 * ldc + 8, c31);
-		_mm256_storeu_ps(c + 4 * ldc, c40);
-		_mm256_storeu_ps(c + 4 * ldc + 8, c41);
-		_mm256_storeu_ps(c + 5 * ldc, c50);
-		_mm256_storeu_ps(c + 5 * ldc + 8, c51);
-		return;
-	}
-	float t[WINO_MR][16];
-	_mm256_storeu_ps(t[0], c00);
-	_mm256_storeu_ps(t[0] + 8, c01);
-	_mm256_storeu_ps(t[1], c10);
-	_mm256_storeu_ps(t[1] + 8, c11);
-	_mm256_storeu_ps(t[2], c20);
-	_mm256_storeu_ps(t[2] + 8, c21);
-	_mm256_storeu_ps(t[3], c30);
-	_mm256_storeu_ps(t[3] + 8, c31);
-	_mm256_storeu_ps(t[4], c40);
-	_mm256_storeu_ps(t[4] + 8, c41);
-	_mm256_storeu_ps(t[5], c50);
-	_mm256_storeu_ps(t[5] + 8, c51);
-	for (int i = 0; i < nr; i++, c += ldc)
-		memcpy(c, t[i], sizeof(float) * (size_t)nc);
-}
-
-/* Up to 8 columns (the last strip when the tiles are not a multiple of 16,
- * e.g. 49 at 14x14): two panels of rows at once, twelve accumulators of one
- * vector each, so a strip of 1 column costs 8 and not 16. */
-#define ROW8(i, p) \
-	do { \
-		__m256 a = _mm256_broadcast_ss(p + (i)); \
-		c##i = _mm256_fmadd_ps(a, b, c##i); \
-	} while (0)
-
-static void kernel8(int K, const float *up, const float *up2, const float *v, int ldv, float *c,
-		    int ldc, int nr, int nc)
-{
-	__m256 c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0;
-	__m256 c6 = c0, c7 = c0, c8 = c0, c9 = c0, c10 = c0, c11 = c0;
-	__m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(nc), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-	if (!up2)
-		up2 = up; /* one panel left: the second set is computed and dropped */
-	for (int k = 0; k < K; k++, v += ldv, up += WINO_MR, up2 += WINO_MR) {
-		__m256 b = _mm256_maskload_ps(v, m);
-		ROW8(0, up);
-		ROW8(1, up);
-		ROW8(2, up);
-		ROW8(3, up);
-		ROW8(4, up);
-		ROW8(5, up);
-		c6 = _mm256_fmadd_ps(_mm256_broadcast_ss(up2 + 0), b, c6);
-		c7 = _mm256_fmadd_ps(_mm256_broadcast_ss(up2 + 1), b, c7);
-		c8 = _mm256_fmadd_ps(_mm256_broadcast_ss(up2 + 2), b, c8);
-		c9 = _mm256_fmadd_ps(_mm256_broadcast_ss(up2 + 3), b, c9);
-		c10 = _mm256_fmadd_ps(_mm256_broadcast_ss(up2 + 4), b, c10);
-		c11 = _mm256_fmadd_ps(_mm256_broadcast_ss(up2 + 5), b, c11);
-	}
-	float t[2 * WINO_MR][8];
-	_mm256_storeu_ps(t[0], c0);
-	_mm256_storeu_ps(t[1], c1);
-	_mm256_storeu_ps(t[2], c2);
-	_mm256_storeu_ps(t[3], c3);
-	_mm256_storeu_ps(t[4], c4);
-	_mm256_storeu_ps(t[5], c5);
-	_mm256_storeu_ps(t[6], c6);
-	_mm256_storeu_ps(t[7], c7);
-	_mm256_storeu_ps(t[8], c8);
-	_mm256_storeu_ps(t[9], c9);
-	_mm256_storeu_ps(t[10], c10);
-	_mm256_storeu_ps(t[11], c11);
-	for (int i = 0; i < nr; i++, c += ldc)
-		memcpy(c, t[i], sizeof(float) * (size_t)nc);
-}
-#undef ROW8
-#undef ROWS
-#undef ROW
-#else
-/* Portable build (no AVX2/FMA at compile time): the same loops in plain C. */
-static void kernel(int K, const float *up, const float *v, int ldv, float *c, int ldc, int nr,
-		   int nc)
-{
-	float acc[WINO_MR][16] = {{0}};
-	for (int k = 0; k < K; k++, v += ldv, up += WINO_MR)
-		for (int i = 0; i < WINO_MR; i++)
-			for (int q = 0; q < nc; q++)
-				acc[i][q] += up[i] * v[q];
-	for (int i = 0; i < nr; i++, c += ldc)
-		memcpy(c, acc[i], sizeof(float) * (size_t)nc);
-}
-
-static void kernel8(int K, const float *up, const float *up2, const float *v, int ldv, float *c,
-		    int ldc, int nr, int nc)
-{
-	kernel(K, up, v, ldv, c, ldc, nr < WINO_MR ? nr : WINO_MR, nc);
-	if (up2 && nr > WINO_MR)
-		kernel(K, up2, v, ldv, c + (size_t)WINO_MR * ldc, ldc, nr - WINO_MR, nc);
-}
-#endif
-
-/* c (rows x n, row stride n) = U (rows x cols, panel layout) v (cols x n,
- * row stride ldv). Column strips outside, so a 16-column strip of v stays in
- * cache while every panel of U passes over it. */
-static void wino_gemm(const float *u, int rows, int cols, const float *v, int ldv, int n, float *c)
-{
-	for (int q = 0; q < n; q += 16) {
-		int nc = n - q < 16 ? n - q : 16;
-		if (nc <= 8) {
-			for (int r = 0; r < rows; r += 2 * WINO_MR) {
-				int nr = rows - r < 2 * WINO_MR ? rows - r : 2 * WINO_MR;
-				kernel8(cols, u + (size_t)r * cols,
-					nr > WINO_MR ? u + (size_t)(r + WINO_MR) * cols : NULL, v + q, ldv,
-					c + (size_t)r * n + q, n, nr, nc);
-			}
-			continue;
-		}
-		for (int r = 0; r < rows; r += WINO_MR)
-			kernel(cols, u + (size_t)r * cols, v + q, ldv, c + (size_t)r * n + q, n,
-			       rows - r < WINO_MR ? rows - r : WINO_MR, nc);
-	}
-}
-
 static void block_task(void *ctx, int begin, int end)
 {
 	const wino_job *j = ctx;
@@ -489,8 +309,8 @@ static void block_task(void *ctx, int begin, int end)
 		input_transform(j, t0, t1, v, 0, j->cin);
 		size_t plane = u_plane(j->cout, j->cin);
 		for (int xi = 0; xi < 16; xi++)
-			wino_gemm(j->u + xi * plane, j->cout, j->cin, v + (size_t)xi * j->cin * ldv,
-				  ldv, tb, m + (size_t)xi * j->cout * tb);
+			li_gemm_packed(j->u + xi * plane, j->cout, j->cin, v + (size_t)xi * j->cin * ldv,
+				       ldv, tb, m + (size_t)xi * j->cout * tb, tb, false);
 		output_transform(j, t0, t1, m, 0, j->cout);
 	}
 }
@@ -512,8 +332,8 @@ static void gemm_task(void *ctx, int begin, int end)
 	float *m = j->ws + (size_t)16 * j->cin * ldv;
 	size_t plane = u_plane(j->cout, j->cin);
 	for (int xi = begin; xi < end; xi++)
-		wino_gemm(j->u + xi * plane, j->cout, j->cin, v + (size_t)xi * j->cin * ldv, ldv, t,
-			  m + (size_t)xi * j->cout * t);
+		li_gemm_packed(j->u + xi * plane, j->cout, j->cin, v + (size_t)xi * j->cin * ldv, ldv, t,
+			       m + (size_t)xi * j->cout * t, t, false);
 }
 
 static void out_task(void *ctx, int begin, int end)

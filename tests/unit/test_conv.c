@@ -76,8 +76,11 @@ static double max_rel(const float *got, const double *want, size_t n)
 	double scale = 0, err = 0;
 	for (size_t i = 0; i < n; i++)
 		scale = fmax(scale, fabs(want[i]));
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		if (isnan(got[i]))
+			return INFINITY; /* fmax would skip it */
 		err = fmax(err, fabs(got[i] - want[i]));
+	}
 	return err / fmax(scale, 1e-30);
 }
 
@@ -107,6 +110,20 @@ static void compare(li_pool *pool, int cin, int cout, int k, int s, int p, int n
 	double e = max_rel(y, ry, ny);
 	if (!ok(e < 1e-5, "forward %s", shape))
 		diag("max relative error %g", e);
+	/* the eval path: weights prepared once (packed, or Winograd-transformed
+	 * for 3x3/1) and reused by the second call */
+	float *u = li_malloc_array(li_wino_u_floats(cin, cout), 4);
+	bool ready = false;
+	for (int rep = 0; rep < 2; rep++) {
+		memset(y, 0xff, sizeof(float) * ny); /* NaN: every output must be written */
+		li_conv_forward_u(&c, wt, u, &ready, x, n, h, w, y, 0.0f, col, cf, pool);
+		e = max_rel(y, ry, ny);
+		/* only a 3x3/1 conv with enough tiles for Winograd uses them */
+		bool wino = k == 3 && s == 1 && p == 1 && li_wino_tiles(n, h, w) >= 16;
+		if (!ok(e < 1e-5 && ready == wino, "forward, prepared weights (%s)",
+			rep ? "reused" : "first call"))
+			diag("max relative error %g", e);
+	}
 	/* beta = 1 accumulates onto what is there */
 	for (size_t i = 0; i < ny; i++) {
 		ry[i] += dy[i];
@@ -116,6 +133,12 @@ static void compare(li_pool *pool, int cin, int cout, int k, int s, int p, int n
 	e = max_rel(y, ry, ny);
 	if (!ok(e < 1e-5, "forward with beta 1 adds onto y"))
 		diag("max relative error %g", e);
+	memcpy(y, dy, sizeof(float) * ny);
+	li_conv_forward_u(&c, wt, u, &ready, x, n, h, w, y, 1.0f, col, cf, pool);
+	e = max_rel(y, ry, ny);
+	if (!ok(e < 1e-5, "forward with beta 1, prepared weights"))
+		diag("max relative error %g", e);
+	free(u);
 	naive_backward(&c, x, n, h, w, dy, rdx, rdw);
 	li_conv_backward(&c, x, n, h, w, dy, dx, false, col, cf, pool);
 	e = max_rel(dx, rdx, nx);
