@@ -7,11 +7,17 @@
 
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <openslide.h>
+#ifdef __SSSE3__
+#include <tmmintrin.h>
+#endif
 
 #include "li_cli.h"
 #include "li_error.h"
@@ -224,6 +230,39 @@ const char *li_slide_property(const li_slide *s, const char *name)
 	return s->osr ? openslide_get_property_value(s->osr, name) : NULL;
 }
 
+/* OpenSlide's premultiplied ARGB to RGB on white. Un-premultiplying
+ * (v * 255 / a) and compositing onto white (v * a / 255 + 255 - a) cancel to
+ * v + 255 - a, which is exact and needs no division (a = 0 gives white); a
+ * valid pixel has v <= a, and a corrupt one (v > a) saturates at 255. That is
+ * a saturating byte add of 255 - a, four pixels at a time with SSSE3. */
+static void argb_to_rgb(const uint32_t *argb, uint8_t *o, size_t n)
+{
+	size_t i = 0;
+#ifdef __SSSE3__
+	/* Each pixel's alpha into its four bytes; then B, G, R of pixels 0-3
+	 * (little-endian: bytes B G R A) to R G B order in the first 12 bytes. */
+	const __m128i alpha = _mm_setr_epi8(3, 3, 3, 3, 7, 7, 7, 7, 11, 11, 11, 11, 15, 15, 15, 15);
+	const __m128i rgb = _mm_setr_epi8(2, 1, 0, 6, 5, 4, 10, 9, 8, 14, 13, 12, -1, -1, -1, -1);
+	const __m128i ones = _mm_set1_epi8(-1);
+	for (; i + 4 <= n; i += 4, o += 12) {
+		__m128i p = _mm_loadu_si128((const __m128i *)(argb + i));
+		__m128i bg = _mm_xor_si128(_mm_shuffle_epi8(p, alpha), ones); /* 255 - a */
+		__m128i v = _mm_shuffle_epi8(_mm_adds_epu8(p, bg), rgb);
+		uint8_t tmp[16];
+		_mm_storeu_si128((__m128i *)tmp, v);
+		memcpy(o, tmp, 12);
+	}
+#endif
+	for (; i < n; i++, o += 3) {
+		uint32_t p = argb[i];
+		unsigned a = p >> 24, r = (p >> 16) & 255, g = (p >> 8) & 255, b = p & 255;
+		unsigned bg = 255 - a;
+		o[0] = (uint8_t)(r > a ? 255 : r + bg);
+		o[1] = (uint8_t)(g > a ? 255 : g + bg);
+		o[2] = (uint8_t)(b > a ? 255 : b + bg);
+	}
+}
+
 int li_slide_read_region_into(li_slide *s, li_image *dst, int64_t x, int64_t y, int level)
 {
 	if (!dst || dst->channels != 3 || dst->width <= 0 || dst->height <= 0)
@@ -261,18 +300,7 @@ int li_slide_read_region_into(li_slide *s, li_image *dst, int64_t x, int64_t y, 
 	openslide_read_region(s->osr, s->argb, x, y, level, (int64_t)w, (int64_t)h);
 	if (check(s) < 0)
 		return -1;
-	/* Premultiplied ARGB. Un-premultiplying (v * 255 / a) and compositing
-	 * onto white (v * a / 255 + 255 - a) cancel to v + 255 - a, which is
-	 * exact and needs no division; a = 0 gives white. */
-	uint8_t *o = dst->data;
-	for (size_t i = 0; i < w * h; i++, o += 3) {
-		uint32_t p = s->argb[i];
-		unsigned a = p >> 24, r = (p >> 16) & 255, g = (p >> 8) & 255, b = p & 255;
-		unsigned bg = 255 - a;
-		o[0] = (uint8_t)(r > a ? 255 : r + bg);
-		o[1] = (uint8_t)(g > a ? 255 : g + bg);
-		o[2] = (uint8_t)(b > a ? 255 : b + bg);
-	}
+	argb_to_rgb(s->argb, dst->data, w * h);
 	return 0;
 }
 
@@ -290,8 +318,180 @@ li_image *li_slide_read_region(li_slide *s, int64_t x, int64_t y, int level, int
 	return img;
 }
 
-li_image *li_slide_thumbnail(li_slide *s, int max_size)
+/* Thumbnails: level row y goes to thumbnail row thumb_row(y), level column x
+ * to the thumbnail column c with xs[c] <= x < xs[c + 1] (both by the pixel's
+ * centre), and a thumbnail pixel is the rounded mean of the level pixels that
+ * go to it. The level is read in bands of whole rows on a fixed
+ * grid (band k starts at level row k * band, whatever the thread count),
+ * because where a read starts can matter: OpenSlide draws a level with a
+ * fractional downsample at a sub-pixel offset from the region's origin. With
+ * several handles, each thread takes a contiguous run of bands; a thumbnail
+ * row cut by a seam between two runs is summed in parts, and the parts are
+ * added after the join. The sums are integers, so the result does not depend
+ * on the thread count. */
+#define BAND_PX (1 << 18) /* pixels per band: OpenSlide's scratch surfaces stay in cache */
+
+typedef struct thumb {
+	const char *path;
+	int tw, th, level;
+	int64_t lw, lh;
+	double ds;
+	int band;          /* level rows per read */
+	const int64_t *xs; /* the first level column of each thumbnail column, and lw */
+	li_image *out;
+	li_image *keep;    /* the whole level, read into; NULL: each part has a band */
+	atomic_int failed;
+} thumb;
+
+/* A thumbnail row summed in part: the sums and pixel counts of its cells. */
+typedef struct thumb_row_sum {
+	int row; /* -1: none */
+	uint64_t *sum;
+	uint32_t *cnt;
+} thumb_row_sum;
+
+/* One thread's share: level rows [y0, y1) read with its own handle. */
+typedef struct thumb_part {
+	thumb *t;
+	li_slide **s;
+	int64_t y0, y1;
+	thumb_row_sum cur, head, tail; /* the row being summed; seam rows */
+	int rc;
+	char err[LI_ERRMSG_MAX];
+} thumb_part;
+
+static int thumb_row(const thumb *t, int64_t ly)
 {
+	int64_t r = (int64_t)((ly + 0.5) * t->th / t->lh);
+	return (int)(r < t->th ? r : t->th - 1);
+}
+
+static int row_sum_alloc(thumb_row_sum *r, int tw)
+{
+	r->row = -1;
+	r->sum = li_calloc((size_t)tw * 3, sizeof *r->sum);
+	r->cnt = li_calloc((size_t)tw, sizeof *r->cnt);
+	return r->sum && r->cnt ? 0 : -1;
+}
+
+static void row_sum_free(thumb_row_sum *r)
+{
+	free(r->sum);
+	free(r->cnt);
+}
+
+static void row_sum_clear(thumb_row_sum *r, int tw)
+{
+	memset(r->sum, 0, (size_t)tw * 3 * sizeof *r->sum);
+	memset(r->cnt, 0, (size_t)tw * sizeof *r->cnt);
+}
+
+/* The means of a complete row into the thumbnail; a cell no pixel went to
+ * stays white. */
+static void row_sum_emit(const thumb *t, const thumb_row_sum *r, int row)
+{
+	uint8_t *o = t->out->data + (size_t)row * t->tw * 3;
+	for (int i = 0; i < t->tw; i++) {
+		const uint64_t n = r->cnt[i];
+		for (int k = 0; k < 3; k++)
+			o[i * 3 + k] = n ? (uint8_t)((r->sum[i * 3 + k] + n / 2) / n) : 255;
+	}
+}
+
+/* Row `row` has had all of this part's pixels: emit it, or keep it for the
+ * merge when a neighbouring part has pixels of it too. */
+static void part_finish_row(thumb_part *p, int row, bool head_shared, bool tail_shared, int first,
+			    int last)
+{
+	const int tw = p->t->tw;
+	thumb_row_sum *piece = row == first && head_shared ? &p->head
+			       : row == last && tail_shared ? &p->tail
+							    : NULL;
+	if (piece) {
+		memcpy(piece->sum, p->cur.sum, (size_t)tw * 3 * sizeof *piece->sum);
+		memcpy(piece->cnt, p->cur.cnt, (size_t)tw * sizeof *piece->cnt);
+		piece->row = row;
+	} else {
+		row_sum_emit(p->t, &p->cur, row);
+	}
+	row_sum_clear(&p->cur, tw);
+}
+
+/* 0, -1 with li_error, or 1 when it stopped because another part failed. */
+static int part_run(thumb_part *p)
+{
+	thumb *t = p->t;
+	if (!*p->s && !(*p->s = li_slide_open(t->path)))
+		return -1;
+	li_slide *s = *p->s;
+	li_image view = {.width = (int)t->lw, .channels = 3}; /* rows of t->keep */
+	li_image *buf = t->keep ? &view : li_image_new((int)t->lw, t->band, 3);
+	if (!buf)
+		return li_error_prefix("cannot read slide '%s'", t->path);
+	const int first = thumb_row(t, p->y0), last = thumb_row(t, p->y1 - 1);
+	const bool head_shared = p->y0 > 0 && thumb_row(t, p->y0 - 1) == first;
+	const bool tail_shared = p->y1 < t->lh && thumb_row(t, p->y1) == last;
+	int cur = first; /* the thumbnail row being summed */
+	for (int64_t y0 = p->y0; y0 < p->y1; y0 += t->band) {
+		if (atomic_load(&t->failed)) {
+			if (!t->keep)
+				li_image_free(buf);
+			return 1; /* another part failed: its message is the one */
+		}
+		int rows = p->y1 - y0 < t->band ? (int)(p->y1 - y0) : t->band;
+		buf->height = rows;
+		if (t->keep)
+			view.data = t->keep->data + (size_t)y0 * t->lw * 3;
+		if (li_slide_read_region_into(s, buf, 0, llround(y0 * t->ds), t->level) < 0) {
+			if (!t->keep)
+				li_image_free(buf);
+			return -1;
+		}
+		for (int r = 0; r < rows; r++) {
+			int ty = thumb_row(t, y0 + r);
+			for (; cur < ty; cur++)
+				part_finish_row(p, cur, head_shared, tail_shared, first, last);
+			const uint8_t *px = buf->data + (size_t)r * t->lw * 3;
+			uint64_t *sum = p->cur.sum;
+			uint32_t *cnt = p->cur.cnt;
+			/* A cell's pixels are adjacent: sum them in registers. */
+			for (int c = 0; c < t->tw; c++) {
+				uint64_t sr = 0, sg = 0, sb = 0;
+				for (int64_t x = t->xs[c]; x < t->xs[c + 1]; x++) {
+					sr += px[x * 3];
+					sg += px[x * 3 + 1];
+					sb += px[x * 3 + 2];
+				}
+				sum[c * 3] += sr;
+				sum[c * 3 + 1] += sg;
+				sum[c * 3 + 2] += sb;
+				cnt[c] += (uint32_t)(t->xs[c + 1] - t->xs[c]);
+			}
+		}
+	}
+	part_finish_row(p, cur, head_shared, tail_shared, first, last);
+	if (!t->keep)
+		li_image_free(buf);
+	return 0;
+}
+
+static void *part_thread(void *arg)
+{
+	thumb_part *p = arg;
+	p->rc = part_run(p);
+	if (p->rc < 0) {
+		atomic_store(&p->t->failed, 1);
+		snprintf(p->err, sizeof p->err, "%s", li_errmsg());
+	}
+	return NULL;
+}
+
+li_image *li_slide_thumbnail_threads(li_slide **hs, int n, int max_size, uint64_t keep_max,
+				     li_image **level0)
+{
+	li_slide *s = hs[0];
+	if (level0)
+		*level0 = NULL;
 	if (max_size <= 0) {
 		li_error("invalid thumbnail size %d", max_size);
 		return NULL;
@@ -310,73 +510,130 @@ li_image *li_slide_thumbnail(li_slide *s, int max_size)
 		li_error("cannot read slide '%s': level %d is too wide for a thumbnail", s->path, level);
 		return NULL;
 	}
-	li_image *out = li_image_new(tw, th, 3);
-	uint64_t *sum = li_calloc((size_t)tw * 3, sizeof *sum);
-	uint32_t *cnt = li_calloc((size_t)tw, sizeof *cnt);
-	/* Source column -> thumbnail column, by the source pixel's centre. */
-	int *col = li_malloc_array((size_t)lw, sizeof *col);
-	/* Bands of whole rows, about 4 megapixels each, so memory stays bounded
-	 * on a level with no pyramid above it. */
-	int band = (int)(4000000 / lw);
-	band = band < 1 ? 1 : band > lh ? (int)lh : band;
-	li_image *buf = out ? li_image_new((int)lw, band, 3) : NULL;
-	if (!out || !sum || !cnt || !col || !buf) {
+	thumb t = {.path = s->path, .tw = tw, .th = th, .level = level, .lw = lw, .lh = lh,
+		   .ds = s->ds[level]};
+	atomic_init(&t.failed, 0);
+	/* Bands of whole rows, a multiple of the slide's tile height when
+	 * OpenSlide tells it and a tile row is not too large: then no JPEG
+	 * tile is decoded by two threads, and each only once. */
+	int64_t band = BAND_PX / lw;
+	char name[64];
+	snprintf(name, sizeof name, "openslide.level[%d].tile-height", level);
+	const char *v = li_slide_property(s, name);
+	long tile_h;
+	if (v && li_parse_long(v, &tile_h) == 0 && tile_h > 0 && tile_h <= 65536 &&
+	    tile_h * lw <= 16 * BAND_PX)
+		band = band < tile_h ? tile_h : band / tile_h * tile_h;
+	li_error_clear(); /* a tile height that did not parse is not an error */
+	t.band = (int)(band < 1 ? 1 : band > lh ? lh : band);
+	/* Plain images are copied, not composited: one thread is plenty. */
+	const int64_t bands = (lh + t.band - 1) / t.band;
+	if (s->img || n < 1)
+		n = 1;
+	if (n > bands)
+		n = (int)bands;
+	/* Keeping level 0 is only worth it when it is read anyway; it is a
+	 * cache, so failing to allocate it is no error. */
+	if (level0 && level == 0 && !s->img && (uint64_t)lw * (uint64_t)lh <= keep_max) {
+		t.keep = li_image_new((int)lw, (int)lh, 3);
+		li_error_clear();
+	}
+	t.out = li_image_new(tw, th, 3);
+	int64_t *xs = li_malloc_array((size_t)tw + 1, sizeof *xs);
+	thumb_part *parts = li_calloc((size_t)n, sizeof *parts);
+	pthread_t *tid = li_calloc((size_t)n, sizeof *tid);
+	bool *started = li_calloc((size_t)n, sizeof *started);
+	thumb_row_sum merged = {0};
+	bool ok = t.out && xs && parts && tid && started && row_sum_alloc(&merged, tw) == 0;
+	for (int k = 0; ok && k < n; k++) {
+		thumb_part *p = &parts[k];
+		p->t = &t;
+		p->s = &hs[k];
+		p->y0 = bands * k / n * t.band;
+		p->y1 = bands * (k + 1) / n * t.band;
+		p->y1 = p->y1 < lh ? p->y1 : lh;
+		ok = row_sum_alloc(&p->cur, tw) == 0 && row_sum_alloc(&p->head, tw) == 0 &&
+		     row_sum_alloc(&p->tail, tw) == 0;
+	}
+	if (!ok) {
 		li_error_prefix("cannot read slide '%s'", s->path);
-		goto fail;
+		goto out;
 	}
-	for (int64_t x = 0; x < lw; x++) {
-		int64_t c = (int64_t)((x + 0.5) * tw / lw);
-		col[x] = (int)(c < tw ? c : tw - 1);
+	/* Level column x goes to thumbnail column min(tw - 1, (x + 0.5) * tw / lw),
+	 * by its centre; that is non-decreasing in x, so each column's are a run. */
+	int64_t x = 0;
+	for (int c = 0; c <= tw; c++) {
+		for (; x < lw; x++) {
+			int64_t cx = (int64_t)((x + 0.5) * tw / lw);
+			if ((cx < tw ? cx : tw - 1) >= c)
+				break;
+		}
+		xs[c] = c == tw ? lw : x;
 	}
-	const double ds = s->ds[level];
-	int cur = 0; /* the thumbnail row being accumulated */
-	for (int64_t y0 = 0; y0 < lh; y0 += band) {
-		int rows = lh - y0 < band ? (int)(lh - y0) : band;
-		buf->height = rows;
-		if (li_slide_read_region_into(s, buf, 0, llround(y0 * ds), level) < 0)
-			goto fail;
-		for (int r = 0; r < rows; r++) {
-			int64_t ly = y0 + r;
-			int64_t t = (int64_t)((ly + 0.5) * th / lh);
-			int ty = (int)(t < th ? t : th - 1);
-			while (cur < ty) {
-				/* Row cur is complete: emit it. */
-				uint8_t *o = out->data + (size_t)cur * tw * 3;
-				for (int i = 0; i < tw; i++)
-					for (int k = 0; k < 3; k++)
-						o[i * 3 + k] = cnt[i] ? (uint8_t)((sum[i * 3 + k] + cnt[i] / 2) / cnt[i]) : 255;
-				memset(sum, 0, (size_t)tw * 3 * sizeof *sum);
-				memset(cnt, 0, (size_t)tw * sizeof *cnt);
-				cur++;
+	t.xs = xs;
+	memset(t.out->data, 255, (size_t)tw * th * 3);
+	/* Part 0 runs here; a part whose thread cannot start runs here too. */
+	for (int k = 1; k < n; k++)
+		started[k] = pthread_create(&tid[k], NULL, part_thread, &parts[k]) == 0;
+	part_thread(&parts[0]);
+	for (int k = 1; k < n; k++) {
+		if (started[k])
+			pthread_join(tid[k], NULL);
+		else
+			part_thread(&parts[k]);
+	}
+	/* The first part that failed (others may have stopped early) tells why. */
+	bool told = false;
+	for (int k = 0; k < n; k++) {
+		if (parts[k].rc < 0 && !told)
+			told = li_error("%s", parts[k].err) < 0;
+		ok = ok && parts[k].rc == 0;
+	}
+	if (!ok)
+		goto out;
+	/* The seam rows: every part's pieces of a row come one after another. */
+	for (int k = 0; k < n; k++) {
+		thumb_row_sum *pieces[2] = {&parts[k].head, &parts[k].tail};
+		for (int i = 0; i < 2; i++) {
+			const thumb_row_sum *r = pieces[i];
+			if (r->row < 0)
+				continue;
+			if (r->row != merged.row) {
+				if (merged.row >= 0)
+					row_sum_emit(&t, &merged, merged.row);
+				row_sum_clear(&merged, tw);
+				merged.row = r->row;
 			}
-			const uint8_t *p = buf->data + (size_t)r * lw * 3;
-			for (int64_t x = 0; x < lw; x++) {
-				int c = col[x];
-				sum[c * 3] += p[x * 3];
-				sum[c * 3 + 1] += p[x * 3 + 1];
-				sum[c * 3 + 2] += p[x * 3 + 2];
-				cnt[c]++;
-			}
+			for (int c = 0; c < tw * 3; c++)
+				merged.sum[c] += r->sum[c];
+			for (int c = 0; c < tw; c++)
+				merged.cnt[c] += r->cnt[c];
 		}
 	}
-	for (; cur < th; cur++) {
-		uint8_t *o = out->data + (size_t)cur * tw * 3;
-		for (int i = 0; i < tw; i++)
-			for (int k = 0; k < 3; k++)
-				o[i * 3 + k] = cnt[i] ? (uint8_t)((sum[i * 3 + k] + cnt[i] / 2) / cnt[i]) : 255;
-		memset(sum, 0, (size_t)tw * 3 * sizeof *sum);
-		memset(cnt, 0, (size_t)tw * sizeof *cnt);
+	if (merged.row >= 0)
+		row_sum_emit(&t, &merged, merged.row);
+out:
+	for (int k = 0; parts && k < n; k++) {
+		row_sum_free(&parts[k].cur);
+		row_sum_free(&parts[k].head);
+		row_sum_free(&parts[k].tail);
 	}
-	li_image_free(buf);
-	free(sum);
-	free(cnt);
-	free(col);
-	return out;
-fail:
-	li_image_free(buf);
-	li_image_free(out);
-	free(sum);
-	free(cnt);
-	free(col);
-	return NULL;
+	row_sum_free(&merged);
+	free(parts);
+	free(tid);
+	free(started);
+	free(xs);
+	if (!ok) {
+		li_image_free(t.keep);
+		li_image_free(t.out);
+		return NULL;
+	}
+	if (level0)
+		*level0 = t.keep;
+	return t.out;
+}
+
+li_image *li_slide_thumbnail(li_slide *s, int max_size)
+{
+	return li_slide_thumbnail_threads(&s, 1, max_size, 0, NULL);
 }

@@ -67,4 +67,19 @@ int li_slide_read_region_into(li_slide *s, li_image *dst, int64_t x, int64_t y, 
  * (aspect ratio kept, each side >= 1), read from the best level and
  * area-averaged: NULL with li_error. */
 li_image *li_slide_thumbnail(li_slide *s, int max_size);
+/* The same thumbnail, byte for byte, read by n threads with one handle of
+ * the slide each: hs[0] is open; a NULL hs[i] is opened by its thread (so
+ * the opens overlap too) and left in hs[i] for the caller to use and free,
+ * even on failure. Fewer threads are used when the level has fewer bands
+ * than n, and one for a plain image (which is copied, not composited), so
+ * some hs[i] may stay NULL. On any thread's read error: NULL with that
+ * thread's message, which names the file.
+ *
+ * level0 (may be NULL): when the thumbnail is read from level 0 of an
+ * OpenSlide slide of at most keep_max pixels, *level0 receives the whole of
+ * level 0 as read (the caller frees it), else NULL. Level-0 pixels do not
+ * depend on the region they are read in (its origin is a whole pixel), so a
+ * crop of it equals li_slide_read_region at level 0, white outside. */
+li_image *li_slide_thumbnail_threads(li_slide **hs, int n, int max_size, uint64_t keep_max,
+				     li_image **level0);
 #endif

@@ -1,8 +1,9 @@
 /* li-tile: cut a whole-slide image into patches at a physical resolution,
  * keeping those on tissue, with a manifest TSV on stdout and a QC thumbnail.
- * Tissue is found on a thumbnail (li_tissue); tiles are read one region at a
- * time from the best pyramid level, so memory stays bounded on any slide.
- * See li-tile(1). */
+ * Tissue is found on a thumbnail (li_tissue) that every thread reads a share
+ * of; tiles are read one region at a time from the best pyramid level, so
+ * memory stays bounded on any slide (a small slide's level 0, read whole for
+ * the thumbnail anyway, is kept and the tiles cropped from it). See li-tile(1). */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -31,6 +32,10 @@
 #define SEG_MAX_NO_MPP 1024
 #define DEFAULT_MIN_AREA 10000.0 /* um^2 */
 #define DEFAULT_PNG_LEVEL 1 /* with li_image_wopts.png_fast: see li_image.h */
+/* A level 0 read whole for the thumbnail is kept for the tiles when it has at
+ * most this many pixels (48 MB): OpenSlide composites every pixel it reads at
+ * about 40 ns, so on a small slide the tiles would cost a third as much again. */
+#define KEEP_MAX_PX (16u << 20)
 
 enum edge { EDGE_DROP, EDGE_PAD };
 
@@ -54,6 +59,7 @@ typedef struct job {
 	const tile *tiles;
 	size_t ntiles;
 	int read_level, read_size; /* pixels read at read_level, resized to o->size */
+	const li_image *level0;    /* level 0 in memory (read_level 0), or NULL */
 	char **paths;
 	uint8_t *fresh;            /* tile i was written by this run */
 	atomic_size_t next, written, kept;
@@ -294,10 +300,24 @@ static void job_fail(job *j)
 	atomic_store(&j->stop, 1);
 }
 
-/* A worker: its job and its own slide handle (NULL: open one). */
+/* dst = the region of src at (x, y), white outside src (as OpenSlide's
+ * transparent areas read through li_slide). */
+static void crop_into(const li_image *src, li_image *dst, int64_t x, int64_t y)
+{
+	const int64_t w = dst->width, h = dst->height, sw = src->width, sh = src->height;
+	memset(dst->data, 255, (size_t)w * h * 3);
+	int64_t x0 = x > 0 ? x : 0, x1 = x + w < sw ? x + w : sw;
+	int64_t y0 = y > 0 ? y : 0, y1 = y + h < sh ? y + h : sh;
+	for (int64_t r = y0; r < y1 && x0 < x1; r++)
+		memcpy(dst->data + ((r - y) * w + (x0 - x)) * 3, src->data + (r * sw + x0) * 3,
+		       (size_t)(x1 - x0) * 3);
+}
+
+/* A worker: its job and its own slide handle (*s NULL: it opens one and
+ * leaves it there for main to free). */
 typedef struct wctx {
 	job *j;
-	li_slide *s;
+	li_slide **s;
 	li_progress *bar; /* worker 0 draws the progress bar (a no-op off a TTY) */
 } wctx;
 
@@ -305,16 +325,12 @@ static void *worker(void *arg)
 {
 	job *j = ((wctx *)arg)->j;
 	const opts *o = j->o;
-	li_slide *s = ((wctx *)arg)->s;
-	bool own = false;
-	if (!s) {
-		s = li_slide_open(o->slide);
-		own = true;
-		if (!s) {
-			job_fail(j);
-			return NULL;
-		}
+	li_slide **sp = ((wctx *)arg)->s;
+	if (!j->level0 && !*sp && !(*sp = li_slide_open(o->slide))) {
+		job_fail(j);
+		return NULL;
 	}
+	li_slide *s = *sp; /* NULL when the tiles come from level0 */
 	li_image *raw = li_image_new(j->read_size, j->read_size, 3);
 	if (!raw) {
 		job_fail(j);
@@ -332,7 +348,10 @@ static void *worker(void *arg)
 			atomic_fetch_add(&j->kept, 1);
 			continue;
 		}
-		if (li_slide_read_region_into(s, raw, j->tiles[i].x, j->tiles[i].y, j->read_level) < 0) {
+		if (j->level0)
+			crop_into(j->level0, raw, j->tiles[i].x, j->tiles[i].y);
+		else if (li_slide_read_region_into(s, raw, j->tiles[i].x, j->tiles[i].y,
+						     j->read_level) < 0) {
 			job_fail(j);
 			break;
 		}
@@ -357,16 +376,14 @@ static void *worker(void *arg)
 	}
 out:
 	li_image_free(raw);
-	if (own)
-		li_slide_free(s);
 	return NULL;
 }
 
 /* QC: the thumbnail, the tissue contour in green, kept tiles in blue. */
-static void write_qc(li_slide *s, const opts *o, const li_image *mask, const tile *tiles,
+static void write_qc(li_slide **hs, const opts *o, const li_image *mask, const tile *tiles,
 		     size_t n, double tile_l0, int64_t W0, int64_t H0)
 {
-	li_image *q = li_slide_thumbnail(s, o->qc_size);
+	li_image *q = li_slide_thumbnail_threads(hs, o->threads, o->qc_size, 0, NULL);
 	if (!q)
 		li_die_lib();
 	const int qw = q->width, qh = q->height;
@@ -460,6 +477,13 @@ static li_coverage *label_map(const opts *o, int64_t W0, int64_t H0, double tile
 	return c;
 }
 
+static void free_handles(li_slide **hs, int n)
+{
+	for (int t = 0; t < n; t++)
+		li_slide_free(hs[t]);
+	free(hs);
+}
+
 static void fmt_mpp(char *buf, size_t n, bool known, double v)
 {
 	if (known)
@@ -476,9 +500,12 @@ int main(int argc, char **argv)
 	o.threads = li_cli_default_threads();
 	parse(argc, argv, &o);
 
-	li_slide *s = li_slide_open(o.slide);
-	if (!s)
+	/* One handle per thread, for the thumbnail and then the tiles: hs[0] is
+	 * opened here, the others by the first thread that needs them. */
+	li_slide **hs = li_calloc((size_t)o.threads, sizeof *hs);
+	if (!hs || !(hs[0] = li_slide_open(o.slide)))
 		li_die_lib();
+	li_slide *s = hs[0];
 	int64_t W0, H0;
 	li_slide_level_size(s, 0, &W0, &H0);
 	double mx, my, mpp0 = 0;
@@ -536,7 +563,11 @@ int main(int argc, char **argv)
 	double seg_ds = mpp_known ? fmax(SEG_UM / mpp0, (double)longer / SEG_MAX)
 				  : (double)longer / SEG_MAX_NO_MPP;
 	seg_ds = fmax(seg_ds, 1);
-	li_image *thumb = li_slide_thumbnail(s, (int)fmax(1, llround(longer / seg_ds)));
+	li_image *level0 = NULL;
+	const bool keep = !o.coords_only && read_level == 0;
+	li_image *thumb = li_slide_thumbnail_threads(hs, o.threads,
+						     (int)fmax(1, llround(longer / seg_ds)),
+						     keep ? KEEP_MAX_PX : 0, keep ? &level0 : NULL);
 	if (!thumb)
 		li_die_lib();
 	const double tsx = (double)W0 / thumb->width, tsy = (double)H0 / thumb->height;
@@ -587,7 +618,7 @@ int main(int argc, char **argv)
 	li_coverage_free(cov);
 
 	if (o.qc)
-		write_qc(s, &o, mask, tiles, nkeep, tile_l0, W0, H0);
+		write_qc(hs, &o, mask, tiles, nkeep, tile_l0, W0, H0);
 	size_t tissue_px = 0;
 	for (size_t i = 0; i < (size_t)mask->width * mask->height; i++)
 		tissue_px += mask->data[i] != 0;
@@ -621,7 +652,8 @@ int main(int argc, char **argv)
 			o.min_tissue, thresh, o.sthresh < 0 ? ", Otsu" : "");
 
 	job j = {.o = &o, .tiles = tiles, .ntiles = nkeep, .read_level = read_level,
-		 .read_size = read_size, .paths = paths, .fresh = li_calloc(nkeep ? nkeep : 1, 1)};
+		 .read_size = read_size, .level0 = level0, .paths = paths,
+		 .fresh = li_calloc(nkeep ? nkeep : 1, 1)};
 	if (!j.fresh)
 		li_die_lib();
 	atomic_init(&j.next, 0);
@@ -638,11 +670,11 @@ int main(int argc, char **argv)
 		wctx *w = li_calloc((size_t)nt, sizeof *w);
 		if (!th || !w)
 			li_die_lib();
-		/* Worker 0 uses the main handle; the others open their own. */
+		/* Worker t uses handle t (opened for the thumbnail, or by itself). */
 		li_progress bar;
 		li_progress_start(&bar, "tiles", nkeep);
 		for (int t = 0; t < nt; t++)
-			w[t] = (wctx){&j, t == 0 ? s : NULL, t == 0 ? &bar : NULL};
+			w[t] = (wctx){&j, &hs[t], t == 0 ? &bar : NULL};
 		for (int t = 1; t < nt; t++)
 			if ((errno = pthread_create(&th[t], NULL, worker, &w[t])) != 0)
 				li_die("cannot start a thread: %s", strerror(errno));
@@ -666,7 +698,8 @@ int main(int argc, char **argv)
 			free(j.fresh);
 			free(name);
 			free(tiles);
-			li_slide_free(s);
+			li_image_free(level0);
+			free_handles(hs, o.threads);
 			li_die("%s", j.err);
 		}
 	}
@@ -694,6 +727,7 @@ int main(int argc, char **argv)
 	free(j.fresh);
 	free(name);
 	free(tiles);
-	li_slide_free(s);
+	li_image_free(level0);
+	free_handles(hs, o.threads);
 	return nkeep && tissue_px ? LI_EXIT_OK : EXIT_NO_TISSUE;
 }

@@ -174,13 +174,28 @@ print(bad)' "$DATA/ihc.png"
 	[ "$(tail -1 <<< "$output" | cut -f2-5)" = $'jpeg\t224\t224\t3' ]
 }
 
-@test "threads: the same manifest and the same tile bytes for 1 and 2 threads" {
-	run --separate-stderr li-tile --mpp 0.5 -t 1 "$CMU" -o a
-	printf '%s\n' "$output" | sed 's|^a/||' > a.tsv
-	run --separate-stderr li-tile --mpp 0.5 -t 2 "$CMU" -o b
-	printf '%s\n' "$output" | sed 's|^b/||' > b.tsv
-	cmp a.tsv b.tsv
-	for f in a/*.png; do cmp "$f" "b/${f#a/}"; done
+@test "threads: the same manifest, tile bytes and QC image for 1, 2 and 3 threads" {
+	# CMU: one level, the thumbnail read by every thread and level 0 kept
+	# for the tiles; ihc at 0.7 um/px: thumbnails from levels 3 and 1,
+	# tiles read from level 1 and resized
+	local slide args t
+	for slide in "$CMU" "$IHC"; do
+		args="--mpp 0.5"
+		[ "$slide" = "$IHC" ] && args="--mpp 0.7 --min-tissue 0"
+		for t in 1 2 3; do
+			rm -rf "t$t"
+			run --separate-stderr li-tile $args -t "$t" --qc "qc$t.png" "$slide" -o "t$t"
+			[ "$status" -eq 0 ] || flunk "-t $t: exit $status: $stderr"
+			printf '%s\n' "$output" | sed "s|^t$t/||" > "t$t.tsv"
+		done
+		[ "$(wc -l < t1.tsv)" -gt 5 ] || flunk "$(cat t1.tsv)"
+		for t in 2 3; do
+			cmp t1.tsv "t$t.tsv"
+			cmp qc1.png "qc$t.png"
+			[ "$(ls "t$t" | wc -l)" -eq "$(ls t1 | wc -l)" ]
+			for f in t1/*.png; do cmp "$f" "t$t/${f#t1/}"; done
+		done
+	done
 }
 
 @test "resume: existing tiles are kept, missing ones written; --force rewrites" {

@@ -33,6 +33,42 @@ static double mean_abs_diff(const li_image *a, const li_image *b)
 	return s / n;
 }
 
+static int same_image(const li_image *a, const li_image *b)
+{
+	return a && b && a->width == b->width && a->height == b->height &&
+	       a->channels == b->channels &&
+	       memcmp(a->data, b->data, (size_t)a->width * a->height * a->channels) == 0;
+}
+
+/* The thumbnail read by 1, 2, 3 and 7 threads (handles opened by the
+ * threads) is byte-identical to li_slide_thumbnail for each size; sizes
+ * include 1 (every thread's rows fall in one thumbnail row, so every row is
+ * a seam) and sizes that put seams inside thumbnail rows. */
+static void check_threads(li_slide *s, const char *name, const int *sizes, int nsizes)
+{
+	int same = 1, opened = 0;
+	for (int i = 0; i < nsizes; i++) {
+		li_image *ref = li_slide_thumbnail(s, sizes[i]);
+		for (int n = 1; n <= 7; n += n < 3 ? 1 : 4) {
+			li_slide *hs[7] = {s};
+			li_image *t = li_slide_thumbnail_threads(hs, n, sizes[i], 0, NULL);
+			if (!same_image(ref, t)) {
+				diag("%s: size %d, %d threads differ (%s)", name, sizes[i], n,
+				     t ? "pixels" : li_errmsg());
+				same = 0;
+			}
+			for (int k = 1; k < 7; k++) {
+				opened += hs[k] != NULL;
+				li_slide_free(hs[k]);
+			}
+			li_image_free(t);
+		}
+		li_image_free(ref);
+	}
+	ok(same, "%s: thumbnails by 1, 2, 3, 7 threads are byte-identical", name);
+	ok(opened > 0, "%s: the threads opened their own handles (%d)", name, opened);
+}
+
 static void test_aperio(const char *path)
 {
 	li_slide *s = li_slide_open(path);
@@ -74,9 +110,39 @@ static void test_aperio(const char *path)
 	li_image *ref = full ? li_image_resize(full, 192, 256) : NULL;
 	ok(ref && t && mean_abs_diff(t, ref) < 4, "thumbnail matches an area-averaged full read (mad %.2f)",
 	   ref && t ? mean_abs_diff(t, ref) : -1.0);
-	li_image_free(full);
 	li_image_free(ref);
 	li_image_free(t);
+
+	static const int sizes[] = {1, 7, 256, 370, 371, 1000, 2967, 5000};
+	check_threads(s, "CMU", sizes, (int)LI_ARRAY_LEN(sizes));
+
+	/* Level 0 kept from the thumbnail read: the same pixels as a read of
+	 * the whole level, and as reads of regions anywhere (origins off the
+	 * JPEG tile grid, past the edges), so li-tile may crop tiles from it. */
+	li_slide *hs[2] = {s, NULL};
+	li_image *l0 = NULL;
+	t = li_slide_thumbnail_threads(hs, 2, 370, 2220 * 2967, &l0);
+	ok(t && l0 && l0->width == 2220 && l0->height == 2967, "level 0 kept (%dx%d)",
+	   l0 ? l0->width : 0, l0 ? l0->height : 0);
+	ok(same_image(l0, full), "kept level 0 = a read of the whole level");
+	int crops_same = 1;
+	static const int at[][2] = {{0, 0}, {1, 1}, {239, 479}, {1000, 1400}, {2100, 2900},
+				    {-50, 100}, {2000, -30}};
+	for (size_t i = 0; l0 && i < LI_ARRAY_LEN(at); i++) {
+		li_image *r = li_slide_read_region(s, at[i][0], at[i][1], 0, 224, 224);
+		li_image *c = li_image_crop(l0, at[i][0], at[i][1], 224, 224);
+		crops_same &= same_image(r, c);
+		li_image_free(r);
+		li_image_free(c);
+	}
+	ok(l0 && crops_same, "regions read at level 0 = crops of the kept level");
+	li_image_free(t);
+	li_image_free(l0);
+	li_slide_free(hs[1]);
+	t = li_slide_thumbnail_threads(hs, 1, 370, 2220 * 2967 - 1, &l0);
+	ok(t && !l0, "level 0 over keep_max is not kept");
+	li_image_free(t);
+	li_image_free(full);
 	li_slide_free(s);
 }
 
@@ -135,6 +201,14 @@ static void test_pyramid(const char *path)
 	li_image *t = li_slide_thumbnail(s, 300);
 	ok(t && t->width == 300 && t->height == 300, "thumbnail 300x300");
 	li_image_free(t);
+	static const int sizes[] = {1, 100, 300, 700, 2048};
+	check_threads(s, "ihc pyramid", sizes, (int)LI_ARRAY_LEN(sizes));
+	li_slide *hs[2] = {s, NULL};
+	li_image *l0 = (li_image *)1;
+	t = li_slide_thumbnail_threads(hs, 2, 300, 1u << 30, &l0);
+	ok(t && !l0, "a thumbnail from level 1 keeps no level 0");
+	li_image_free(t);
+	li_slide_free(hs[1]);
 	li_slide_free(s);
 }
 
@@ -159,6 +233,12 @@ static void test_plain_image(void)
 	li_image *ref = li_image_resize(img, 16, 16);
 	ok(t && ref && memcmp(t->data, ref->data, 16 * 16 * 3) == 0,
 	   "integer-factor thumbnail = box downscale");
+	li_slide *hs[3] = {s, NULL, NULL};
+	li_image *l0 = (li_image *)1;
+	li_image *t3 = li_slide_thumbnail_threads(hs, 3, 16, 1u << 30, &l0);
+	ok(same_image(t, t3) && !hs[1] && !hs[2] && !l0,
+	   "a plain image: one thread, no handle opened, nothing kept");
+	li_image_free(t3);
 	li_image_free(t);
 	li_image_free(ref);
 	li_image_free(r);
@@ -198,6 +278,20 @@ static void test_bad_tile(const char *path)
 	ok(li_slide_thumbnail(s, 64) == NULL, "thumbnail fails too");
 	li_image_free(tile);
 	li_slide_free(s);
+
+	/* With fresh handles and several threads, whichever thread meets the
+	 * bad tile: NULL and one message naming the file, no image. */
+	for (int n = 2; n <= 3; n++) {
+		li_slide *hs[3] = {li_slide_open(path), NULL, NULL};
+		li_image *l0 = (li_image *)1;
+		li_image *t = hs[0] ? li_slide_thumbnail_threads(hs, n, 2048, 1u << 30, &l0) : NULL;
+		char want[1100];
+		snprintf(want, sizeof want, "cannot read slide '%s': ", path);
+		ok(!t && !l0 && strncmp(li_errmsg(), want, strlen(want)) == 0,
+		   "%d threads: the read error names the file: %s", n, li_errmsg());
+		for (int k = 0; k < 3; k++)
+			li_slide_free(hs[k]);
+	}
 }
 
 int main(void)
