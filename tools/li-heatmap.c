@@ -19,7 +19,7 @@
 typedef struct opts {
 	const char *slide, *scores, *out, *column, *name;
 	double alpha, vmin, vmax, tile;
-	int size;
+	int size, threads;
 	bool bar, print_map;
 } opts;
 
@@ -34,6 +34,8 @@ _Noreturn static void usage(void)
 	       "  -o, --output FILE      the image (.png or .jpg), written atomically\n"
 	       "  -a, --alpha A          opacity of the overlay, 0-1 (default 0.5)\n"
 	       "  -s, --size N           longer side of the thumbnail (default 1024)\n"
+	       "  -t, --threads N        threads reading the thumbnail, one slide handle each\n"
+	       "                         (default: CPUs; the image does not depend on it)\n"
 	       "      --column NAME      the score column (default prob)\n"
 	       "      --range LO:HI      scores at the ends of the colour map (default 0:1)\n"
 	       "      --tile N           tile side in level-0 pixels, when the list has no\n"
@@ -127,17 +129,18 @@ static void parse(int argc, char **argv, opts *o)
 {
 	enum { O_COLUMN = 256, O_RANGE, O_TILE, O_NAME, O_NOBAR, O_PRINT };
 	static const struct option lo[] = {
-		{"output", 1, 0, 'o'}, {"alpha", 1, 0, 'a'}, {"size", 1, 0, 's'},
+		{"output", 1, 0, 'o'}, {"alpha", 1, 0, 'a'}, {"size", 1, 0, 's'}, {"threads", 1, 0, 't'},
 		{"column", 1, 0, O_COLUMN}, {"range", 1, 0, O_RANGE}, {"tile", 1, 0, O_TILE},
 		{"name", 1, 0, O_NAME}, {"no-bar", 0, 0, O_NOBAR}, {"print-colormap", 0, 0, O_PRINT},
 		{"help", 0, 0, 'h'}, {"version", 0, 0, 'V'}, {0, 0, 0, 0}};
 	int c;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":o:a:s:hV", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":o:a:s:t:hV", lo, NULL)) != -1) {
 		switch (c) {
 		case 'o': o->out = optarg; break;
 		case 'a': o->alpha = li_opt_double("--alpha", optarg, 0, 1); break;
 		case 's': o->size = (int)li_opt_long("--size", optarg, 16, 8192); break;
+		case 't': o->threads = (int)li_opt_long("--threads", optarg, 1, 256); break;
 		case O_COLUMN: o->column = optarg; break;
 		case O_RANGE: {
 			char buf[128];
@@ -212,6 +215,7 @@ int main(int argc, char **argv)
 {
 	li_cli_init(argv[0]);
 	opts o = {.alpha = 0.5, .size = 1024, .column = "prob", .vmin = 0, .vmax = 1, .bar = true};
+	o.threads = li_cli_default_threads();
 	parse(argc, argv, &o);
 	cmap_build();
 	if (o.print_map) {
@@ -234,14 +238,18 @@ int main(int argc, char **argv)
 	if (!(o.tile > 0) && (csize < 0 || cds < 0))
 		li_die("'%s': no columns 'size' and 'downsample' (give --tile)", o.scores);
 
-	li_slide *s = li_slide_open(o.slide);
-	if (!s)
+	/* one handle per thread for the thumbnail; hs[1..] are opened by their threads */
+	li_slide **hs = li_calloc((size_t)o.threads, sizeof *hs);
+	if (!hs || !(hs[0] = li_slide_open(o.slide)))
 		li_die_lib();
+	li_slide *s = hs[0];
 	int64_t W0, H0;
 	li_slide_level_size(s, 0, &W0, &H0);
-	li_image *th = li_slide_thumbnail(s, o.size);
+	li_image *th = li_slide_thumbnail_threads(hs, o.threads, o.size, 0, NULL);
 	if (!th)
 		li_die_lib();
+	for (int t = 1; t < o.threads; t++)
+		li_slide_free(hs[t]);
 	const int tw = th->width, thh = th->height;
 	const double sx = (double)W0 / tw, sy = (double)H0 / thh;
 
@@ -314,6 +322,7 @@ int main(int argc, char **argv)
 	free(cnt);
 	free(name);
 	li_slide_free(s);
+	free(hs);
 	li_list_free(l);
 	return 0;
 }

@@ -75,6 +75,19 @@ im = Image.open(sys.argv[1]).convert("RGB"); print(*im.getpixel((int(sys.argv[2]
 	[ "$(tail -1 <<< "$output" | cut -f3,4)" = $'374\t500' ]
 }
 
+@test "--threads: the same image from 1, 2 and 3 threads" {
+	scores 1 > s.tsv
+	for t in 1 2 3; do
+		run --separate-stderr li-heatmap -t "$t" -s 700 "$CMU" s.tsv -o "t$t.png"
+		[ "$status" -eq 0 ] || flunk "$stderr"
+	done
+	cmp t1.png t2.png
+	cmp t1.png t3.png
+	run --separate-stderr li-heatmap -t 0 "$CMU" s.tsv -o t0.png
+	[ "$status" -eq 2 ]
+	[ ! -e t0.png ]
+}
+
 @test "half-transparent overlay blends, --range rescales" {
 	scores 0.5 > s.tsv
 	run --separate-stderr li-heatmap -s 500 --alpha 1 --range 0:0.5 "$CMU" s.tsv -o a.png
