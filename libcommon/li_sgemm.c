@@ -93,44 +93,39 @@ static void kernel(int K, const float *up, const float *v, int ldv, float *c, in
 			ROWS();
 		}
 	}
-	if (nc == 16 && nr == LI_GEMM_MR && !add) {
-		_mm256_storeu_ps(c, c00);
-		_mm256_storeu_ps(c + 8, c01);
-		_mm256_storeu_ps(c + ldc, c10);
-		_mm256_storeu_ps(c + ldc + 8, c11);
-		_mm256_storeu_ps(c + 2 * ldc, c20);
-		_mm256_storeu_ps(c + 2 * ldc + 8, c21);
-		_mm256_storeu_ps(c + 3 * ldc, c30);
-		_mm256_storeu_ps(c + 3 * ldc + 8, c31);
-		_mm256_storeu_ps(c + 4 * ldc, c40);
-		_mm256_storeu_ps(c + 4 * ldc + 8, c41);
-		_mm256_storeu_ps(c + 5 * ldc, c50);
-		_mm256_storeu_ps(c + 5 * ldc + 8, c51);
-		return;
-	}
+	/* a whole tile straight into c, else through t */
 	float t[LI_GEMM_MR][16];
-	_mm256_storeu_ps(t[0], c00);
-	_mm256_storeu_ps(t[0] + 8, c01);
-	_mm256_storeu_ps(t[1], c10);
-	_mm256_storeu_ps(t[1] + 8, c11);
-	_mm256_storeu_ps(t[2], c20);
-	_mm256_storeu_ps(t[2] + 8, c21);
-	_mm256_storeu_ps(t[3], c30);
-	_mm256_storeu_ps(t[3] + 8, c31);
-	_mm256_storeu_ps(t[4], c40);
-	_mm256_storeu_ps(t[4] + 8, c41);
-	_mm256_storeu_ps(t[5], c50);
-	_mm256_storeu_ps(t[5] + 8, c51);
-	store_rows(&t[0][0], 16, c, ldc, nr, nc, add);
+	bool direct = nc == 16 && nr == LI_GEMM_MR && !add;
+	float *d = direct ? c : t[0];
+	size_t ld = direct ? (size_t)ldc : 16;
+	_mm256_storeu_ps(d, c00);
+	_mm256_storeu_ps(d + 8, c01);
+	_mm256_storeu_ps(d + ld, c10);
+	_mm256_storeu_ps(d + ld + 8, c11);
+	_mm256_storeu_ps(d + 2 * ld, c20);
+	_mm256_storeu_ps(d + 2 * ld + 8, c21);
+	_mm256_storeu_ps(d + 3 * ld, c30);
+	_mm256_storeu_ps(d + 3 * ld + 8, c31);
+	_mm256_storeu_ps(d + 4 * ld, c40);
+	_mm256_storeu_ps(d + 4 * ld + 8, c41);
+	_mm256_storeu_ps(d + 5 * ld, c50);
+	_mm256_storeu_ps(d + 5 * ld + 8, c51);
+	if (!direct)
+		store_rows(&t[0][0], 16, c, ldc, nr, nc, add);
 }
 
 /* Up to 8 columns (the last strip when the tiles are not a multiple of 16,
  * e.g. 49 at 14x14): two panels of rows at once, twelve accumulators of one
  * vector each, so a strip of 1 column costs 8 and not 16. */
-#define ROW8(i, p) \
+#define ROW8(i, p, j) (c##i = _mm256_fmadd_ps(_mm256_broadcast_ss((p) + (j)), b, c##i))
+#define PANEL8(r0, r1, r2, r3, r4, r5, p) \
 	do { \
-		__m256 a = _mm256_broadcast_ss(p + (i)); \
-		c##i = _mm256_fmadd_ps(a, b, c##i); \
+		ROW8(r0, p, 0); \
+		ROW8(r1, p, 1); \
+		ROW8(r2, p, 2); \
+		ROW8(r3, p, 3); \
+		ROW8(r4, p, 4); \
+		ROW8(r5, p, 5); \
 	} while (0)
 
 static void kernel8(int K, const float *up, const float *up2, const float *v, int ldv, float *c,
@@ -143,34 +138,16 @@ static void kernel8(int K, const float *up, const float *up2, const float *v, in
 		up2 = up; /* one panel left: the second set is computed and dropped */
 	for (int k = 0; k < K; k++, v += ldv, up += LI_GEMM_MR, up2 += LI_GEMM_MR) {
 		__m256 b = _mm256_maskload_ps(v, m);
-		ROW8(0, up);
-		ROW8(1, up);
-		ROW8(2, up);
-		ROW8(3, up);
-		ROW8(4, up);
-		ROW8(5, up);
-		c6 = _mm256_fmadd_ps(_mm256_broadcast_ss(up2 + 0), b, c6);
-		c7 = _mm256_fmadd_ps(_mm256_broadcast_ss(up2 + 1), b, c7);
-		c8 = _mm256_fmadd_ps(_mm256_broadcast_ss(up2 + 2), b, c8);
-		c9 = _mm256_fmadd_ps(_mm256_broadcast_ss(up2 + 3), b, c9);
-		c10 = _mm256_fmadd_ps(_mm256_broadcast_ss(up2 + 4), b, c10);
-		c11 = _mm256_fmadd_ps(_mm256_broadcast_ss(up2 + 5), b, c11);
+		PANEL8(0, 1, 2, 3, 4, 5, up);
+		PANEL8(6, 7, 8, 9, 10, 11, up2);
 	}
+	const __m256 acc[2 * LI_GEMM_MR] = {c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11};
 	float t[2 * LI_GEMM_MR][8];
-	_mm256_storeu_ps(t[0], c0);
-	_mm256_storeu_ps(t[1], c1);
-	_mm256_storeu_ps(t[2], c2);
-	_mm256_storeu_ps(t[3], c3);
-	_mm256_storeu_ps(t[4], c4);
-	_mm256_storeu_ps(t[5], c5);
-	_mm256_storeu_ps(t[6], c6);
-	_mm256_storeu_ps(t[7], c7);
-	_mm256_storeu_ps(t[8], c8);
-	_mm256_storeu_ps(t[9], c9);
-	_mm256_storeu_ps(t[10], c10);
-	_mm256_storeu_ps(t[11], c11);
+	for (int i = 0; i < 2 * LI_GEMM_MR; i++)
+		_mm256_storeu_ps(t[i], acc[i]);
 	store_rows(&t[0][0], 8, c, ldc, nr, nc, add);
 }
+#undef PANEL8
 #undef ROW8
 #undef ROWS
 #undef ROW

@@ -205,6 +205,22 @@ static void test_gradients(void)
 
 /* ---- eval: folding, batch and thread consistency, features ---- */
 
+/* After a parameter change: li_net_params_changed, then the folded eval
+ * logits (into folded) and the unfolded ones (into plain); their max gap. */
+static double refold_gap(li_net *net, const float *x, int n, int classes, float *folded,
+			 float *plain)
+{
+	li_net_params_changed(net);
+	li_net_forward(net, x, n, folded, NULL);
+	li_net_set_bn_folding(net, false);
+	li_net_forward(net, x, n, plain, NULL);
+	li_net_set_bn_folding(net, true);
+	double e = 0;
+	for (int i = 0; i < n * classes; i++)
+		e = fmax(e, fabs(folded[i] - plain[i]));
+	return e;
+}
+
 static void test_eval(void)
 {
 	int n = 4, hw = 40, classes = 3;
@@ -265,28 +281,14 @@ static void test_eval(void)
 	/* parameter changes reach the folded copy after li_net_params_changed */
 	float *bn1w = li_net_tensor_find(net, "bn1.weight")->data;
 	bn1w[0] *= 2;
-	li_net_params_changed(net);
-	li_net_forward(net, x, n, b, NULL);
-	li_net_set_bn_folding(net, false);
-	li_net_forward(net, x, n, c2, NULL);
-	li_net_set_bn_folding(net, true);
-	e = 0;
-	for (int i = 0; i < n * classes; i++)
-		e = fmax(e, fabs(b[i] - c2[i]));
+	e = refold_gap(net, x, n, classes, b, c2);
 	ok(e < 1e-4 && memcmp(a, b, sizeof a) != 0, "refolded after li_net_params_changed");
 	/* and so do changes of a 3x3 stride-1 conv, whose Winograd transform is cached */
 	memcpy(a, b, sizeof a);
 	float *c11 = li_net_tensor_find(net, "layer1.0.conv1.weight")->data;
 	for (int i = 0; i < 8 * 8 * 9; i++)
 		c11[i] *= i % 2 ? -1.5f : 0.5f;
-	li_net_params_changed(net);
-	li_net_forward(net, x, n, b, NULL);
-	li_net_set_bn_folding(net, false);
-	li_net_forward(net, x, n, c2, NULL);
-	li_net_set_bn_folding(net, true);
-	e = 0;
-	for (int i = 0; i < n * classes; i++)
-		e = fmax(e, fabs(b[i] - c2[i]));
+	e = refold_gap(net, x, n, classes, b, c2);
 	ok(e < 1e-4 && memcmp(a, b, sizeof a) != 0,
 	   "cached Winograd weights follow a conv weight change (max diff %g)", e);
 	/* errors */
