@@ -89,6 +89,13 @@ int li_gemm_stride(int n);
  * Winograd blocks are the unit of parallel work). */
 void li_gemm_packed(const float *ap, int rows, int cols, const float *b, int ldb, int n, float *c,
 		    int ldc, bool add);
+/* Whether li_gemm_packed runs its AVX2/FMA kernel (x86-64 with both, and
+ * li_gemm_portable false). Without it, the portable C kernel runs at about
+ * half OpenBLAS's speed, so Winograd keeps U row-major for OpenBLAS then. */
+bool li_gemm_fast(void);
+/* true acts as if the CPU had no AVX2/FMA (tests compare both paths; set it
+ * only between convolutions, as cached Winograd weights keep their layout). */
+extern bool li_gemm_portable;
 
 /* ---- Winograd F(2x2, 3x3) (li_winograd.c), used by li_conv ---- */
 /* Floats of the transformed weights U (16 x Cout x Cin). */

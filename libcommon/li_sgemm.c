@@ -9,9 +9,16 @@
  * single-threaded OpenBLAS 0.3.21 ran some of these shapes at 10 GFLOP/s on
  * this machine (any with 256 rows and depth 256, for one), where this kernel
  * runs at 30-37 on one core. For im2col convolutions it gained nothing over
- * OpenBLAS, which is kept there. Builds without AVX2/FMA get plain C loops. */
+ * OpenBLAS, which is kept there.
+ *
+ * On x86-64 the AVX2/FMA kernels are always compiled (target attribute) and
+ * chosen at run time when the CPU has both, so a build without -march=native
+ * (a distribution's generic flags) is as fast; other CPUs get C loops of
+ * fixed width that the compiler vectorizes. */
 #include <string.h>
-#if defined(__AVX2__) && defined(__FMA__)
+#if defined(__x86_64__) && defined(__GNUC__)
+#define LI_HAVE_AVX2_KERNEL 1
+#define TARGET_AVX2 __attribute__((target("avx2,fma")))
 #include <immintrin.h>
 #endif
 
@@ -54,7 +61,7 @@ static void store_rows(const float *t, int ts, float *c, int ldc, int nr, int nc
 
 /* c[r][0..nc) = sum_k up[k][r] v[k][0..nc), r < nr: one panel of LI_GEMM_MR
  * rows of U (k-major, up) times up to 16 columns of V (row stride ldv). */
-#if defined(__AVX2__) && defined(__FMA__)
+#ifdef LI_HAVE_AVX2_KERNEL
 /* The twelve accumulators are named, not an array: GCC at -O2 does not
  * unroll the row loop and would keep an array in memory. */
 #define ROW(i) \
@@ -73,8 +80,8 @@ static void store_rows(const float *t, int ts, float *c, int ldc, int nr, int nc
 		ROW(5); \
 	} while (0)
 
-static void kernel(int K, const float *up, const float *v, int ldv, float *c, int ldc, int nr,
-		   int nc, bool add)
+TARGET_AVX2 static void kernel_avx2(int K, const float *up, const float *v, int ldv, float *c,
+				       int ldc, int nr, int nc, bool add)
 {
 	__m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
 	__m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
@@ -128,8 +135,8 @@ static void kernel(int K, const float *up, const float *v, int ldv, float *c, in
 		ROW8(r5, p, 5); \
 	} while (0)
 
-static void kernel8(int K, const float *up, const float *up2, const float *v, int ldv, float *c,
-		    int ldc, int nr, int nc, bool add)
+TARGET_AVX2 static void kernel8_avx2(int K, const float *up, const float *up2, const float *v,
+					int ldv, float *c, int ldc, int nr, int nc, bool add)
 {
 	__m256 c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0;
 	__m256 c6 = c0, c7 = c0, c8 = c0, c9 = c0, c10 = c0, c11 = c0;
@@ -151,27 +158,68 @@ static void kernel8(int K, const float *up, const float *up2, const float *v, in
 #undef ROW8
 #undef ROWS
 #undef ROW
-#else
-/* Portable build (no AVX2/FMA at compile time): the same loops in plain C. */
-static void kernel(int K, const float *up, const float *v, int ldv, float *c, int ldc, int nr,
-		   int nc, bool add)
+#endif
+
+/* Portable: fixed-width inner loops (16 columns) that the compiler turns
+ * into whatever vectors the target has. */
+static void kernel_c(int K, const float *up, const float *v, int ldv, float *c, int ldc, int nr,
+		     int nc, bool add)
 {
 	float acc[LI_GEMM_MR][16] = {{0}};
-	for (int k = 0; k < K; k++, v += ldv, up += LI_GEMM_MR)
-		for (int i = 0; i < LI_GEMM_MR; i++)
-			for (int q = 0; q < nc; q++)
-				acc[i][q] += up[i] * v[q];
+	if (nc == 16)
+		for (int k = 0; k < K; k++, v += ldv, up += LI_GEMM_MR)
+			for (int i = 0; i < LI_GEMM_MR; i++) {
+				float a = up[i];
+				for (int q = 0; q < 16; q++)
+					acc[i][q] += a * v[q];
+			}
+	else
+		for (int k = 0; k < K; k++, v += ldv, up += LI_GEMM_MR)
+			for (int i = 0; i < LI_GEMM_MR; i++)
+				for (int q = 0; q < nc; q++)
+					acc[i][q] += up[i] * v[q];
 	store_rows(&acc[0][0], 16, c, ldc, nr, nc, add);
 }
 
-static void kernel8(int K, const float *up, const float *up2, const float *v, int ldv, float *c,
-		    int ldc, int nr, int nc, bool add)
+bool li_gemm_portable = false;
+
+bool li_gemm_fast(void)
 {
-	kernel(K, up, v, ldv, c, ldc, nr < LI_GEMM_MR ? nr : LI_GEMM_MR, nc, add);
-	if (up2 && nr > LI_GEMM_MR)
-		kernel(K, up2, v, ldv, c + (size_t)LI_GEMM_MR * ldc, ldc, nr - LI_GEMM_MR, nc, add);
-}
+#ifdef LI_HAVE_AVX2_KERNEL
+	return !li_gemm_portable && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+	return false;
 #endif
+}
+
+static void kernel(int K, const float *up, const float *v, int ldv, float *c, int ldc, int nr,
+		   int nc, bool add, bool avx2)
+{
+#ifdef LI_HAVE_AVX2_KERNEL
+	if (avx2) {
+		kernel_avx2(K, up, v, ldv, c, ldc, nr, nc, add);
+		return;
+	}
+#endif
+	(void)avx2;
+	kernel_c(K, up, v, ldv, c, ldc, nr, nc, add);
+}
+
+/* Two panels (nr up to 2 LI_GEMM_MR rows; up2 NULL when there is one) of at
+ * most 8 columns. */
+static void kernel8(int K, const float *up, const float *up2, const float *v, int ldv, float *c,
+		    int ldc, int nr, int nc, bool add, bool avx2)
+{
+#ifdef LI_HAVE_AVX2_KERNEL
+	if (avx2) {
+		kernel8_avx2(K, up, up2, v, ldv, c, ldc, nr, nc, add);
+		return;
+	}
+#endif
+	kernel_c(K, up, v, ldv, c, ldc, nr < LI_GEMM_MR ? nr : LI_GEMM_MR, nc, add);
+	if (up2 && nr > LI_GEMM_MR)
+		kernel_c(K, up2, v, ldv, c + (size_t)LI_GEMM_MR * ldc, ldc, nr - LI_GEMM_MR, nc, add);
+}
 
 /* Depth blocks of at most LI_GEMM_KC rows of b, so that a 16-column strip of
  * them (LI_GEMM_KC cache lines, 32 KB) stays in the L1 cache while every
@@ -181,6 +229,7 @@ static void kernel8(int K, const float *up, const float *up2, const float *v, in
 static void gemm_block(const float *ap, int rows, int cols, int k0, int kc, const float *v,
 		       int ldv, int n, float *c, int ldc, bool add)
 {
+	bool avx2 = li_gemm_fast();
 	for (int q = 0; q < n; q += 16) {
 		int nc = n - q < 16 ? n - q : 16;
 		if (nc <= 8) {
@@ -190,14 +239,14 @@ static void gemm_block(const float *ap, int rows, int cols, int k0, int kc, cons
 							  ? ap + (size_t)(r + LI_GEMM_MR) * cols + (size_t)k0 * LI_GEMM_MR
 							  : NULL;
 				kernel8(kc, ap + (size_t)r * cols + (size_t)k0 * LI_GEMM_MR, p2, v + q, ldv,
-					c + (size_t)r * ldc + q, ldc, nr, nc, add);
+					c + (size_t)r * ldc + q, ldc, nr, nc, add, avx2);
 			}
 			continue;
 		}
 		for (int r = 0; r < rows; r += LI_GEMM_MR)
 			kernel(kc, ap + (size_t)r * cols + (size_t)k0 * LI_GEMM_MR, v + q, ldv,
 			       c + (size_t)r * ldc + q, ldc, rows - r < LI_GEMM_MR ? rows - r : LI_GEMM_MR,
-			       nc, add);
+			       nc, add, avx2);
 	}
 }
 

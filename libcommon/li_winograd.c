@@ -14,9 +14,12 @@
  * so there is no barrier inside a convolution and the block's transformed
  * data stays in cache between the three steps. Activations are CNHW.
  *
- * The 16 GEMMs are our own (li_gemm_packed, li_sgemm.c), not OpenBLAS: U is
- * written by the weight transform straight into the panel layout the kernel
- * reads, so there is no packing at each call, and V is read in place. */
+ * The 16 GEMMs are our own (li_gemm_packed, li_sgemm.c) where the CPU has
+ * AVX2 and FMA: U is written by the weight transform straight into the panel
+ * layout the kernel reads, so there is no packing at each call, and V is read
+ * in place. Elsewhere U is row-major and the GEMMs are OpenBLAS's, which
+ * beats the portable C kernel 2 to 1. */
+#include <cblas.h>
 #include <string.h>
 
 #include "li_error.h"
@@ -53,12 +56,16 @@ typedef struct wt_job {
 	const float *w;
 	float *u;
 	int cin, cout;
-	bool transpose;
+	bool transpose, packed;
 } wt_job;
 
 /* U[xi] for rows x cols: row r, column k at
- * (r / WINO_MR) * WINO_MR * cols + k * WINO_MR + r % WINO_MR. */
-static size_t u_plane(int rows, int cols) { return pad_rows(rows) * (size_t)cols; }
+ * (r / WINO_MR) * WINO_MR * cols + k * WINO_MR + r % WINO_MR (packed), or
+ * r * cols + k (row-major, for OpenBLAS). */
+static size_t u_plane(int rows, int cols, bool packed)
+{
+	return (packed ? pad_rows(rows) : (size_t)rows) * (size_t)cols;
+}
 
 /* One task per row of U (an output channel of the equivalent conv); the
  * rows that pad the last panel are zeros. */
@@ -66,10 +73,11 @@ static void weights_task(void *ctx, int begin, int end)
 {
 	const wt_job *j = ctx;
 	int rows = j->transpose ? j->cin : j->cout, cols = j->transpose ? j->cout : j->cin;
-	size_t plane = u_plane(rows, cols);
+	size_t plane = u_plane(rows, cols, j->packed), step = j->packed ? WINO_MR : 1;
 	for (int r = begin; r < end; r++) {
-		float *u = j->u + (size_t)(r / WINO_MR) * WINO_MR * cols + r % WINO_MR;
-		for (int k = 0; k < cols; k++, u += WINO_MR) {
+		float *u = j->packed ? j->u + (size_t)(r / WINO_MR) * WINO_MR * cols + r % WINO_MR
+				     : j->u + (size_t)r * cols;
+		for (int k = 0; k < cols; k++, u += step) {
 			if (r >= rows) {
 				for (int x = 0; x < 16; x++)
 					u[x * plane] = 0.0f;
@@ -100,8 +108,10 @@ static void weights_task(void *ctx, int begin, int end)
 
 void li_wino_weights(const float *w, int cin, int cout, bool transpose, float *u, li_pool *pool)
 {
-	wt_job j = {.w = w, .u = u, .cin = cin, .cout = cout, .transpose = transpose};
-	li_pool_run(pool, (int)pad_rows(transpose ? cin : cout), weights_task, &j);
+	wt_job j = {.w = w, .u = u, .cin = cin, .cout = cout, .transpose = transpose,
+		    .packed = li_gemm_fast()};
+	int rows = transpose ? cin : cout;
+	li_pool_run(pool, j.packed ? (int)pad_rows(rows) : rows, weights_task, &j);
 }
 
 typedef struct wino_job {
@@ -110,6 +120,7 @@ typedef struct wino_job {
 	size_t slice;
 	int cin, cout, n, h, w, th, tw, tiles, tb;
 	float beta;
+	bool packed; /* U's layout (li_gemm_fast when it was made) */
 } wino_job;
 
 /* The run of tiles from t that lies in one tile row and in [t, t1): image
@@ -298,6 +309,21 @@ static void output_transform(const wino_job *j, int t0, int t1, const float *m, 
 	}
 }
 
+/* m[xi] (cout x n, row stride n) = U[xi] v[xi] (cin x n, row stride ldv). */
+static void gemm16(const wino_job *j, int xi0, int xi1, const float *v, int ldv, int n, float *m)
+{
+	size_t plane = u_plane(j->cout, j->cin, j->packed);
+	for (int xi = xi0; xi < xi1; xi++) {
+		const float *u = j->u + xi * plane, *vx = v + (size_t)xi * j->cin * ldv;
+		float *mx = m + (size_t)xi * j->cout * n;
+		if (j->packed)
+			li_gemm_packed(u, j->cout, j->cin, vx, ldv, n, mx, n, false);
+		else
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, j->cout, n, j->cin, 1.0f,
+				    u, j->cin, vx, ldv, 0.0f, mx, n);
+	}
+}
+
 static void block_task(void *ctx, int begin, int end)
 {
 	const wino_job *j = ctx;
@@ -307,10 +333,7 @@ static void block_task(void *ctx, int begin, int end)
 		int ldv = v_stride(tb);
 		float *m = v + (size_t)16 * j->cin * ldv;
 		input_transform(j, t0, t1, v, 0, j->cin);
-		size_t plane = u_plane(j->cout, j->cin);
-		for (int xi = 0; xi < 16; xi++)
-			li_gemm_packed(j->u + xi * plane, j->cout, j->cin, v + (size_t)xi * j->cin * ldv,
-				       ldv, tb, m + (size_t)xi * j->cout * tb, tb, false);
+		gemm16(j, 0, 16, v, ldv, tb, m);
 		output_transform(j, t0, t1, m, 0, j->cout);
 	}
 }
@@ -329,11 +352,7 @@ static void gemm_task(void *ctx, int begin, int end)
 	const wino_job *j = ctx;
 	int t = j->tiles, ldv = v_stride(t);
 	const float *v = j->ws;
-	float *m = j->ws + (size_t)16 * j->cin * ldv;
-	size_t plane = u_plane(j->cout, j->cin);
-	for (int xi = begin; xi < end; xi++)
-		li_gemm_packed(j->u + xi * plane, j->cout, j->cin, v + (size_t)xi * j->cin * ldv, ldv, t,
-			       m + (size_t)xi * j->cout * t, t, false);
+	gemm16(j, begin, end, v, ldv, t, j->ws + (size_t)16 * j->cin * ldv);
 }
 
 static void out_task(void *ctx, int begin, int end)
@@ -349,7 +368,8 @@ void li_wino_conv(const float *u, int cin, int cout, const float *x, int n, int 
 {
 	int threads = li_pool_threads(pool);
 	wino_job j = {.u = u, .x = x, .y = y, .ws = ws, .cin = cin, .cout = cout, .n = n, .h = h,
-		      .w = w, .th = (h + 1) / 2, .tw = (w + 1) / 2, .tb = tb, .beta = beta};
+		      .w = w, .th = (h + 1) / 2, .tw = (w + 1) / 2, .tb = tb, .beta = beta,
+		      .packed = li_gemm_fast()};
 	j.tiles = n * j.th * j.tw;
 	j.slice = li_wino_block_floats(cin, cout, tb);
 	LI_ASSERT(tb >= 1 && j.slice * (size_t)threads <= ws_floats);

@@ -239,8 +239,13 @@ int main(void)
 {
 	li_rng_seed(&rng, 99);
 	li_pool *pools[2] = {li_pool_new(1), li_pool_new(2)};
-	for (int t = 0; t < 2; t++) {
-		li_pool *p = pools[t];
+	/* t 0-1: the default GEMM for Winograd (our AVX2 kernel where the CPU has
+	 * it); t 2-3: as on a CPU without AVX2/FMA (row-major U, OpenBLAS) */
+	for (int t = 0; t < 4; t++) {
+		li_pool *p = pools[t % 2];
+		li_gemm_portable = t >= 2;
+		diag("%s, %d thread(s)", li_gemm_portable ? "portable GEMM path" : "default GEMM path",
+		     li_pool_threads(p));
 		compare(p, 3, 8, 7, 2, 3, 3, 33, 30, 1);          /* stem, odd sizes, chunk = 1 image */
 		compare(p, 3, 8, 7, 2, 3, 3, 32, 32, 1 << 20);    /* stem, whole batch */
 		compare(p, 8, 16, 1, 2, 0, 4, 14, 14, 1);         /* downsample */
@@ -265,6 +270,7 @@ int main(void)
 		compare_wino(p, 19, 13, 3, 6, 5, 17);
 		compare_paths(p, 16, 32, 4, 14, 13);
 	}
+	li_gemm_portable = false;
 	li_pool_free(pools[0]);
 	li_pool_free(pools[1]);
 	return done_testing();

@@ -61,14 +61,20 @@ static void check(int rows, int cols, int n, bool add)
 int main(void)
 {
 	li_rng_seed(&rng, 7);
-	/* every strip width, with 13 rows (two panels and one row) */
-	for (int n = 1; n <= 17; n++)
-		check(13, 20, n, n % 2 == 0);
-	check(1, 1, 1, false);
-	check(6, 600, 33, false);    /* two depth blocks of 300 */
-	check(7, 1100, 9, true);     /* three depth blocks, added */
-	check(64, 64, 256, false);   /* a Winograd block of layer1 */
-	check(100, 70, 20, true);
+	/* both kernels: the AVX2/FMA one where the CPU has it, and the portable one */
+	for (int portable = 0; portable < 2; portable++) {
+		li_gemm_portable = portable;
+		diag("%s kernel", portable ? "portable" : "default");
+		/* every strip width, with 13 rows (two panels and one row) */
+		for (int n = 1; n <= 17; n++)
+			check(13, 20, n, n % 2 == 0);
+		check(1, 1, 1, false);
+		check(6, 600, 33, false);    /* two depth blocks of 300 */
+		check(7, 1100, 9, true);     /* three depth blocks, added */
+		check(64, 64, 256, false);   /* a Winograd block of layer1 */
+		check(100, 70, 20, true);
+	}
+	li_gemm_portable = false;
 	ok(li_gemm_stride(256) == 272 && li_gemm_stride(240) == 240 && li_gemm_stride(1) == 16,
 	   "b strides are an odd number of cache lines (256 -> 272, 240 stays)");
 	return done_testing();
