@@ -262,3 +262,10 @@ void li_progress_end(li_progress *p)
 	fputc('\n', stderr);
 	p->enabled = false;
 }
+
+const char *li_cli_list_operand(int argc, char *const argv[], const char *dflt)
+{
+	if (argc - optind > 1)
+		li_usage_error("one list at most (got %d)", argc - optind);
+	return optind < argc ? argv[optind] : dflt;
+}

@@ -62,6 +62,25 @@ void li_slide_free(li_slide *s)
 	free(s);
 }
 
+li_slide **li_slide_open_handles(const char *path, int n)
+{
+	li_slide **hs = li_calloc((size_t)(n < 1 ? 1 : n), sizeof *hs);
+	if (hs && !(hs[0] = li_slide_open(path))) {
+		free(hs);
+		hs = NULL;
+	}
+	return hs;
+}
+
+void li_slide_free_handles(li_slide **hs, int n)
+{
+	if (!hs)
+		return;
+	for (int t = 0; t < n; t++)
+		li_slide_free(hs[t]);
+	free(hs);
+}
+
 /* A strictly parsed positive finite property, or 0. */
 static double prop_positive(openslide_t *osr, const char *name)
 {

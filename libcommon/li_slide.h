@@ -82,4 +82,10 @@ li_image *li_slide_thumbnail(li_slide *s, int max_size);
  * crop of it equals li_slide_read_region at level 0, white outside. */
 li_image *li_slide_thumbnail_threads(li_slide **hs, int n, int max_size, uint64_t keep_max,
 				     li_image **level0);
+/* n handle slots for li_slide_thumbnail_threads and per-thread readers:
+ * hs[0] open, the others NULL (opened by their threads). NULL with
+ * li_error when the slide does not open. */
+li_slide **li_slide_open_handles(const char *path, int n);
+/* Close every open handle of the n and free the array (NULL is fine). */
+void li_slide_free_handles(li_slide **hs, int n);
 #endif

@@ -131,10 +131,7 @@ static opts parse_args(int argc, char **argv)
 		default: li_cli_bad_option(c, argv);
 		}
 	}
-	if (argc - optind > 1)
-		li_usage_error("one list at most (got %d)", argc - optind);
-	if (optind < argc)
-		o.input = argv[optind];
+	o.input = li_cli_list_operand(argc, argv, o.input);
 	if (o.csv && !o.name)
 		li_usage_error("--csv needs --name (the project_name of the row)");
 	if (o.name && !o.csv)

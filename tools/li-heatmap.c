@@ -239,8 +239,8 @@ int main(int argc, char **argv)
 		li_die("'%s': no columns 'size' and 'downsample' (give --tile)", o.scores);
 
 	/* one handle per thread for the thumbnail; hs[1..] are opened by their threads */
-	li_slide **hs = li_calloc((size_t)o.threads, sizeof *hs);
-	if (!hs || !(hs[0] = li_slide_open(o.slide)))
+	li_slide **hs = li_slide_open_handles(o.slide, o.threads);
+	if (!hs)
 		li_die_lib();
 	li_slide *s = hs[0];
 	int64_t W0, H0;
@@ -248,8 +248,6 @@ int main(int argc, char **argv)
 	li_image *th = li_slide_thumbnail_threads(hs, o.threads, o.size, 0, NULL);
 	if (!th)
 		li_die_lib();
-	for (int t = 1; t < o.threads; t++)
-		li_slide_free(hs[t]);
 	const int tw = th->width, thh = th->height;
 	const double sx = (double)W0 / tw, sy = (double)H0 / thh;
 
@@ -321,8 +319,7 @@ int main(int argc, char **argv)
 	free(sum);
 	free(cnt);
 	free(name);
-	li_slide_free(s);
-	free(hs);
+	li_slide_free_handles(hs, o.threads);
 	li_list_free(l);
 	return 0;
 }

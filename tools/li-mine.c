@@ -212,10 +212,7 @@ static opts parse_args(int argc, char **argv)
 		if (o.query || o.npool || o.npool_list || o.pairs || o.montage || o.query_list ||
 		    seen_k || seen_metric || o.random || o.block)
 			li_usage_error("%s takes a list: --query, --pool, -k and the like are for knn", name);
-		if (argc - optind > 1)
-			li_usage_error("one list at most (got %d)", argc - optind);
-		if (optind < argc)
-			o.input = argv[optind];
+		o.input = li_cli_list_operand(argc, argv, o.input);
 		if (o.cmd == CMD_FP && (o.n >= 0 || seen_by))
 			li_usage_error("fp has no -n or --by (use --threshold)");
 		if (o.cmd == CMD_TOP && o.n < 0)

@@ -86,10 +86,7 @@ static opts parse_args(int argc, char **argv)
 		default: li_cli_bad_option(c, argv);
 		}
 	}
-	if (argc - optind > 1)
-		li_usage_error("one list at most (got %d)", argc - optind);
-	if (optind < argc)
-		o.input = argv[optind];
+	o.input = li_cli_list_operand(argc, argv, o.input);
 	if (!o.model)
 		li_usage_error("a model is required (-m MODEL)");
 	if (o.features && strcmp(o.features, "-") == 0)

@@ -99,15 +99,14 @@ static opts parse_args(int argc, char **argv)
 		default: li_cli_bad_option(c, argv);
 		}
 	}
-	if (argc - optind > 1)
-		li_usage_error("one list at most (got %d)", argc - optind);
-	if (optind < argc) {
+	const char *arg = li_cli_list_operand(argc, argv, NULL);
+	if (arg) {
 		/* a directory operand is the data directory (li-split data/ -o lists/) */
 		struct stat st;
-		if (!o.from_dir && stat(argv[optind], &st) == 0 && S_ISDIR(st.st_mode))
-			o.from_dir = argv[optind];
+		if (!o.from_dir && stat(arg, &st) == 0 && S_ISDIR(st.st_mode))
+			o.from_dir = arg;
 		else
-			o.list = argv[optind];
+			o.list = arg;
 	}
 	if (!o.list == !o.from_dir)
 		li_usage_error("give either a LIST or --from-dir DATA");

@@ -477,13 +477,6 @@ static li_coverage *label_map(const opts *o, int64_t W0, int64_t H0, double tile
 	return c;
 }
 
-static void free_handles(li_slide **hs, int n)
-{
-	for (int t = 0; t < n; t++)
-		li_slide_free(hs[t]);
-	free(hs);
-}
-
 static void fmt_mpp(char *buf, size_t n, bool known, double v)
 {
 	if (known)
@@ -502,8 +495,8 @@ int main(int argc, char **argv)
 
 	/* One handle per thread, for the thumbnail and then the tiles: hs[0] is
 	 * opened here, the others by the first thread that needs them. */
-	li_slide **hs = li_calloc((size_t)o.threads, sizeof *hs);
-	if (!hs || !(hs[0] = li_slide_open(o.slide)))
+	li_slide **hs = li_slide_open_handles(o.slide, o.threads);
+	if (!hs)
 		li_die_lib();
 	li_slide *s = hs[0];
 	int64_t W0, H0;
@@ -692,35 +685,29 @@ int main(int argc, char **argv)
 			for (size_t i = 0; i < nkeep; i++)
 				if (j.fresh[i] && unlink(paths[i]) < 0 && errno != ENOENT)
 					li_warn("cannot remove '%s': %s", paths[i], strerror(errno));
-			for (size_t i = 0; i < nkeep; i++)
-				free(paths[i]);
-			free(paths);
-			free(j.fresh);
-			free(name);
-			free(tiles);
-			li_image_free(level0);
-			free_handles(hs, o.threads);
-			li_die("%s", j.err);
 		}
 	}
 	pthread_mutex_destroy(&j.lock);
+	bool failed = atomic_load(&j.stop);
 
 	/* The manifest, in grid order whatever the threads did. */
-	char mppbuf[32];
-	fmt_mpp(mppbuf, sizeof mppbuf, mpp_known, mpp0 * D);
-	printf("path\tslide\tx\ty\tlevel\tdownsample\tmpp\tsize\ttissue%s\n",
-	       has_label ? "\tlabel" : "");
-	for (size_t i = 0; i < nkeep; i++) {
-		printf("%s\t%s\t%lld\t%lld\t%d\t%.6g\t%s\t%d\t%.3f", paths[i], name,
-		       (long long)tiles[i].x, (long long)tiles[i].y, read_level, D, mppbuf, o.size,
-		       tiles[i].tissue);
-		if (has_label)
-			printf("\t%d", tiles[i].label);
-		putchar('\n');
+	if (!failed) {
+		char mppbuf[32];
+		fmt_mpp(mppbuf, sizeof mppbuf, mpp_known, mpp0 * D);
+		printf("path\tslide\tx\ty\tlevel\tdownsample\tmpp\tsize\ttissue%s\n",
+		       has_label ? "\tlabel" : "");
+		for (size_t i = 0; i < nkeep; i++) {
+			printf("%s\t%s\t%lld\t%lld\t%d\t%.6g\t%s\t%d\t%.3f", paths[i], name,
+			       (long long)tiles[i].x, (long long)tiles[i].y, read_level, D, mppbuf,
+			       o.size, tiles[i].tissue);
+			if (has_label)
+				printf("\t%d", tiles[i].label);
+			putchar('\n');
+		}
+		if (!o.coords_only && nkeep > 0 && isatty(2))
+			li_warn("%zu tiles (%zu written, %zu kept from an earlier run)", nkeep,
+				(size_t)atomic_load(&j.written), (size_t)atomic_load(&j.kept));
 	}
-	if (!o.coords_only && nkeep > 0 && isatty(2))
-		li_warn("%zu tiles (%zu written, %zu kept from an earlier run)", nkeep,
-			(size_t)atomic_load(&j.written), (size_t)atomic_load(&j.kept));
 	for (size_t i = 0; i < nkeep; i++)
 		free(paths[i]);
 	free(paths);
@@ -728,6 +715,8 @@ int main(int argc, char **argv)
 	free(name);
 	free(tiles);
 	li_image_free(level0);
-	free_handles(hs, o.threads);
+	li_slide_free_handles(hs, o.threads);
+	if (failed)
+		li_die("%s", j.err);
 	return nkeep && tissue_px ? LI_EXIT_OK : EXIT_NO_TISSUE;
 }
