@@ -1,8 +1,9 @@
 # li toolkit: one static library (libcommon) and small programs (tools/).
 # Targets: all test demo pipeline install clean asan lint deps bench
-# Every .c in libcommon/ goes into the library, every tools/li-*.c becomes a
-# program and every tests/unit/test_*.c a TAP test, so new modules need no
-# edit here.
+# Every .c in a district of libcommon/ (libcommon/*/ : base, formats, image,
+# slide, nn, stats; see libcommon/README.md) goes into the library, every
+# tools/li-*.c becomes a program and every tests/unit/test_*.c a TAP test, so
+# new modules need no edit here.
 
 VERSION   := 0.1.0
 PREFIX    ?= /usr/local
@@ -14,12 +15,14 @@ OPT       ?= -O2
 CFLAGS    ?= $(OPT) -g $(ARCHFLAGS)
 PKGS      := libpng zlib libjpeg openblas jansson openslide
 LI_CFLAGS  = -std=c11 -Wall -Wextra -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64 \
-             -DLI_VERSION='"$(VERSION)"' -Ilibcommon -pthread \
+             -DLI_VERSION='"$(VERSION)"' $(LIB_INC) -pthread \
              $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS     = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -pthread
 
-LIB_SRC   := $(sort $(wildcard libcommon/*.c))
-LIB_HDR   := $(wildcard libcommon/*.h)
+DISTRICTS := base formats image slide nn stats
+LIB_INC   := $(DISTRICTS:%=-Ilibcommon/%)
+LIB_SRC   := $(sort $(wildcard $(DISTRICTS:%=libcommon/%/*.c)))
+LIB_HDR   := $(wildcard $(DISTRICTS:%=libcommon/%/*.h))
 TOOL_SRC  := $(sort $(wildcard tools/li-*.c))
 TEST_SRC  := $(sort $(wildcard tests/unit/test_*.c))
 SCRIPTS   := $(filter-out %.c,$(wildcard tools/li-*))

@@ -15,22 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* ---- thread pool: the one level of parallelism (OpenBLAS runs single-threaded inside it) ---- */
-typedef struct li_pool li_pool;
-/* A task gets a range [begin, end) of `items`. Ranges are taken dynamically by
- * whichever thread is free, so a task's result for an item must not depend on
- * the thread or on how items are grouped into ranges: then results are
- * deterministic (per thread count, and mostly across thread counts). */
-typedef void (*li_pool_fn)(void *ctx, int begin, int end);
-li_pool *li_pool_new(int threads);
-void li_pool_free(li_pool *p);
-int li_pool_threads(const li_pool *p);
-/* Inside a task: the running thread's index in [0, threads), for per-thread scratch. */
-int li_pool_self(void);
-/* Run fn over [0, items) on all threads (the caller works too); returns when done. */
-void li_pool_run(li_pool *p, int items, li_pool_fn fn, void *ctx);
-/* The same with ranges of `chunk` items (chunk < 1: a few per thread). */
-void li_pool_run_chunked(li_pool *p, int items, int chunk, li_pool_fn fn, void *ctx);
+#include "li_pool.h"
 
 /* Row-major C (M x N) = alpha op(A) op(B) + beta C, cut into blocks of C that
  * the pool's threads compute with single-threaded OpenBLAS calls. Each block

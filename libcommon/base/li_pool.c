@@ -8,10 +8,11 @@
  * deterministic because a task's result for each item may not depend on which
  * thread runs it or how items are grouped (li_nn.h says so). The caller waits
  * only for workers that actually joined the job, never for one still asleep. */
-#include "li_nn.h"
+#include "li_pool.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 
 #include "li_error.h"
