@@ -62,6 +62,7 @@ int main(int argc, char **argv)
 	li_net_config cfg;
 	li_net_config_default(&cfg);
 	int size = 224, batch = 32, threads = 2, iters = 5, warmup = 1, mode = 0;
+	bool im2col = false;
 	static const char *const modes[] = {"all", "train", "infer", NULL};
 	static const struct option opts[] = {
 		{"arch", required_argument, NULL, 'a'}, {"size", required_argument, NULL, 's'},
@@ -82,7 +83,7 @@ int main(int argc, char **argv)
 		case 'w': warmup = (int)li_opt_long("--warmup", optarg, 0, 10000); break;
 		case 'm': mode = li_opt_choice("--mode", optarg, modes); break;
 		case 'W': cfg.width = (int)li_opt_long("--width", optarg, 1, 1024); break;
-		case 'I': li_conv_winograd = false; break;
+		case 'I': im2col = true; break;
 		default: li_usage_error("unknown option");
 		}
 	}
@@ -90,6 +91,7 @@ int main(int argc, char **argv)
 	if (!net)
 		li_die_lib();
 	li_net_init(net, 1);
+	li_net_force_im2col(net, im2col);
 	li_net_set_threads(net, threads);
 	if (li_net_prepare(net, batch, size, size) < 0)
 		li_die_lib();

@@ -10,84 +10,11 @@
  * A 1x1 stride-1 unpadded conv needs no im2col: x itself is the column matrix.
  * 3x3 stride-1 pad-1 convs compute y and dx by Winograd (li_winograd.c) when
  * the batch has enough tiles; dW stays im2col + GEMM. */
-#include <cblas.h>
 #include <string.h>
 
+#include "li_cpu.h"
 #include "li_error.h"
 #include "li_nn.h"
-
-typedef struct gemm_job {
-	bool ta, tb, split_n;
-	int m, n, k, lda, ldb, ldc, blocks;
-	float alpha, beta;
-	const float *a, *b;
-	float *c;
-} gemm_job;
-
-/* Block i of `blocks` over [0, size), boundaries on multiples of 16 (whole
- * SIMD panels of OpenBLAS's kernels). */
-static int block_edge(int size, int blocks, int i)
-{
-	if (i >= blocks)
-		return size;
-	int e = (int)((int64_t)size * i / blocks) & ~15;
-	return e < size ? e : size;
-}
-
-static void gemm_task(void *ctx, int begin, int end)
-{
-	const gemm_job *j = ctx;
-	for (int i = begin; i < end; i++) {
-		int lo = block_edge(j->split_n ? j->n : j->m, j->blocks, i);
-		int hi = block_edge(j->split_n ? j->n : j->m, j->blocks, i + 1);
-		if (hi <= lo)
-			continue;
-		const float *a = j->a, *b = j->b;
-		float *c = j->c;
-		int m = j->m, n = j->n;
-		if (j->split_n) {
-			b += j->tb ? (size_t)lo * j->ldb : (size_t)lo;
-			c += lo;
-			n = hi - lo;
-		} else {
-			a += j->ta ? (size_t)lo : (size_t)lo * j->lda;
-			c += (size_t)lo * j->ldc;
-			m = hi - lo;
-		}
-		cblas_sgemm(CblasRowMajor, j->ta ? CblasTrans : CblasNoTrans,
-			    j->tb ? CblasTrans : CblasNoTrans, m, n, j->k, j->alpha, a, j->lda, b,
-			    j->ldb, j->beta, c, j->ldc);
-	}
-}
-
-void li_gemm(li_pool *pool, bool ta, bool tb, int m, int n, int k, float alpha, const float *a,
-	     int lda, const float *b, int ldb, float beta, float *c, int ldc)
-{
-	int threads = li_pool_threads(pool);
-	gemm_job j = {.ta = ta, .tb = tb, .m = m, .n = n, .k = k, .lda = lda, .ldb = ldb,
-		      .ldc = ldc, .alpha = alpha, .beta = beta, .a = a, .b = b, .c = c, .blocks = 1};
-	/* A few blocks per thread (a late thread costs one block, not half the
-	 * GEMM), but not so thin that OpenBLAS's packing of the shared operand,
-	 * repeated per block, starts to cost: columns when there are enough of
-	 * them (conv outputs), rows otherwise (batch-1 deep layers). */
-	if (threads > 1) {
-		int want = 3 * threads;
-		if (n >= 128 * threads) {
-			j.split_n = true;
-			j.blocks = n / 128 < want ? n / 128 : want;
-		} else if (m >= 32 * threads) {
-			j.blocks = m / 32 < want ? m / 32 : want;
-		} else if (n >= 32 * threads) {
-			j.split_n = true;
-			j.blocks = threads;
-		}
-	}
-	if (j.blocks == 1) {
-		gemm_task(&j, 0, 1);
-		return;
-	}
-	li_pool_run_chunked(pool, j.blocks, 1, gemm_task, &j);
-}
 
 void li_conv_out_hw(const li_conv *c, int h, int w, int *oh, int *ow)
 {
@@ -99,8 +26,6 @@ static bool is_pointwise(const li_conv *c)
 {
 	return c->kh == 1 && c->kw == 1 && c->stride == 1 && c->pad == 0;
 }
-
-bool li_conv_winograd = true;
 
 /* Tiles per Winograd block: GEMMs of 256 columns run near OpenBLAS's best,
  * and a block's transformed input and output (16 (Cin + Cout) x 256 floats,
@@ -145,7 +70,7 @@ size_t li_conv_col_floats(const li_conv *c, int n, int h, int w, size_t budget)
 static int wino_block(const li_conv *c, int n, int h, int w, size_t col_floats, bool cached,
 		      li_pool *pool)
 {
-	if (!li_conv_winograd || !is_wino(c))
+	if (c->algo == LI_CONV_IM2COL || !is_wino(c))
 		return 0;
 	int tiles = li_wino_tiles(n, h, w), threads = li_pool_threads(pool);
 	size_t u = cached ? 0 : li_wino_u_floats(c->cin, c->cout);
@@ -188,7 +113,7 @@ typedef struct col_job {
 } col_job;
 
 /* One task per column-matrix row (ci, ki, kj): copy the shifted input planes. */
-static void im2col_task(void *ctx, int begin, int end)
+LI_INLINE void im2col_task_body(void *ctx, int begin, int end)
 {
 	const col_job *j = ctx;
 	const li_conv *c = j->c;
@@ -221,8 +146,11 @@ static void im2col_task(void *ctx, int begin, int end)
 	}
 }
 
+LI_ISA_DISPATCH(im2col_task, (void *ctx, int begin, int end),
+		(ctx, begin, end))
+
 /* One task per input channel, so each dx plane has a single writer. */
-static void col2im_task(void *ctx, int begin, int end)
+LI_INLINE void col2im_task_body(void *ctx, int begin, int end)
 {
 	const col_job *j = ctx;
 	const li_conv *c = j->c;
@@ -256,6 +184,9 @@ static void col2im_task(void *ctx, int begin, int end)
 		}
 	}
 }
+
+LI_ISA_DISPATCH(col2im_task, (void *ctx, int begin, int end),
+		(ctx, begin, end))
 
 static int chunk_images(const li_conv *c, int n, int oh, int ow, size_t col_floats)
 {
@@ -379,7 +310,7 @@ typedef struct bias_job {
 	bool relu;
 } bias_job;
 
-static void bias_task(void *ctx, int begin, int end)
+LI_INLINE void bias_task_body(void *ctx, int begin, int end)
 {
 	const bias_job *j = ctx;
 	for (int c = begin; c < end; c++) {
@@ -395,6 +326,9 @@ static void bias_task(void *ctx, int begin, int end)
 				r[i] += b;
 	}
 }
+
+LI_ISA_DISPATCH(bias_task, (void *ctx, int begin, int end),
+		(ctx, begin, end))
 
 void li_bias_act(float *y, int channels, size_t m, const float *b1, const float *b2, bool relu,
 		 li_pool *pool)

@@ -2,10 +2,10 @@
  * softmax cross-entropy, each forward next to its backward. Per-channel work is
  * split over channels (one writer per channel, fixed summation order), so the
  * results do not depend on the thread count. */
-#include <cblas.h>
 #include <math.h>
 #include <string.h>
 
+#include "li_cpu.h"
 #include "li_error.h"
 #include "li_net.h"
 #include "li_nn.h"
@@ -20,17 +20,17 @@ typedef float v8 __attribute__((vector_size(32)));
 typedef int v8i __attribute__((vector_size(32)));
 #define SUM_BLOCK 256
 
-static inline double hsum(const v8 *v)
+LI_INLINE double hsum(const v8 *v)
 {
 	float t[8];
 	memcpy(t, v, sizeof t);
 	return ((double)t[0] + t[1] + t[2] + t[3]) + ((double)t[4] + t[5] + t[6] + t[7]);
 }
 
-static inline void ld8(v8 *v, const float *p) { memcpy(v, p, sizeof *v); }
+LI_INLINE void ld8(v8 *v, const float *p) { memcpy(v, p, sizeof *v); }
 
 /* sum of x and, with mu given, of (x - mu)^2 */
-static void row_sums(const float *x, size_t m, double mu, bool square, double *out)
+LI_INLINE void row_sums(const float *x, size_t m, double mu, bool square, double *out)
 {
 	double tot = 0;
 	size_t i = 0;
@@ -65,7 +65,7 @@ typedef struct bn_job {
 	bool relu, batch_stats, update;
 } bn_job;
 
-static void bn_forward_task(void *ctx, int begin, int end)
+LI_INLINE void bn_forward_task_body(void *ctx, int begin, int end)
 {
 	const bn_job *j = ctx;
 	li_bn *bn = j->bn;
@@ -120,6 +120,9 @@ static void bn_forward_task(void *ctx, int begin, int end)
 	}
 }
 
+LI_ISA_DISPATCH(bn_forward_task, (void *ctx, int begin, int end),
+		(ctx, begin, end))
+
 void li_bn_forward(li_bn *bn, const float *x, int n, int hw, float *y, const float *add, bool relu,
 		   bool batch_stats, bool update_running, li_pool *pool)
 {
@@ -130,7 +133,7 @@ void li_bn_forward(li_bn *bn, const float *x, int n, int hw, float *y, const flo
 		++*bn->num_batches_tracked;
 }
 
-static void bn_backward_task(void *ctx, int begin, int end)
+LI_INLINE void bn_backward_task_body(void *ctx, int begin, int end)
 {
 	const bn_job *j = ctx;
 	li_bn *bn = j->bn;
@@ -179,6 +182,9 @@ static void bn_backward_task(void *ctx, int begin, int end)
 	}
 }
 
+LI_ISA_DISPATCH(bn_backward_task, (void *ctx, int begin, int end),
+		(ctx, begin, end))
+
 void li_bn_backward(li_bn *bn, const float *x, int n, int hw, const float *dy, float *dx, bool relu,
 		    li_pool *pool)
 {
@@ -212,7 +218,7 @@ void li_relu_forward(const float *x, size_t m, float *y, li_pool *pool)
 	li_pool_run(pool, (int)((m + RELU_BLOCK - 1) / RELU_BLOCK), relu_forward_task, &j);
 }
 
-static void relu_backward_task(void *ctx, int begin, int end)
+LI_INLINE void relu_backward_task_body(void *ctx, int begin, int end)
 {
 	const relu_job *j = ctx;
 	size_t lo = (size_t)begin * RELU_BLOCK, hi = (size_t)end * RELU_BLOCK;
@@ -222,6 +228,9 @@ static void relu_backward_task(void *ctx, int begin, int end)
 	for (size_t i = lo; i < hi; i++)
 		j->y[i] = j->x[i] > 0.0f ? j->dy[i] : 0.0f;
 }
+
+LI_ISA_DISPATCH(relu_backward_task, (void *ctx, int begin, int end),
+		(ctx, begin, end))
 
 void li_relu_backward(const float *y, size_t m, const float *dy, float *dx, li_pool *pool)
 {
@@ -260,7 +269,7 @@ static void pool_range(int out, int size, int s, int p, int k, int *lo, int *hi)
  * wins), as PyTorch does. Loops run over a whole output row per window
  * position, so the compare-and-select chains of neighbouring outputs are
  * independent: one output at a time is a 9-deep dependency chain. */
-static void maxpool_forward_task(void *ctx, int begin, int end)
+LI_INLINE void maxpool_forward_task_body(void *ctx, int begin, int end)
 {
 	const pool_job *j = ctx;
 	size_t hw = (size_t)j->h * j->w, ohw = (size_t)j->oh * j->ow;
@@ -305,6 +314,9 @@ static void maxpool_forward_task(void *ctx, int begin, int end)
 	}
 }
 
+LI_ISA_DISPATCH(maxpool_forward_task, (void *ctx, int begin, int end),
+		(ctx, begin, end))
+
 void li_maxpool_forward(const float *x, int planes, int h, int w, int k, int s, int p, float *y,
 			uint8_t *argmax, li_pool *pool)
 {
@@ -314,7 +326,7 @@ void li_maxpool_forward(const float *x, int planes, int h, int w, int k, int s, 
 	li_pool_run(pool, planes, maxpool_forward_task, &j);
 }
 
-static void maxpool_backward_task(void *ctx, int begin, int end)
+LI_INLINE void maxpool_backward_task_body(void *ctx, int begin, int end)
 {
 	const pool_job *j = ctx;
 	size_t hw = (size_t)j->h * j->w, ohw = (size_t)j->oh * j->ow;
@@ -332,6 +344,9 @@ static void maxpool_backward_task(void *ctx, int begin, int end)
 			}
 	}
 }
+
+LI_ISA_DISPATCH(maxpool_backward_task, (void *ctx, int begin, int end),
+		(ctx, begin, end))
 
 void li_maxpool_backward(const float *dy, const uint8_t *argmax, int planes, int h, int w, int k,
 			 int s, int p, float *dx, li_pool *pool)
@@ -370,8 +385,8 @@ void li_avgpool_backward(const float *df, int c, int n, int hw, float *dx)
 
 void li_fc_forward(const li_fc *fc, const float *x, int n, float *y)
 {
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, fc->out, fc->in, 1.0f, x, fc->in,
-		    fc->w, fc->in, 0.0f, y, fc->out);
+	li_sgemm1(false, true, n, fc->out, fc->in, 1.0f, x, fc->in, fc->w, fc->in, 0.0f, y,
+		  fc->out);
 	for (int i = 0; i < n; i++)
 		for (int k = 0; k < fc->out; k++)
 			y[(size_t)i * fc->out + k] += fc->b[k];
@@ -379,8 +394,8 @@ void li_fc_forward(const li_fc *fc, const float *x, int n, float *y)
 
 void li_fc_backward(const li_fc *fc, const float *x, int n, const float *dy, float *dx)
 {
-	cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, fc->out, fc->in, n, 1.0f, dy, fc->out,
-		    x, fc->in, 1.0f, fc->dw, fc->in);
+	li_sgemm1(true, false, fc->out, fc->in, n, 1.0f, dy, fc->out, x, fc->in, 1.0f, fc->dw,
+		  fc->in);
 	for (int k = 0; k < fc->out; k++) {
 		double s = 0;
 		for (int i = 0; i < n; i++)
@@ -388,8 +403,8 @@ void li_fc_backward(const li_fc *fc, const float *x, int n, const float *dy, flo
 		fc->db[k] += (float)s;
 	}
 	if (dx)
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, fc->in, fc->out, 1.0f, dy,
-			    fc->out, fc->w, fc->in, 0.0f, dx, fc->in);
+		li_sgemm1(false, false, n, fc->in, fc->out, 1.0f, dy, fc->out, fc->w, fc->in, 0.0f,
+			  dx, fc->in);
 }
 
 /* ---- softmax cross-entropy, as torch.nn.functional.cross_entropy ----

@@ -13,7 +13,6 @@
  * buffers and never touches the training activations. */
 #include "li_net.h"
 
-#include <cblas.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -337,13 +336,16 @@ const li_net_tensor *li_net_tensor_find(const li_net *net, const char *name)
 	return NULL;
 }
 
+void li_net_force_im2col(li_net *net, bool on)
+{
+	for (int i = 0; i < net->nunits; i++)
+		net->units[i].conv.algo = on ? LI_CONV_IM2COL : LI_CONV_AUTO;
+}
+
 void li_net_set_threads(li_net *net, int threads)
 {
 	if (threads < 1)
 		threads = 1;
-	/* Our pool splits each GEMM itself; OpenBLAS's own workers would spin
-	 * between GEMMs and take the cores from it. */
-	openblas_set_num_threads(1);
 	if (threads == net->threads)
 		return;
 	li_pool *p = li_pool_new(threads);

@@ -51,9 +51,10 @@ void li_net_init_fc(li_net *net, uint64_t seed);
  * an eval-only net costs about its eval buffers in resident memory. */
 int li_net_prepare(li_net *net, int max_batch, int height, int width);
 /* Threads for the net's own pool, which also splits every GEMM into blocks of
- * single-threaded OpenBLAS calls; this sets OpenBLAS to one thread, and
- * openblas_set_num_threads is process-wide. */
+ * single-threaded GEMM calls (li_gemm). */
 void li_net_set_threads(li_net *net, int threads);
+/* Every conv by im2col, none by Winograd (benchmarks compare the two). */
+void li_net_force_im2col(li_net *net, bool on);
 void li_net_set_training(li_net *net, bool training);
 
 /* Forward n <= max_batch images x (n, C, H, W). logits: n x classes. features

@@ -17,16 +17,25 @@
 
 #include "li_pool.h"
 
+/* Row-major C (M x N) = alpha op(A) op(B) + beta C on the calling thread
+ * alone (li_gemm.c: oneDNN's sgemm, its kernel chosen at run time). */
+void li_sgemm1(bool ta, bool tb, int m, int n, int k, float alpha, const float *a, int lda,
+	       const float *b, int ldb, float beta, float *c, int ldc);
 /* Row-major C (M x N) = alpha op(A) op(B) + beta C, cut into blocks of C that
- * the pool's threads compute with single-threaded OpenBLAS calls. Each block
+ * the pool's threads compute with li_sgemm1. Each block
  * is one sgemm with the full K, so every element of C is computed the same way
  * whatever thread runs it. */
 void li_gemm(li_pool *pool, bool ta, bool tb, int m, int n, int k, float alpha, const float *a,
 	     int lda, const float *b, int ldb, float beta, float *c, int ldc);
 
 /* ---- convolution: y = W * x (+ b), im2col + sgemm over chunks of images ---- */
+/* How a conv computes y and dx: AUTO takes Winograd for 3x3 stride-1 pad-1
+ * convs when the batch has enough tiles, im2col otherwise; IM2COL never
+ * takes Winograd (tests and benchmarks compare the two). dW is always im2col. */
+typedef enum li_conv_algo { LI_CONV_AUTO, LI_CONV_IM2COL } li_conv_algo;
 typedef struct li_conv {
 	int cin, cout, kh, kw, stride, pad;
+	li_conv_algo algo;
 	float *w, *b;    /* Cout x Cin x KH x KW; bias Cout or NULL */
 	float *dw, *db;  /* gradients (same shapes) */
 } li_conv;
@@ -56,10 +65,6 @@ void li_conv_forward_u(const li_conv *c, const float *w, float *u, bool *u_ready
 void li_conv_backward(const li_conv *c, const float *x, int n, int h, int wd, const float *dy,
 		      float *dx, bool dx_add, float *col, size_t col_floats, li_pool *pool);
 
-/* 3x3 stride-1 pad-1 convolutions (forward and backward-data) go through
- * Winograd F(2x2, 3x3) when this is true (the default) and the batch has
- * enough tiles; false forces im2col (tests and benchmarks compare the two). */
-extern bool li_conv_winograd;
 
 /* ---- C = A B with A packed once (li_sgemm.c): weights times activations ---- */
 #define LI_GEMM_MR 6
@@ -71,16 +76,31 @@ void li_gemm_pack(const float *a, int rows, int cols, float *ap);
 int li_gemm_stride(int n);
 /* c (rows x n, row stride ldc) = A (packed) b (cols x n, row stride ldb),
  * or += when add; columns of b past n are never read. Single-threaded (the
- * Winograd blocks are the unit of parallel work). */
+ * Winograd blocks are the unit of parallel work). The micro-kernel is the
+ * best this CPU runs (li_gemm_kernel_best). */
 void li_gemm_packed(const float *ap, int rows, int cols, const float *b, int ldb, int n, float *c,
 		    int ldc, bool add);
-/* Whether li_gemm_packed runs its AVX2/FMA kernel (x86-64 with both, and
- * li_gemm_portable false). Without it, the portable C kernel runs at about
- * half OpenBLAS's speed, so Winograd keeps U row-major for OpenBLAS then. */
+/* The micro-kernels, each compiled from one source for its instruction set
+ * (li_sgemm.c); AVX2_W32 is the AVX-512 kernel's code compiled for AVX2, for
+ * tests only. */
+typedef enum li_gemm_kernel {
+	LI_GEMM_KERNEL_C,
+	LI_GEMM_KERNEL_AVX2,
+	LI_GEMM_KERNEL_AVX2_W32,
+	LI_GEMM_KERNEL_AVX512,
+	LI_GEMM_KERNELS
+} li_gemm_kernel;
+const char *li_gemm_kernel_name(li_gemm_kernel k);
+/* Whether k is built here and this CPU (as capped by LI_ISA) runs it. */
+bool li_gemm_kernel_runs(li_gemm_kernel k);
+li_gemm_kernel li_gemm_kernel_best(void);
+/* li_gemm_packed with kernel k (the portable one if k does not run here). */
+void li_gemm_packed_with(li_gemm_kernel k, const float *ap, int rows, int cols, const float *b,
+			 int ldb, int n, float *c, int ldc, bool add);
+/* Whether the best kernel is a vector one (AVX2 or better): without it the
+ * portable C kernel runs at about half li_sgemm1's speed, so Winograd keeps
+ * U row-major for li_sgemm1 then. */
 bool li_gemm_fast(void);
-/* true acts as if the CPU had no AVX2/FMA (tests compare both paths; set it
- * only between convolutions, as cached Winograd weights keep their layout). */
-extern bool li_gemm_portable;
 
 /* ---- Winograd F(2x2, 3x3) (li_winograd.c), used by li_conv ---- */
 /* Floats of the transformed weights U (16 x Cout x Cin). */

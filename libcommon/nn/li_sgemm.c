@@ -3,25 +3,24 @@
  * For GEMMs whose left operand is a weight matrix that stays the same over
  * many calls, as the 16 GEMMs of a Winograd convolution (li_winograd.c writes
  * its transformed weights straight into this layout): A in panels of
- * LI_GEMM_MR rows, k-major within a panel; an AVX2/FMA kernel computes 6 rows
- * x 16 columns at a time with twelve accumulators, reading B (the
- * activations) in place. OpenBLAS packs both operands at every call, and
- * single-threaded OpenBLAS 0.3.21 ran some of these shapes at 10 GFLOP/s on
- * this machine (any with 256 rows and depth 256, for one), where this kernel
- * runs at 30-37 on one core. For im2col convolutions it gained nothing over
- * OpenBLAS, which is kept there.
+ * LI_GEMM_MR rows, k-major within a panel; a micro-kernel computes 6 rows x
+ * 2 vectors of columns at a time with twelve accumulators, reading B (the
+ * activations) in place.
  *
- * On x86-64 the AVX2/FMA kernels are always compiled (target attribute) and
- * chosen at run time when the CPU has both, so a build without -march=native
- * (a distribution's generic flags) is as fast; other CPUs get C loops of
- * fixed width that the compiler vectorizes. */
+ * The micro-kernels are written once, with GCC vector types of W floats, and
+ * compiled for each instruction set by a target attribute (KERNELS below):
+ *   avx2    W = 8,  6 x 16 tiles, 12 ymm accumulators;
+ *   avx512  W = 16, 6 x 32 tiles, 12 zmm accumulators;
+ *   avx2w32 W = 16 compiled for AVX2: each vector is two ymm halves. It is
+ *           slower (it spills) and never chosen, but it is the avx512
+ *           kernel's source and strip logic, runnable on an AVX2 CPU, so the
+ *           tests check on any x86-64 machine what an AVX-512 one runs.
+ * li_cpu_isa() picks one at run time, so a generic build (no -march) is as
+ * fast as a native one. Without AVX2 the portable C kernel runs (and
+ * Winograd keeps U row-major for li_sgemm1 instead, which is faster then). */
 #include <string.h>
-#if defined(__x86_64__) && defined(__GNUC__)
-#define LI_HAVE_AVX2_KERNEL 1
-#define TARGET_AVX2 __attribute__((target("avx2,fma")))
-#include <immintrin.h>
-#endif
 
+#include "li_cpu.h"
 #include "li_nn.h"
 
 static size_t pad_rows(int rows) { return ((size_t)rows + LI_GEMM_MR - 1) / LI_GEMM_MR * LI_GEMM_MR; }
@@ -59,111 +58,126 @@ static void store_rows(const float *t, int ts, float *c, int ldc, int nr, int nc
 			memcpy(c, t, sizeof(float) * (size_t)nc);
 }
 
-/* c[r][0..nc) = sum_k up[k][r] v[k][0..nc), r < nr: one panel of LI_GEMM_MR
- * rows of U (k-major, up) times up to 16 columns of V (row stride ldv). */
-#ifdef LI_HAVE_AVX2_KERNEL
-/* The twelve accumulators are named, not an array: GCC at -O2 does not
- * unroll the row loop and would keep an array in memory. */
-#define ROW(i) \
-	do { \
-		__m256 a = _mm256_broadcast_ss(up + (i)); \
-		c##i##0 = _mm256_fmadd_ps(a, b0, c##i##0); \
-		c##i##1 = _mm256_fmadd_ps(a, b1, c##i##1); \
-	} while (0)
-#define ROWS() \
-	do { \
-		ROW(0); \
-		ROW(1); \
-		ROW(2); \
-		ROW(3); \
-		ROW(4); \
-		ROW(5); \
-	} while (0)
+/* Depth blocks of at most LI_GEMM_KC rows of b, so that a 16-column strip of
+ * them (LI_GEMM_KC cache lines, 32 KB) stays in the L1 cache while every
+ * panel of A passes over it; the blocks after the first add onto c. */
+#define LI_GEMM_KC 512
+/* The widest strip of any kernel (avx512: 32 columns). */
+#define LI_GEMM_NR_MAX 32
 
-TARGET_AVX2 static void kernel_avx2(int K, const float *up, const float *v, int ldv, float *c,
-				       int ldc, int nr, int nc, bool add)
+/* A strip narrower than the kernel's is copied, zero-padded, into pad (kc
+ * rows of `width`) so that no column past n is ever read. */
+static const float *pad_strip(const float *v, int ldv, int kc, int nc, int width, float *pad)
 {
-	__m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
-	__m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
-	if (nc == 16) {
-		for (int k = 0; k < K; k++, v += ldv, up += LI_GEMM_MR) {
-			__m256 b0 = _mm256_loadu_ps(v), b1 = _mm256_loadu_ps(v + 8);
-			ROWS();
-		}
-	} else {
-		/* masked loads: the columns past nc may lie past the workspace */
-		__m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-		__m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(nc), idx);
-		__m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(nc - 8), idx);
-		for (int k = 0; k < K; k++, v += ldv, up += LI_GEMM_MR) {
-			__m256 b0 = _mm256_maskload_ps(v, m0), b1 = _mm256_maskload_ps(v + 8, m1);
-			ROWS();
-		}
+	for (int k = 0; k < kc; k++) {
+		memcpy(pad + (size_t)k * width, v + (size_t)k * ldv, sizeof(float) * (size_t)nc);
+		memset(pad + (size_t)k * width + nc, 0, sizeof(float) * (size_t)(width - nc));
 	}
-	/* a whole tile straight into c, else through t */
-	float t[LI_GEMM_MR][16];
-	bool direct = nc == 16 && nr == LI_GEMM_MR && !add;
-	float *d = direct ? c : t[0];
-	size_t ld = direct ? (size_t)ldc : 16;
-	_mm256_storeu_ps(d, c00);
-	_mm256_storeu_ps(d + 8, c01);
-	_mm256_storeu_ps(d + ld, c10);
-	_mm256_storeu_ps(d + ld + 8, c11);
-	_mm256_storeu_ps(d + 2 * ld, c20);
-	_mm256_storeu_ps(d + 2 * ld + 8, c21);
-	_mm256_storeu_ps(d + 3 * ld, c30);
-	_mm256_storeu_ps(d + 3 * ld + 8, c31);
-	_mm256_storeu_ps(d + 4 * ld, c40);
-	_mm256_storeu_ps(d + 4 * ld + 8, c41);
-	_mm256_storeu_ps(d + 5 * ld, c50);
-	_mm256_storeu_ps(d + 5 * ld + 8, c51);
-	if (!direct)
-		store_rows(&t[0][0], 16, c, ldc, nr, nc, add);
+	return pad;
 }
 
-/* Up to 8 columns (the last strip when the tiles are not a multiple of 16,
- * e.g. 49 at 14x14): two panels of rows at once, twelve accumulators of one
- * vector each, so a strip of 1 column costs 8 and not 16. */
-#define ROW8(i, p, j) (c##i = _mm256_fmadd_ps(_mm256_broadcast_ss((p) + (j)), b, c##i))
-#define PANEL8(r0, r1, r2, r3, r4, r5, p) \
+#if defined(__x86_64__) && defined(__GNUC__)
+/* One rank-1 update of row i: c_i0 += a b0, c_i1 += a b1 (a = up[i]
+ * broadcast; `s - (vec){}` is the broadcast that needs no arithmetic). */
+#define ROW(T, i) \
 	do { \
-		ROW8(r0, p, 0); \
-		ROW8(r1, p, 1); \
-		ROW8(r2, p, 2); \
-		ROW8(r3, p, 3); \
-		ROW8(r4, p, 4); \
-		ROW8(r5, p, 5); \
+		T a_ = up[i] - (T){0}; \
+		c##i##0 += a_ * b0; \
+		c##i##1 += a_ * b1; \
+	} while (0)
+#define NROW(T, i, p, j) (c##i += ((p)[j] - (T){0}) * b)
+#define STORE2(p, x, y) \
+	do { \
+		memcpy((p), &(x), sizeof(x)); \
+		memcpy((p) + sizeof(x) / sizeof(float), &(y), sizeof(y)); \
 	} while (0)
 
-TARGET_AVX2 static void kernel8_avx2(int K, const float *up, const float *up2, const float *v,
-					int ldv, float *c, int ldc, int nr, int nc, bool add)
-{
-	__m256 c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0;
-	__m256 c6 = c0, c7 = c0, c8 = c0, c9 = c0, c10 = c0, c11 = c0;
-	__m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(nc), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-	if (!up2)
-		up2 = up; /* one panel left: the second set is computed and dropped */
-	for (int k = 0; k < K; k++, v += ldv, up += LI_GEMM_MR, up2 += LI_GEMM_MR) {
-		__m256 b = _mm256_maskload_ps(v, m);
-		PANEL8(0, 1, 2, 3, 4, 5, up);
-		PANEL8(6, 7, 8, 9, 10, 11, up2);
+/* KERNELS(SUF, W, TARGET) defines, for vectors of W floats:
+ *   kern_SUF: one panel (LI_GEMM_MR rows, nr of them kept) x 2W columns of v
+ *     (all readable; nc of them kept), accumulated over K;
+ *   narrow_SUF: two panels (up2 NULL: one) x W columns, for narrow strips.
+ * The accumulators are named, not an array: GCC at -O2 does not unroll the
+ * row loop and would keep an array in memory. Contraction into FMA is asked
+ * for explicitly (-std=c11 turns it off). */
+#define KERNELS(SUF, W, TARGET) \
+	typedef float vec_##SUF __attribute__((vector_size(4 * (W)))); \
+	TARGET __attribute__((optimize("fp-contract=fast"))) static void kern_##SUF( \
+		int K, const float *up, const float *v, int ldv, float *c, int ldc, int nr, int nc, \
+		bool add) \
+	{ \
+		typedef vec_##SUF T; \
+		T c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0}, c20 = {0}, c21 = {0}; \
+		T c30 = {0}, c31 = {0}, c40 = {0}, c41 = {0}, c50 = {0}, c51 = {0}; \
+		for (int k = 0; k < K; k++, v += ldv, up += LI_GEMM_MR) { \
+			T b0, b1; \
+			memcpy(&b0, v, sizeof b0); \
+			memcpy(&b1, v + (W), sizeof b1); \
+			ROW(T, 0); \
+			ROW(T, 1); \
+			ROW(T, 2); \
+			ROW(T, 3); \
+			ROW(T, 4); \
+			ROW(T, 5); \
+		} \
+		/* a whole tile straight into c, else through t */ \
+		float t[LI_GEMM_MR][2 * (W)]; \
+		bool direct = nc == 2 * (W) && nr == LI_GEMM_MR && !add; \
+		float *d = direct ? c : t[0]; \
+		size_t ld = direct ? (size_t)ldc : 2 * (W); \
+		STORE2(d, c00, c01); \
+		STORE2(d + ld, c10, c11); \
+		STORE2(d + 2 * ld, c20, c21); \
+		STORE2(d + 3 * ld, c30, c31); \
+		STORE2(d + 4 * ld, c40, c41); \
+		STORE2(d + 5 * ld, c50, c51); \
+		if (!direct) \
+			store_rows(&t[0][0], 2 * (W), c, ldc, nr, nc, add); \
+	} \
+	TARGET __attribute__((optimize("fp-contract=fast"))) static void narrow_##SUF( \
+		int K, const float *up, const float *up2, const float *v, int ldv, float *c, int ldc, \
+		int nr, int nc, bool add) \
+	{ \
+		typedef vec_##SUF T; \
+		T c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0}, c4 = {0}, c5 = {0}; \
+		T c6 = {0}, c7 = {0}, c8 = {0}, c9 = {0}, c10 = {0}, c11 = {0}; \
+		if (!up2) \
+			up2 = up; /* one panel: the second set is computed and dropped */ \
+		for (int k = 0; k < K; k++, v += ldv, up += LI_GEMM_MR, up2 += LI_GEMM_MR) { \
+			T b; \
+			memcpy(&b, v, sizeof b); \
+			NROW(T, 0, up, 0); \
+			NROW(T, 1, up, 1); \
+			NROW(T, 2, up, 2); \
+			NROW(T, 3, up, 3); \
+			NROW(T, 4, up, 4); \
+			NROW(T, 5, up, 5); \
+			NROW(T, 6, up2, 0); \
+			NROW(T, 7, up2, 1); \
+			NROW(T, 8, up2, 2); \
+			NROW(T, 9, up2, 3); \
+			NROW(T, 10, up2, 4); \
+			NROW(T, 11, up2, 5); \
+		} \
+		const T acc[2 * LI_GEMM_MR] = {c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11}; \
+		float t[2 * LI_GEMM_MR][W]; \
+		memcpy(t, acc, sizeof t); \
+		store_rows(&t[0][0], (W), c, ldc, nr, nc, add); \
 	}
-	const __m256 acc[2 * LI_GEMM_MR] = {c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11};
-	float t[2 * LI_GEMM_MR][8];
-	for (int i = 0; i < 2 * LI_GEMM_MR; i++)
-		_mm256_storeu_ps(t[i], acc[i]);
-	store_rows(&t[0][0], 8, c, ldc, nr, nc, add);
-}
-#undef PANEL8
-#undef ROW8
-#undef ROWS
+
+KERNELS(avx2, 8, LI_TARGET_AVX2)
+KERNELS(avx512, 16, LI_TARGET_AVX512)
+KERNELS(avx2w32, 16, LI_TARGET_AVX2)
+#undef KERNELS
+#undef NROW
+#undef STORE2
 #undef ROW
+#define LI_HAVE_X86_KERNELS 1
 #endif
 
 /* Portable: fixed-width inner loops (16 columns) that the compiler turns
  * into whatever vectors the target has. */
-static void kernel_c(int K, const float *up, const float *v, int ldv, float *c, int ldc, int nr,
-		     int nc, bool add)
+static void kern_c(int K, const float *up, const float *v, int ldv, float *c, int ldc, int nr,
+		   int nc, bool add)
 {
 	float acc[LI_GEMM_MR][16] = {{0}};
 	if (nc == 16)
@@ -173,7 +187,7 @@ static void kernel_c(int K, const float *up, const float *v, int ldv, float *c, 
 				for (int q = 0; q < 16; q++)
 					acc[i][q] += a * v[q];
 			}
-	else
+	else /* only the nc columns that exist are read */
 		for (int k = 0; k < K; k++, v += ldv, up += LI_GEMM_MR)
 			for (int i = 0; i < LI_GEMM_MR; i++)
 				for (int q = 0; q < nc; q++)
@@ -181,83 +195,111 @@ static void kernel_c(int K, const float *up, const float *v, int ldv, float *c, 
 	store_rows(&acc[0][0], 16, c, ldc, nr, nc, add);
 }
 
-bool li_gemm_portable = false;
-
-bool li_gemm_fast(void)
+static void narrow_c(int K, const float *up, const float *up2, const float *v, int ldv, float *c,
+		     int ldc, int nr, int nc, bool add)
 {
-#ifdef LI_HAVE_AVX2_KERNEL
-	return !li_gemm_portable && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#else
-	return false;
-#endif
-}
-
-static void kernel(int K, const float *up, const float *v, int ldv, float *c, int ldc, int nr,
-		   int nc, bool add, bool avx2)
-{
-#ifdef LI_HAVE_AVX2_KERNEL
-	if (avx2) {
-		kernel_avx2(K, up, v, ldv, c, ldc, nr, nc, add);
-		return;
-	}
-#endif
-	(void)avx2;
-	kernel_c(K, up, v, ldv, c, ldc, nr, nc, add);
-}
-
-/* Two panels (nr up to 2 LI_GEMM_MR rows; up2 NULL when there is one) of at
- * most 8 columns. */
-static void kernel8(int K, const float *up, const float *up2, const float *v, int ldv, float *c,
-		    int ldc, int nr, int nc, bool add, bool avx2)
-{
-#ifdef LI_HAVE_AVX2_KERNEL
-	if (avx2) {
-		kernel8_avx2(K, up, up2, v, ldv, c, ldc, nr, nc, add);
-		return;
-	}
-#endif
-	kernel_c(K, up, v, ldv, c, ldc, nr < LI_GEMM_MR ? nr : LI_GEMM_MR, nc, add);
+	kern_c(K, up, v, ldv, c, ldc, nr < LI_GEMM_MR ? nr : LI_GEMM_MR, nc, add);
 	if (up2 && nr > LI_GEMM_MR)
-		kernel_c(K, up2, v, ldv, c + (size_t)LI_GEMM_MR * ldc, ldc, nr - LI_GEMM_MR, nc, add);
+		kern_c(K, up2, v, ldv, c + (size_t)LI_GEMM_MR * ldc, ldc, nr - LI_GEMM_MR, nc, add);
 }
 
-/* Depth blocks of at most LI_GEMM_KC rows of b, so that a 16-column strip of
- * them (LI_GEMM_KC cache lines, 32 KB) stays in the L1 cache while every
- * panel of A passes over it; the blocks after the first add onto c. */
-#define LI_GEMM_KC 512
+typedef void (*kern_fn)(int K, const float *up, const float *v, int ldv, float *c, int ldc,
+			int nr, int nc, bool add);
+typedef void (*narrow_fn)(int K, const float *up, const float *up2, const float *v, int ldv,
+			  float *c, int ldc, int nr, int nc, bool add);
 
-static void gemm_block(const float *ap, int rows, int cols, int k0, int kc, const float *v,
-		       int ldv, int n, float *c, int ldc, bool add)
+static const struct kernel_ops {
+	const char *name;
+	li_isa needs;
+	int width;        /* columns of kern: 2 vectors; narrow takes width / 2 */
+	kern_fn kern;     /* NULL: not built for this architecture */
+	narrow_fn narrow;
+} kernels[LI_GEMM_KERNELS] = {
+	[LI_GEMM_KERNEL_C] = {"c 6x16", LI_ISA_BASE, 16, kern_c, narrow_c},
+#ifdef LI_HAVE_X86_KERNELS
+	[LI_GEMM_KERNEL_AVX2] = {"avx2 6x16", LI_ISA_AVX2, 16, kern_avx2, narrow_avx2},
+	[LI_GEMM_KERNEL_AVX2_W32] = {"avx2 6x32 (test)", LI_ISA_AVX2, 32, kern_avx2w32, narrow_avx2w32},
+	[LI_GEMM_KERNEL_AVX512] = {"avx512 6x32", LI_ISA_AVX512, 32, kern_avx512, narrow_avx512},
+#else
+	[LI_GEMM_KERNEL_AVX2] = {"avx2 6x16", LI_ISA_AVX2, 16, NULL, NULL},
+	[LI_GEMM_KERNEL_AVX2_W32] = {"avx2 6x32 (test)", LI_ISA_AVX2, 32, NULL, NULL},
+	[LI_GEMM_KERNEL_AVX512] = {"avx512 6x32", LI_ISA_AVX512, 32, NULL, NULL},
+#endif
+};
+
+const char *li_gemm_kernel_name(li_gemm_kernel k)
 {
-	bool avx2 = li_gemm_fast();
-	for (int q = 0; q < n; q += 16) {
-		int nc = n - q < 16 ? n - q : 16;
-		if (nc <= 8) {
+	return (unsigned)k < LI_GEMM_KERNELS ? kernels[k].name : NULL;
+}
+
+bool li_gemm_kernel_runs(li_gemm_kernel k)
+{
+	return (unsigned)k < LI_GEMM_KERNELS && kernels[k].kern && li_cpu_isa() >= kernels[k].needs;
+}
+
+li_gemm_kernel li_gemm_kernel_best(void)
+{
+	li_isa isa = li_cpu_isa();
+	if (isa >= LI_ISA_AVX512 && li_gemm_kernel_runs(LI_GEMM_KERNEL_AVX512))
+		return LI_GEMM_KERNEL_AVX512;
+	if (isa >= LI_ISA_AVX2 && li_gemm_kernel_runs(LI_GEMM_KERNEL_AVX2))
+		return LI_GEMM_KERNEL_AVX2;
+	return LI_GEMM_KERNEL_C;
+}
+
+bool li_gemm_fast(void) { return li_gemm_kernel_best() != LI_GEMM_KERNEL_C; }
+
+static void gemm_block(const struct kernel_ops *ko, const float *ap, int rows, int cols, int k0,
+		       int kc, const float *v, int ldv, int n, float *c, int ldc, bool add)
+{
+	static _Thread_local _Alignas(64) float pad[LI_GEMM_KC * LI_GEMM_NR_MAX];
+	int width = ko->width, half = width / 2;
+	bool portable = ko->kern == kern_c; /* reads only the nc columns there are */
+	for (int q = 0; q < n; q += width) {
+		int nc = n - q < width ? n - q : width;
+		const float *vs = v + q;
+		int lds = ldv;
+		if (nc <= half) {
+			if (!portable && nc < half) {
+				vs = pad_strip(vs, ldv, kc, nc, half, pad);
+				lds = half;
+			}
 			for (int r = 0; r < rows; r += 2 * LI_GEMM_MR) {
 				int nr = rows - r < 2 * LI_GEMM_MR ? rows - r : 2 * LI_GEMM_MR;
 				const float *p2 = nr > LI_GEMM_MR
 							  ? ap + (size_t)(r + LI_GEMM_MR) * cols + (size_t)k0 * LI_GEMM_MR
 							  : NULL;
-				kernel8(kc, ap + (size_t)r * cols + (size_t)k0 * LI_GEMM_MR, p2, v + q, ldv,
-					c + (size_t)r * ldc + q, ldc, nr, nc, add, avx2);
+				ko->narrow(kc, ap + (size_t)r * cols + (size_t)k0 * LI_GEMM_MR, p2, vs, lds,
+					   c + (size_t)r * ldc + q, ldc, nr, nc, add);
 			}
 			continue;
 		}
+		if (!portable && nc < width) {
+			vs = pad_strip(vs, ldv, kc, nc, width, pad);
+			lds = width;
+		}
 		for (int r = 0; r < rows; r += LI_GEMM_MR)
-			kernel(kc, ap + (size_t)r * cols + (size_t)k0 * LI_GEMM_MR, v + q, ldv,
-			       c + (size_t)r * ldc + q, ldc, rows - r < LI_GEMM_MR ? rows - r : LI_GEMM_MR,
-			       nc, add, avx2);
+			ko->kern(kc, ap + (size_t)r * cols + (size_t)k0 * LI_GEMM_MR, vs, lds,
+				 c + (size_t)r * ldc + q, ldc, rows - r < LI_GEMM_MR ? rows - r : LI_GEMM_MR,
+				 nc, add);
+	}
+}
+
+void li_gemm_packed_with(li_gemm_kernel k, const float *ap, int rows, int cols, const float *b,
+			 int ldb, int n, float *c, int ldc, bool add)
+{
+	const struct kernel_ops *ko = &kernels[li_gemm_kernel_runs(k) ? k : LI_GEMM_KERNEL_C];
+	/* equal blocks: 576 = 2 x 288 rather than 512 + 64 */
+	int blocks = (cols + LI_GEMM_KC - 1) / LI_GEMM_KC;
+	for (int i = 0; i < blocks; i++) {
+		int k0 = (int)((int64_t)cols * i / blocks), k1 = (int)((int64_t)cols * (i + 1) / blocks);
+		gemm_block(ko, ap, rows, cols, k0, k1 - k0, b + (size_t)k0 * ldb, ldb, n, c, ldc,
+			   add || i > 0);
 	}
 }
 
 void li_gemm_packed(const float *ap, int rows, int cols, const float *b, int ldb, int n, float *c,
 		    int ldc, bool add)
 {
-	/* equal blocks: 576 = 2 x 288 rather than 512 + 64 */
-	int blocks = (cols + LI_GEMM_KC - 1) / LI_GEMM_KC;
-	for (int i = 0; i < blocks; i++) {
-		int k0 = (int)((int64_t)cols * i / blocks), k1 = (int)((int64_t)cols * (i + 1) / blocks);
-		gemm_block(ap, rows, cols, k0, k1 - k0, b + (size_t)k0 * ldb, ldb, n, c, ldc,
-			   add || i > 0);
-	}
+	li_gemm_packed_with(li_gemm_kernel_best(), ap, rows, cols, b, ldb, n, c, ldc, add);
 }

@@ -19,9 +19,9 @@
  * layout the kernel reads, so there is no packing at each call, and V is read
  * in place. Elsewhere U is row-major and the GEMMs are OpenBLAS's, which
  * beats the portable C kernel 2 to 1. */
-#include <cblas.h>
 #include <string.h>
 
+#include "li_cpu.h"
 #include "li_error.h"
 #include "li_nn.h"
 
@@ -69,7 +69,7 @@ static size_t u_plane(int rows, int cols, bool packed)
 
 /* One task per row of U (an output channel of the equivalent conv); the
  * rows that pad the last panel are zeros. */
-static void weights_task(void *ctx, int begin, int end)
+LI_INLINE void weights_task_body(void *ctx, int begin, int end)
 {
 	const wt_job *j = ctx;
 	int rows = j->transpose ? j->cin : j->cout, cols = j->transpose ? j->cout : j->cin;
@@ -105,6 +105,9 @@ static void weights_task(void *ctx, int begin, int end)
 		}
 	}
 }
+
+LI_ISA_DISPATCH(weights_task, (void *ctx, int begin, int end),
+		(ctx, begin, end))
 
 void li_wino_weights(const float *w, int cin, int cout, bool transpose, float *u, li_pool *pool)
 {
@@ -142,12 +145,12 @@ typedef float v8 __attribute__((vector_size(32)));
 /* Loads and stores through memcpy (unaligned, no aliasing questions); by
  * pointer, because passing AVX vectors by value warns (-Wpsabi) in builds
  * without -mavx. */
-static inline void load8(v8 *v, const float *p) { memcpy(v, p, sizeof *v); }
+LI_INLINE void load8(v8 *v, const float *p) { memcpy(v, p, sizeof *v); }
 
-static inline void store8(float *p, const v8 *v) { memcpy(p, v, sizeof *v); }
+LI_INLINE void store8(float *p, const v8 *v) { memcpy(p, v, sizeof *v); }
 
 /* B^T d B of 8 tiles; d[k][l] is row k, column l of each tile. */
-static inline void btdb(v8 d[4][4], v8 o[16])
+LI_INLINE void btdb(v8 d[4][4], v8 o[16])
 {
 	v8 t[4][4];
 	for (int l = 0; l < 4; l++) {
@@ -168,7 +171,7 @@ typedef int v8i __attribute__((vector_size(32)));
 
 /* ev[i] and od[i], i < count: padded columns 2 (tx0 + i) and 2 (tx0 + i) + 1
  * of input row r (padded column c is input column c - 1, zero outside). */
-static void deinterleave(const float *r, int w, int tx0, int count, float *ev, float *od)
+LI_INLINE void deinterleave(const float *r, int w, int tx0, int count, float *ev, float *od)
 {
 	/* inside: input columns 2 (tx0 + i) - 1 >= 0 and 2 (tx0 + i) < w */
 	int i0 = tx0 == 0 ? 1 : 0, i1 = (w + 1) / 2 - tx0;
@@ -202,7 +205,7 @@ static void deinterleave(const float *r, int w, int tx0, int count, float *ev, f
 	}
 }
 
-static void input_transform(const wino_job *j, int t0, int t1, float *v, int ci0, int ci1)
+LI_INLINE void input_transform_body(const wino_job *j, int t0, int t1, float *v, int ci0, int ci1)
 {
 	int w = j->w, h = j->h, ldv = v_stride(t1 - t0);
 	size_t plane = (size_t)j->cin * ldv;
@@ -251,7 +254,10 @@ static void input_transform(const wino_job *j, int t0, int t1, float *v, int ci0
 	}
 }
 
-static void output_transform(const wino_job *j, int t0, int t1, const float *m, int co0, int co1)
+LI_ISA_DISPATCH(input_transform, (const wino_job *j, int t0, int t1, float *v, int ci0, int ci1),
+		(j, t0, t1, v, ci0, ci1))
+
+LI_INLINE void output_transform_body(const wino_job *j, int t0, int t1, const float *m, int co0, int co1)
 {
 	int w = j->w, h = j->h, tb = t1 - t0;
 	size_t plane = (size_t)j->cout * tb;
@@ -309,6 +315,9 @@ static void output_transform(const wino_job *j, int t0, int t1, const float *m, 
 	}
 }
 
+LI_ISA_DISPATCH(output_transform, (const wino_job *j, int t0, int t1, const float *m, int co0, int co1),
+		(j, t0, t1, m, co0, co1))
+
 /* m[xi] (cout x n, row stride n) = U[xi] v[xi] (cin x n, row stride ldv). */
 static void gemm16(const wino_job *j, int xi0, int xi1, const float *v, int ldv, int n, float *m)
 {
@@ -319,8 +328,8 @@ static void gemm16(const wino_job *j, int xi0, int xi1, const float *v, int ldv,
 		if (j->packed)
 			li_gemm_packed(u, j->cout, j->cin, vx, ldv, n, mx, n, false);
 		else
-			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, j->cout, n, j->cin, 1.0f,
-				    u, j->cin, vx, ldv, 0.0f, mx, n);
+			li_sgemm1(false, false, j->cout, n, j->cin, 1.0f, u, j->cin, vx, ldv, 0.0f, mx,
+				  n);
 	}
 }
 

@@ -6,12 +6,14 @@
 #include <math.h>
 #include <string.h>
 
+#include "li_cpu.h"
 #include "li_error.h"
 #include "li_nn.h"
 #include "li_rng.h"
 #include "tap.h"
 
 static li_rng rng;
+static li_gemm_kernel kern;
 
 static void fill(float *x, size_t n)
 {
@@ -36,7 +38,7 @@ static void check(int rows, int cols, int n, bool add)
 	float *c0 = li_malloc_array((size_t)rows * ldc, 4);
 	memcpy(c0, c, sizeof(float) * (size_t)rows * ldc);
 	li_gemm_pack(a, rows, cols, ap);
-	li_gemm_packed(ap, rows, cols, b, ldb, n, c, ldc, add);
+	li_gemm_packed_with(kern, ap, rows, cols, b, ldb, n, c, ldc, add);
 	double err = 0, scale = 0;
 	bool outside = true;
 	for (int r = 0; r < rows; r++) {
@@ -61,20 +63,28 @@ static void check(int rows, int cols, int n, bool add)
 int main(void)
 {
 	li_rng_seed(&rng, 7);
-	/* both kernels: the AVX2/FMA one where the CPU has it, and the portable one */
-	for (int portable = 0; portable < 2; portable++) {
-		li_gemm_portable = portable;
-		diag("%s kernel", portable ? "portable" : "default");
-		/* every strip width, with 13 rows (two panels and one row) */
-		for (int n = 1; n <= 17; n++)
+	/* every kernel this CPU runs: the portable one, AVX2, the AVX-512 kernel's
+	 * source compiled for AVX2 (W32: 32-column strips, as on AVX-512), and
+	 * AVX-512 itself where the CPU has it */
+	for (int k = 0; k < LI_GEMM_KERNELS; k++) {
+		if (!li_gemm_kernel_runs((li_gemm_kernel)k)) {
+			skip("kernel %s: not on this CPU (ISA %s)", li_gemm_kernel_name((li_gemm_kernel)k),
+			     li_isa_name(li_cpu_isa()));
+			continue;
+		}
+		kern = (li_gemm_kernel)k;
+		diag("kernel %s", li_gemm_kernel_name(kern));
+		/* every strip width up to two of the widest, with 13 rows (two
+		 * panels and one row) */
+		for (int n = 1; n <= 65; n++)
 			check(13, 20, n, n % 2 == 0);
 		check(1, 1, 1, false);
 		check(6, 600, 33, false);    /* two depth blocks of 300 */
 		check(7, 1100, 9, true);     /* three depth blocks, added */
 		check(64, 64, 256, false);   /* a Winograd block of layer1 */
 		check(100, 70, 20, true);
+		check(12, 30, 16, false);    /* exactly a narrow strip of the W32 kernels */
 	}
-	li_gemm_portable = false;
 	ok(li_gemm_stride(256) == 272 && li_gemm_stride(240) == 240 && li_gemm_stride(1) == 16,
 	   "b strides are an odd number of cache lines (256 -> 272, 240 stays)");
 	return done_testing();
