@@ -81,7 +81,7 @@ static opts parse_args(int argc, char **argv)
 		case O_LT: o.loader_threads = (int)li_opt_long("--loader-threads", optarg, 1, 256); break;
 		case O_SKIP: o.skip_bad = true; break;
 		case 'h': usage();
-		case 'V': li_cli_version();
+		case 'V': li_cli_version_and(li_net_describe_cpu);
 		case ':':
 		default: li_cli_bad_option(c, argv);
 		}

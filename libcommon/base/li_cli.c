@@ -75,7 +75,14 @@ void li_cli_bad_option(int c, char *const argv[])
 
 void li_cli_version(void)
 {
+	li_cli_version_and(NULL);
+}
+
+void li_cli_version_and(void (*more)(FILE *f))
+{
 	printf("%s %s\n", prog, LI_VERSION);
+	if (more)
+		more(stdout);
 	exit(LI_EXIT_OK);
 }
 

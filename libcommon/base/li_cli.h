@@ -33,6 +33,8 @@ _Noreturn void li_usage_error(const char *fmt, ...) __attribute__((format(printf
 _Noreturn void li_cli_bad_option(int c, char *const argv[]) __attribute__((noreturn));
 /* Print "prog VERSION" on stdout and exit 0. */
 _Noreturn void li_cli_version(void) __attribute__((noreturn));
+/* The same, then more(stdout) (li-train and li-score: the CPU and kernels). */
+_Noreturn void li_cli_version_and(void (*more)(FILE *f)) __attribute__((noreturn));
 /* The list operand left after getopt (argv[optind]), or dflt when there is
  * none; more than one is a usage error ("one list at most"). */
 const char *li_cli_list_operand(int argc, char *const argv[], const char *dflt);

@@ -12,8 +12,10 @@
  * oneDNN's instruction set as it caps ours (li_cpu.h). */
 #include <oneapi/dnnl/dnnl.h>
 #include <pthread.h>
+#include <stdio.h>
 
 #include "li_cpu.h"
+#include "li_net.h"
 #include "li_nn.h"
 
 /* libgomp's, declared here so that no omp.h is needed (oneDNN's OpenMP team
@@ -120,3 +122,39 @@ void li_gemm(li_pool *pool, bool ta, bool tb, int m, int n, int k, float alpha, 
 	li_pool_run_chunked(pool, j.blocks, 1, gemm_task, &j);
 }
 
+
+static const char *dnnl_isa_name(dnnl_cpu_isa_t isa)
+{
+	switch (isa) {
+	case dnnl_cpu_isa_sse41: return "sse41";
+	case dnnl_cpu_isa_avx: return "avx";
+	case dnnl_cpu_isa_avx2: return "avx2";
+	case dnnl_cpu_isa_avx2_vnni: return "avx2_vnni";
+	case dnnl_cpu_isa_avx512_core: return "avx512_core";
+	case dnnl_cpu_isa_avx512_core_vnni: return "avx512_core_vnni";
+	case dnnl_cpu_isa_avx512_core_bf16: return "avx512_core_bf16";
+	case dnnl_cpu_isa_avx512_core_amx: return "avx512_core_amx";
+	default: return "other";
+	}
+}
+
+void li_net_describe_cpu(FILE *f)
+{
+	char model[64], flags[256];
+	pthread_once(&dnnl_once, dnnl_init);
+	li_isa isa = li_cpu_isa(), hw = li_cpu_isa_hw();
+	fprintf(f, "cpu: %s\n", li_cpu_model(model, sizeof model));
+	fprintf(f, "cpu flags: %s\n", li_cpu_flags(flags, sizeof flags));
+	if (li_cpu_check_env() < 0)
+		fprintf(f, "isa: %s (%s)\n", li_isa_name(isa), li_errmsg());
+	else if (isa < hw)
+		fprintf(f, "isa: %s (capped by LI_ISA; the CPU has %s)\n", li_isa_name(isa),
+			li_isa_name(hw));
+	else
+		fprintf(f, "isa: %s\n", li_isa_name(isa));
+	const dnnl_version_t *v = dnnl_version();
+	fprintf(f, "kernels: winograd GEMM %s, loops %s, other GEMMs oneDNN %d.%d.%d sgemm (%s)\n",
+		li_gemm_kernel_name(li_gemm_kernel_best()),
+		isa >= LI_ISA_AVX512 ? "avx512" : isa >= LI_ISA_AVX2 ? "avx2" : "base", v->major,
+		v->minor, v->patch, dnnl_isa_name(dnnl_get_effective_cpu_isa()));
+}

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "li_cpu.h"
 #include "li_error.h"
 #include "li_nn.h"
 #include "li_rng.h"
@@ -252,6 +253,8 @@ static int arch_blocks(const char *arch, int blocks[4])
 li_net *li_net_new(const li_net_config *cfg)
 {
 	int blocks[4] = {0};
+	if (li_cpu_check_env() < 0)
+		return NULL;
 	if (arch_blocks(cfg->arch, blocks) < 0)
 		return NULL;
 	if (cfg->classes < 2 || cfg->classes > 1000000) {

@@ -17,6 +17,7 @@
 #ifndef LI_NET_H
 #define LI_NET_H
 #include <stdbool.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -53,6 +54,9 @@ int li_net_prepare(li_net *net, int max_batch, int height, int width);
 /* Threads for the net's own pool, which also splits every GEMM into blocks of
  * single-threaded GEMM calls (li_gemm). */
 void li_net_set_threads(li_net *net, int threads);
+/* Lines for --version: the CPU, its ISA level (li_cpu.h, LI_ISA) and the
+ * kernels the net runs on it. */
+void li_net_describe_cpu(FILE *f);
 /* Every conv by im2col, none by Winograd (benchmarks compare the two). */
 void li_net_force_im2col(li_net *net, bool on);
 void li_net_set_training(li_net *net, bool training);
