@@ -15,6 +15,7 @@
 #include <stdio.h>
 
 #include "li_cpu.h"
+#include "li_error.h"
 #include "li_net.h"
 #include "li_nn.h"
 
