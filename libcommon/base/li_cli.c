@@ -1,5 +1,6 @@
 /* li_cli.c: program name, messages, exit codes, option parsing, progress bar. */
 #include "li_cli.h"
+#include "li_cpu.h"
 #include "li_error.h"
 
 #include <errno.h>
@@ -22,6 +23,9 @@ void li_cli_init(const char *argv0)
 		prog = slash ? slash + 1 : argv0;
 	}
 	atexit(li_cli_close_stdout);
+	/* LI_ISA steers the net's kernels: a typo must not silently run them all */
+	if (li_cpu_check_env() < 0)
+		li_die_lib();
 }
 
 static void vmsg(const char *fmt, va_list ap)
