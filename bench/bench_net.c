@@ -5,7 +5,7 @@
  *   infer1_img_s X     eval forward at batch 1 (median)
  *   peak_rss_mb X      getrusage ru_maxrss
  *   layer NAME fwd_ms X bwd_ms Y fwd_gflop_s Z bwd_gflop_s W   (per iteration)
- * usage: bench_net [--arch A] [--size S] [--batch B] [--classes K]
+ * usage: bench_net [--describe] [--arch A] [--size S] [--batch B] [--classes K]
  *                  [--threads T] [--iters N] [--warmup W] [--mode all|train|infer]
  *                  [--im2col]   (no Winograd: every conv as im2col + GEMM)
  * Timings are wall-clock; cpu_s X (process CPU seconds) is printed too, a
@@ -70,6 +70,7 @@ int main(int argc, char **argv)
 		{"threads", required_argument, NULL, 't'}, {"iters", required_argument, NULL, 'n'},
 		{"warmup", required_argument, NULL, 'w'}, {"mode", required_argument, NULL, 'm'},
 		{"width", required_argument, NULL, 'W'}, {"im2col", no_argument, NULL, 'I'},
+		{"describe", no_argument, NULL, 'D'},
 		{NULL, 0, NULL, 0}};
 	int c;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -84,6 +85,7 @@ int main(int argc, char **argv)
 		case 'm': mode = li_opt_choice("--mode", optarg, modes); break;
 		case 'W': cfg.width = (int)li_opt_long("--width", optarg, 1, 1024); break;
 		case 'I': im2col = true; break;
+		case 'D': li_net_describe_cpu(stdout); return 0;
 		default: li_usage_error("unknown option");
 		}
 	}
