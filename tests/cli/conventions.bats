@@ -59,7 +59,7 @@ flunk() {
 	done
 }
 
-@test "--version prints 'PROG VERSION', exit 0" {
+@test "--version prints 'PROG VERSION' (the net's programs then the CPU and kernels), exit 0" {
 	[ "${#PROGS[@]}" -gt 0 ] || flunk "no programs"
 	local p name
 	for p in "${PROGS[@]}"; do
@@ -67,8 +67,14 @@ flunk() {
 		run --separate-stderr byname "$p" --version
 		[ "$status" -eq 0 ] || flunk "$name --version: exit $status"
 		[ -z "$stderr" ] || flunk "$name --version: stderr: $stderr"
-		[ "$output" = "$name $VERSION" ] ||
-			flunk "$name --version printed '$output', expected '$name $VERSION'"
+		case $name in
+		li-train | li-score)
+			[ "${lines[0]}" = "$name $VERSION" ] && [[ ${lines[3]} == isa:* ]] ||
+				flunk "$name --version printed '$output', expected '$name $VERSION' then cpu, flags, isa, kernels" ;;
+		*)
+			[ "$output" = "$name $VERSION" ] ||
+				flunk "$name --version printed '$output', expected '$name $VERSION'" ;;
+		esac
 	done
 }
 
