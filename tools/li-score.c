@@ -102,67 +102,20 @@ static opts parse_args(int argc, char **argv)
 
 typedef struct model {
 	li_net *net;
+	li_model_meta meta; /* input size and normalisation */
 	int size, channels, classes, fdim;
-	float mean[3], std[3];
 } model;
-
-/* Parse "a,b,c" into n floats; -1 when the count differs or a value is bad. */
-static int parse_floats(const char *s, float *out, int n)
-{
-	char buf[256];
-	size_t len = strlen(s);
-	if (len >= sizeof buf)
-		return -1;
-	memcpy(buf, s, len + 1);
-	int k = 0;
-	for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
-		double v;
-		while (*tok == ' ')
-			tok++;
-		if (k >= n || li_parse_double(tok, &v) < 0 || !isfinite(v))
-			return -1;
-		out[k++] = (float)v;
-	}
-	return k == n ? 0 : -1;
-}
 
 static model load_model(const char *path)
 {
 	model m = {0};
-	m.net = li_net_load(path, NULL, 0, NULL);
-	if (!m.net)
+	if (!(m.net = li_net_load(path, NULL, 0, NULL, &m.meta)))
 		li_die_lib();
 	const li_net_config *cfg = li_net_get_config(m.net);
 	m.channels = cfg->in_channels;
 	m.classes = cfg->classes;
 	m.fdim = li_net_feature_dim(m.net);
-	li_st *st = li_st_open(path);
-	if (!st)
-		li_die_lib();
-	const char *v = li_st_meta(st, "input_size");
-	long size = 224;
-	if (v && (li_parse_long(v, &size) < 0 || size < 32 || size > 8192))
-		li_die("'%s': metadata input_size '%s' is not an integer from 32 to 8192", path, v);
-	m.size = (int)size;
-	/* ImageNet statistics when the file has none (a torchvision export);
-	 * their channel average for a gray model */
-	static const float in_mean[3] = {0.485f, 0.456f, 0.406f}, in_std[3] = {0.229f, 0.224f, 0.225f};
-	for (int c = 0; c < 3; c++) {
-		m.mean[c] = m.channels == 1 ? 0.449f : in_mean[c];
-		m.std[c] = m.channels == 1 ? 0.226f : in_std[c];
-	}
-	const char *keys[2] = {"mean", "std"};
-	float *dst[2] = {m.mean, m.std};
-	for (int k = 0; k < 2; k++) {
-		v = li_st_meta(st, keys[k]);
-		if (v && parse_floats(v, dst[k], m.channels) < 0)
-			li_die("'%s': metadata %s '%s' is not %d comma-separated number%s", path, keys[k],
-			       v, m.channels, m.channels == 1 ? "" : "s");
-	}
-	for (int c = 0; c < m.channels; c++)
-		if (!(m.std[c] > 0))
-			li_die("'%s': metadata std has a value that is not positive", path);
-	li_st_close(st);
+	m.size = m.meta.input_size;
 	return m;
 }
 
@@ -271,8 +224,8 @@ int main(int argc, char **argv)
 
 	li_loader_config lc = {.size = m.size, .channels = m.channels, .max_batch = o.batch,
 			       .threads = o.loader_threads, .augment = LI_AUG_NONE};
-	memcpy(lc.mean, m.mean, sizeof lc.mean);
-	memcpy(lc.std, m.std, sizeof lc.std);
+	memcpy(lc.mean, m.meta.mean, sizeof lc.mean);
+	memcpy(lc.std, m.meta.std, sizeof lc.std);
 	li_loader *L = li_loader_new(&lc);
 	size_t sample = (size_t)m.channels * m.size * m.size;
 	float *logits = li_malloc_array((size_t)o.batch * m.classes, sizeof(float));
@@ -430,6 +383,7 @@ int main(int argc, char **argv)
 	li_loader_free(L);
 	li_list_reader_close(rd);
 	li_net_free(m.net);
+	li_model_meta_free(&m.meta);
 	free(logits);
 	free(feat);
 	free(acc_p);
