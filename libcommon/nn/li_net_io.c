@@ -236,7 +236,7 @@ static int parse_floats(const char *s, float *out, int n)
 		char *end;
 		errno = 0;
 		double v = strtod(p, &end);
-		if (end == p || errno || !isfinite(v) || k >= n)
+		if (end == p || errno || !isfinite((float)v) || k >= n)
 			return -1;
 		out[k++] = (float)v;
 		p = end;
