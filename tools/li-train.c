@@ -151,9 +151,10 @@ static char *quote_command(int argc, char **words, const char *const *drop, int 
 		li_die_lib();
 	for (int k = 0; k < ndrop; k++)
 		for (int i = 1; i < argc; i++) {
-			if (drop[k] == words[i]) /* a word of its own: drop the option too */
+			uintptr_t d = (uintptr_t)drop[k], w = (uintptr_t)words[i];
+			if (d == w) /* a word of its own: drop the option word too */
 				skip[i] = skip[i - 1] = true;
-			else if (drop[k] > words[i] && drop[k] <= words[i] + strlen(words[i]))
+			else if (d > w && d <= w + strlen(words[i])) /* --resume=FILE */
 				skip[i] = true;
 		}
 	for (int i = 0; i < argc; i++) {
