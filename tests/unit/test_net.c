@@ -560,6 +560,19 @@ static void test_hostile_metadata(void)
 	snprintf(want, sizeof want, "'%s': metadata 'classes' is 1000000 but tensor 'fc.weight' says 2", path);
 	is_str(li_errmsg(), want, "the metadata that disagrees with the tensors is named");
 
+	/* preprocessing keys are checked when the metadata is asked for */
+	li_model_meta lm;
+	li_model_meta_default(&lm, 3);
+	lm.mean[2] = 1e30f;
+	lm.mean[2] *= 1e30f; /* inf: written as "inf" */
+	ok(li_net_save(net, path, &lm) == 0, "a mean that is not finite written");
+	li_net *plain = li_net_load(path, NULL, 0, NULL, NULL);
+	ok(plain != NULL, "loading without asking for the metadata does not look at it");
+	li_net_free(plain);
+	ok(!li_net_load(path, NULL, 0, NULL, &lm), "a mean that is not finite refused");
+	snprintf(want, sizeof want, "'%s': metadata 'mean' is '0.485,0.456,inf', expected 3 comma-separated numbers", path);
+	is_str(li_errmsg(), want, "its message");
+
 	/* metadata that agrees with conv1 and fc, but an architecture far larger than the file */
 	static float big[1024 * 3 * 49];
 	int64_t c1[4] = {1024, 3, 7, 7}, fw[2] = {2, 8192}, fb[1] = {2}, tiny[4] = {1, 1, 1, 1};
@@ -570,7 +583,6 @@ static void test_hostile_metadata(void)
 	li_st_writer_add(w, "layer3.5.conv1.weight", LI_DT_F32, 4, tiny, big);
 	ok(li_st_writer_save(w, path) == 0, "crafted export written");
 	li_st_writer_free(w);
-	li_model_meta lm;
 	ok(!li_net_load(path, NULL, 0, NULL, &lm), "a resnet34 of width 1024 from 166,914 values refused");
 	snprintf(want, sizeof want, "'%s': the tensors hold 166915 values, a resnet34 of width 1024 with 2 "
 		 "classes has 5442821122", path);
