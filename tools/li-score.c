@@ -3,6 +3,7 @@
  * as .npy. Streaming: a batch is read, scored and printed before the next
  * one is needed, so memory is bounded and a pipe gets answers as it goes.
  * See li-score(1). */
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdbool.h>
@@ -16,7 +17,6 @@
 #include "li_loader.h"
 #include "li_net.h"
 #include "li_npy.h"
-#include "li_safetensors.h"
 
 typedef struct opts {
 	const char *model, *input, *output, *features;
@@ -102,67 +102,20 @@ static opts parse_args(int argc, char **argv)
 
 typedef struct model {
 	li_net *net;
+	li_model_meta meta; /* input size and normalisation */
 	int size, channels, classes, fdim;
-	float mean[3], std[3];
 } model;
-
-/* Parse "a,b,c" into n floats; -1 when the count differs or a value is bad. */
-static int parse_floats(const char *s, float *out, int n)
-{
-	char buf[256];
-	size_t len = strlen(s);
-	if (len >= sizeof buf)
-		return -1;
-	memcpy(buf, s, len + 1);
-	int k = 0;
-	for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
-		double v;
-		while (*tok == ' ')
-			tok++;
-		if (k >= n || li_parse_double(tok, &v) < 0 || !isfinite(v))
-			return -1;
-		out[k++] = (float)v;
-	}
-	return k == n ? 0 : -1;
-}
 
 static model load_model(const char *path)
 {
 	model m = {0};
-	m.net = li_net_load(path, NULL, 0, NULL);
-	if (!m.net)
+	if (!(m.net = li_net_load(path, NULL, 0, NULL, &m.meta)))
 		li_die_lib();
 	const li_net_config *cfg = li_net_get_config(m.net);
 	m.channels = cfg->in_channels;
 	m.classes = cfg->classes;
 	m.fdim = li_net_feature_dim(m.net);
-	li_st *st = li_st_open(path);
-	if (!st)
-		li_die_lib();
-	const char *v = li_st_meta(st, "input_size");
-	long size = 224;
-	if (v && (li_parse_long(v, &size) < 0 || size < 32 || size > 8192))
-		li_die("'%s': metadata input_size '%s' is not an integer from 32 to 8192", path, v);
-	m.size = (int)size;
-	/* ImageNet statistics when the file has none (a torchvision export);
-	 * their channel average for a gray model */
-	static const float in_mean[3] = {0.485f, 0.456f, 0.406f}, in_std[3] = {0.229f, 0.224f, 0.225f};
-	for (int c = 0; c < 3; c++) {
-		m.mean[c] = m.channels == 1 ? 0.449f : in_mean[c];
-		m.std[c] = m.channels == 1 ? 0.226f : in_std[c];
-	}
-	const char *keys[2] = {"mean", "std"};
-	float *dst[2] = {m.mean, m.std};
-	for (int k = 0; k < 2; k++) {
-		v = li_st_meta(st, keys[k]);
-		if (v && parse_floats(v, dst[k], m.channels) < 0)
-			li_die("'%s': metadata %s '%s' is not %d comma-separated number%s", path, keys[k],
-			       v, m.channels, m.channels == 1 ? "" : "s");
-	}
-	for (int c = 0; c < m.channels; c++)
-		if (!(m.std[c] > 0))
-			li_die("'%s': metadata std has a value that is not positive", path);
-	li_st_close(st);
+	m.size = m.meta.input_size;
 	return m;
 }
 
@@ -253,161 +206,222 @@ _Noreturn static void fail_lib(void)
 	fail(msg);
 }
 
-int main(int argc, char **argv)
+/* ---- the story: set up, open the outputs, score batch by batch, close ---- */
+
+#define NCHUNKS (LI_LOADER_DEPTH + 1)
+
+typedef struct scorer {
+	model m;
+	li_list_reader *rd;
+	const li_list *base; /* the input's columns */
+	int ncols;
+	li_loader *L;
+	size_t sample;       /* floats per image */
+	float *logits, *feat, *acc_f, *tx;
+	double *acc_p;
+	chunk ch[NCHUNKS];   /* rows in flight: one being scored, the next decoding */
+	FILE *out;
+	const char *out_name;
+	li_list_writer *w;
+	size_t next_id, nrows, nskipped;
+	bool said_resize;
+} scorer;
+
+/* The model, the list reader, the loader and the buffers of one batch. */
+static void setup(scorer *S, const opts *o)
 {
-	li_cli_init(argv[0]);
-	opts o = parse_args(argc, argv);
-	model m = load_model(o.model);
-	li_net_set_threads(m.net, o.threads);
-	li_net_set_training(m.net, false);
-	if (li_net_prepare(m.net, o.batch, m.size, m.size) < 0)
+	*S = (scorer){.m = load_model(o->model), .out = stdout, .out_name = "stdout"};
+	model *m = &S->m;
+	li_net_set_threads(m->net, o->threads);
+	li_net_set_training(m->net, false);
+	if (li_net_prepare(m->net, o->batch, m->size, m->size) < 0)
 		li_die_lib();
-
-	li_list_reader *rd = li_list_reader_open(o.input);
-	if (!rd)
+	if (!(S->rd = li_list_reader_open(o->input)))
 		li_die_lib();
-	const li_list *base = li_list_reader_list(rd);
-	int ncols = base->ncols;
-
-	li_loader_config lc = {.size = m.size, .channels = m.channels, .max_batch = o.batch,
-			       .threads = o.loader_threads, .augment = LI_AUG_NONE};
-	memcpy(lc.mean, m.mean, sizeof lc.mean);
-	memcpy(lc.std, m.std, sizeof lc.std);
-	li_loader *L = li_loader_new(&lc);
-	size_t sample = (size_t)m.channels * m.size * m.size;
-	float *logits = li_malloc_array((size_t)o.batch * m.classes, sizeof(float));
-	float *feat = li_malloc_array((size_t)o.batch * m.fdim, sizeof(float));
-	double *acc_p = li_malloc_array((size_t)o.batch, sizeof(double));
-	float *acc_f = li_malloc_array((size_t)o.batch * m.fdim, sizeof(float));
-	float *tx = o.tta ? li_malloc_aligned(sizeof(float) * sample * o.batch) : NULL;
-	chunk ch[LI_LOADER_DEPTH + 1];
-	for (int k = 0; k < LI_LOADER_DEPTH + 1; k++) {
-		ch[k].n = 0;
-		ch[k].rows = li_calloc(o.batch, sizeof(li_row));
-		ch[k].paths = li_calloc(o.batch, sizeof(char *));
-		ch[k].ids = li_calloc(o.batch, sizeof(size_t));
-		if (!ch[k].rows || !ch[k].paths || !ch[k].ids)
+	S->base = li_list_reader_list(S->rd);
+	S->ncols = S->base->ncols;
+	li_loader_config lc = {.size = m->size, .channels = m->channels, .max_batch = o->batch,
+			       .threads = o->loader_threads, .augment = LI_AUG_NONE};
+	memcpy(lc.mean, m->meta.mean, sizeof lc.mean);
+	memcpy(lc.std, m->meta.std, sizeof lc.std);
+	S->L = li_loader_new(&lc);
+	S->sample = (size_t)m->channels * m->size * m->size;
+	S->logits = li_malloc_array((size_t)o->batch * m->classes, sizeof(float));
+	S->feat = li_malloc_array((size_t)o->batch * m->fdim, sizeof(float));
+	S->acc_p = li_malloc_array((size_t)o->batch, sizeof(double));
+	S->acc_f = li_malloc_array((size_t)o->batch * m->fdim, sizeof(float));
+	S->tx = o->tta ? li_malloc_aligned(sizeof(float) * S->sample * o->batch) : NULL;
+	for (int k = 0; k < NCHUNKS; k++) {
+		chunk *c = &S->ch[k];
+		c->rows = li_calloc(o->batch, sizeof(li_row));
+		c->paths = li_calloc(o->batch, sizeof(char *));
+		c->ids = li_calloc(o->batch, sizeof(size_t));
+		if (!c->rows || !c->paths || !c->ids)
 			li_die_lib();
 	}
-	if (!L || !logits || !feat || !acc_p || !acc_f || (o.tta && !tx))
+	if (!S->L || !S->logits || !S->feat || !S->acc_p || !S->acc_f || (o->tta && !S->tx))
 		li_die_lib();
+}
 
-	FILE *out = stdout;
-	if (strcmp(o.output, "-") != 0) {
-		if (!(out = li_atomic_open(&out_at, o.output)))
+/* The list (-o) and --features, as temporaries until the end; temporaries
+ * that killed runs (kill -9) left for them are removed. */
+static void open_outputs(scorer *S, const opts *o)
+{
+	if (strcmp(o->output, "-") != 0) {
+		if (!(S->out = li_atomic_open(&out_at, o->output)))
 			li_die_lib();
 		out_open = true;
+		S->out_name = o->output;
+		if (li_atomic_remove_stale(o->output) < 0)
+			fail_lib();
 	}
-	if (o.features && !(feat_w = li_npy_writer_open(o.features, LI_NPY_F32, LI_NPY_UNKNOWN, m.fdim)))
+	if (o->features && (li_atomic_remove_stale(o->features) < 0 ||
+			    !(feat_w = li_npy_writer_open(o->features, LI_NPY_F32, LI_NPY_UNKNOWN, S->m.fdim))))
 		fail_lib();
-	static const char *const extra_names[2] = {"prob", "pred"};
-	li_list_writer *w = NULL;
+}
 
-	size_t next_id = 0, nrows = 0, nskipped = 0;
-	bool said_resize = false;
-	int cur = 0, nch = LI_LOADER_DEPTH + 1;
-	/* prime: one batch in flight before the loop */
-	if (chunk_read(&ch[0], rd, ncols, o.batch, &next_id) < 0)
+/* Read the next rows into c and queue them for decoding. */
+static void read_and_submit(scorer *S, const opts *o, chunk *c)
+{
+	chunk_clear(c, S->ncols);
+	if (chunk_read(c, S->rd, S->ncols, o->batch, &S->next_id) < 0)
 		fail_lib();
-	if (ch[0].n > 0 && li_loader_submit(L, ch[0].n, (const char *const *)ch[0].paths, ch[0].ids,
-					     NULL, false, &ch[0]) < 0)
+	if (c->n > 0 &&
+	    li_loader_submit(S->L, c->n, (const char *const *)c->paths, c->ids, NULL, false, c) < 0)
 		fail_lib();
-	while (ch[cur].n > 0) {
-		/* read and queue the next batch so it decodes while this one runs */
-		int nx = (cur + 1) % nch;
-		chunk_clear(&ch[nx], ncols);
-		if (chunk_read(&ch[nx], rd, ncols, o.batch, &next_id) < 0)
+}
+
+/* Move the decoded images to the front (all of them unless some failed);
+ * returns their count. */
+static int pack_good(scorer *S, const opts *o, li_batch *b, const chunk *c)
+{
+	int good = 0;
+	for (int i = 0; i < b->n; i++) {
+		if (!b->ok[i]) {
+			if (!o->skip_bad)
+				fail(b->err[i]);
+			li_warn("skipping line %ld: %s", c->rows[i].line, b->err[i]);
+			S->nskipped++;
+			continue;
+		}
+		if (good != i)
+			memcpy(b->x + (size_t)good * S->sample, b->x + (size_t)i * S->sample,
+			       sizeof(float) * S->sample);
+		good++;
+	}
+	return good;
+}
+
+/* P(class 1) of the first `good` images into acc_p, their features into
+ * acc_f: one view, or the mean of the 8 dihedral views with --tta. */
+static void score_images(scorer *S, const opts *o, const float *x, int good)
+{
+	const model *m = &S->m;
+	int views = o->tta ? 8 : 1;
+	for (int i = 0; i < good; i++)
+		S->acc_p[i] = 0;
+	memset(S->acc_f, 0, sizeof(float) * good * m->fdim);
+	for (int d = 0; d < views; d++) {
+		const float *xin = x;
+		if (d > 0) {
+			dihedral(x, S->tx, good, m->channels, m->size, d);
+			xin = S->tx;
+		}
+		if (li_net_forward(m->net, xin, good, S->logits, feat_w ? S->feat : NULL) < 0)
 			fail_lib();
-		if (ch[nx].n > 0 && li_loader_submit(L, ch[nx].n, (const char *const *)ch[nx].paths,
-						     ch[nx].ids, NULL, false, &ch[nx]) < 0)
+		for (int i = 0; i < good; i++) {
+			const float *z = S->logits + (size_t)i * m->classes;
+			double mx = z[0], sum = 0;
+			for (int k = 1; k < m->classes; k++)
+				mx = z[k] > mx ? z[k] : mx;
+			for (int k = 0; k < m->classes; k++)
+				sum += exp(z[k] - mx);
+			S->acc_p[i] += (exp(z[1] - mx) / sum);
+		}
+		if (feat_w)
+			for (size_t k = 0; k < (size_t)good * m->fdim; k++)
+				S->acc_f[k] += S->feat[k];
+	}
+	for (int i = 0; i < good; i++)
+		S->acc_p[i] /= views;
+	for (size_t k = 0; feat_w && k < (size_t)good * m->fdim; k++)
+		S->acc_f[k] /= views;
+}
+
+/* The scored rows (and features) of one batch, flushed so a pipe sees them. */
+static void write_rows(scorer *S, const opts *o, const li_batch *b, const chunk *c, int good)
+{
+	static const char *const extra_names[2] = {"prob", "pred"};
+	if (feat_w && li_npy_writer_put(feat_w, S->acc_f, good) < 0)
+		fail_lib();
+	if (!S->w && !(S->w = li_list_writer_new(S->out, S->out_name, S->base, 2, extra_names)))
+		fail_lib();
+	int g = 0;
+	for (int i = 0; i < b->n; i++) {
+		if (!b->ok[i])
+			continue;
+		double p = S->acc_p[g++];
+		char ps[32], pd[4];
+		snprintf(ps, sizeof ps, "%.6g", p);
+		snprintf(pd, sizeof pd, "%d", p >= o->threshold);
+		const char *ex[2] = {ps, pd};
+		if (li_list_writer_put(S->w, &c->rows[i], ex) < 0)
 			fail_lib();
-		li_batch *b = li_loader_wait(L);
+		S->nrows++;
+	}
+	if (fflush(S->out) != 0) {
+		int err = errno;
+		if (!out_open) { /* stdout: said as every program says it, once */
+			li_npy_writer_abort(feat_w);
+			li_cli_close_stdout();
+		}
+		char msg[LI_ERRMSG_MAX];
+		snprintf(msg, sizeof msg, "cannot write '%s': %s", S->out_name, strerror(err));
+		fail(msg);
+	}
+}
+
+/* Every batch: the next one is read and queued so it decodes while this one
+ * runs. */
+static void run(scorer *S, const opts *o)
+{
+	int cur = 0;
+	read_and_submit(S, o, &S->ch[0]);
+	while (S->ch[cur].n > 0) {
+		int nx = (cur + 1) % NCHUNKS;
+		read_and_submit(S, o, &S->ch[nx]);
+		li_batch *b = li_loader_wait(S->L);
 		if (!b)
 			fail_lib();
-		chunk *c = b->user;
-		if (!said_resize && li_loader_resized(L) > 0) {
-			li_warn("images are not %dx%d: resizing them to the model's input size", m.size,
-				m.size);
-			said_resize = true;
+		const chunk *c = b->user;
+		if (!S->said_resize && li_loader_resized(S->L) > 0) {
+			li_warn("images are not %dx%d: resizing them to the model's input size", S->m.size,
+				S->m.size);
+			S->said_resize = true;
 		}
-		/* pack the good samples (all of them unless some failed) */
-		int good = 0;
-		for (int i = 0; i < b->n; i++) {
-			if (!b->ok[i]) {
-				if (!o.skip_bad)
-					fail(b->err[i]);
-				li_warn("skipping line %ld: %s", c->rows[i].line, b->err[i]);
-				nskipped++;
-				continue;
-			}
-			if (good != i)
-				memcpy(b->x + (size_t)good * sample, b->x + (size_t)i * sample,
-				       sizeof(float) * sample);
-			good++;
-		}
+		int good = pack_good(S, o, b, c);
 		if (good > 0) {
-			int views = o.tta ? 8 : 1;
-			for (int i = 0; i < good; i++)
-				acc_p[i] = 0;
-			memset(acc_f, 0, sizeof(float) * good * m.fdim);
-			for (int d = 0; d < views; d++) {
-				const float *xin = b->x;
-				if (d > 0) {
-					dihedral(b->x, tx, good, m.channels, m.size, d);
-					xin = tx;
-				}
-				if (li_net_forward(m.net, xin, good, logits, feat_w ? feat : NULL) < 0)
-					fail_lib();
-				for (int i = 0; i < good; i++) {
-					const float *z = logits + (size_t)i * m.classes;
-					double mx = z[0], sum = 0;
-					for (int k = 1; k < m.classes; k++)
-						mx = z[k] > mx ? z[k] : mx;
-					for (int k = 0; k < m.classes; k++)
-						sum += exp(z[k] - mx);
-					acc_p[i] += (exp(z[1] - mx) / sum);
-				}
-				if (feat_w)
-					for (size_t k = 0; k < (size_t)good * m.fdim; k++)
-						acc_f[k] += feat[k];
-			}
-			if (feat_w) {
-				for (size_t k = 0; k < (size_t)good * m.fdim; k++)
-					acc_f[k] /= views;
-				if (li_npy_writer_put(feat_w, acc_f, good) < 0)
-					fail_lib();
-			}
-			if (!w && !(w = li_list_writer_new(out, out_open ? o.output : "stdout", base, 2,
-							   extra_names)))
-				fail_lib();
-			int g = 0;
-			for (int i = 0; i < b->n; i++) {
-				if (!b->ok[i])
-					continue;
-				double p = acc_p[g++] / views;
-				char ps[32], pd[4];
-				snprintf(ps, sizeof ps, "%.6g", p);
-				snprintf(pd, sizeof pd, "%d", p >= o.threshold);
-				const char *ex[2] = {ps, pd};
-				if (li_list_writer_put(w, &c->rows[i], ex) < 0)
-					fail_lib();
-				nrows++;
-			}
-			if (fflush(out) != 0)
-				fail("cannot write the output");
+			score_images(S, o, b->x, good);
+			write_rows(S, o, b, c, good);
 		}
 		cur = nx;
 	}
-	if (next_id == 0) {
+}
+
+/* Refuse an empty result, then put the outputs in place. */
+static void close_outputs(scorer *S)
+{
+	if (S->next_id == 0) {
 		char msg[LI_ERRMSG_MAX];
-		snprintf(msg, sizeof msg, "'%s': the list has no rows", base->name);
+		snprintf(msg, sizeof msg, "'%s': the list has no rows", S->base->name);
 		fail(msg);
 	}
-	if (nrows == 0)
+	if (S->nrows == 0)
 		fail("no image could be read");
-	if (!w)
+	if (!S->w)
 		fail_lib();
-	li_list_writer_free(w);
+	li_list_writer_free(S->w);
+	S->w = NULL;
 	if (out_open && li_atomic_commit(&out_at) < 0) {
 		out_open = false;
 		fail_lib();
@@ -419,21 +433,38 @@ int main(int argc, char **argv)
 		if (li_npy_writer_close(fw) < 0)
 			li_die_lib();
 	}
-	if (nskipped)
-		li_warn("skipped %zu of %zu images", nskipped, next_id);
-	for (int k = 0; k < nch; k++) {
-		chunk_clear(&ch[k], ncols);
-		free(ch[k].rows);
-		free(ch[k].paths);
-		free(ch[k].ids);
+	if (S->nskipped)
+		li_warn("skipped %zu of %zu images", S->nskipped, S->next_id);
+}
+
+static void scorer_free(scorer *S)
+{
+	for (int k = 0; k < NCHUNKS; k++) {
+		chunk_clear(&S->ch[k], S->ncols);
+		free(S->ch[k].rows);
+		free(S->ch[k].paths);
+		free(S->ch[k].ids);
 	}
-	li_loader_free(L);
-	li_list_reader_close(rd);
-	li_net_free(m.net);
-	free(logits);
-	free(feat);
-	free(acc_p);
-	free(acc_f);
-	li_free_aligned(tx);
+	li_loader_free(S->L);
+	li_list_reader_close(S->rd);
+	li_net_free(S->m.net);
+	li_model_meta_free(&S->m.meta);
+	free(S->logits);
+	free(S->feat);
+	free(S->acc_p);
+	free(S->acc_f);
+	li_free_aligned(S->tx);
+}
+
+int main(int argc, char **argv)
+{
+	li_cli_init(argv[0]);
+	opts o = parse_args(argc, argv);
+	scorer S;
+	setup(&S, &o);
+	open_outputs(&S, &o);
+	run(&S, &o);
+	close_outputs(&S);
+	scorer_free(&S);
 	return LI_EXIT_OK;
 }

@@ -5,12 +5,14 @@
  * between epochs, so a checkpoint needs only weights, optimizer moments and
  * counters. See li-train(1). */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "li_atomic.h"
 #include "li_cli.h"
@@ -28,21 +30,41 @@
 #define STREAM_SAMPLER (UINT64_C(1) << 62)
 #define CKPT_FORMAT "li-train-checkpoint-1"
 
-static const char *const select_names[] = {"loss", "auroc", NULL};
-static const char *const sched_names[] = {"none", "cosine", "cosine-restart", NULL};
-static const char *const cache_names[] = {"auto", "none", NULL};
-static const char *const optim_names[] = {"adam", "adamw", "sgd", NULL};
-static const char *const arch_names[] = {"resnet18", "resnet34", "resnet10", NULL};
+typedef enum { SELECT_LOSS, SELECT_AUROC, SELECT_COUNT } select_kind;
+typedef enum { CACHE_AUTO, CACHE_NONE, CACHE_COUNT } cache_kind;
+typedef enum { ARCH_RESNET18, ARCH_RESNET34, ARCH_RESNET10, ARCH_COUNT } arch_kind;
+
+/* Option values by name; each table has one name per value of its enum, in
+ * the enum's order, and a NULL end (li_opt_choice returns the index). */
+static const char *const select_names[] = {[SELECT_LOSS] = "loss", [SELECT_AUROC] = "auroc", NULL};
+static const char *const sched_names[] = {[LI_SCHED_CONSTANT] = "none", [LI_SCHED_COSINE] = "cosine",
+					  [LI_SCHED_COSINE_RESTART] = "cosine-restart", NULL};
+static const char *const cache_names[] = {[CACHE_AUTO] = "auto", [CACHE_NONE] = "none", NULL};
+static const char *const optim_names[] = {[LI_OPTIM_ADAM] = "adam", [LI_OPTIM_ADAMW] = "adamw",
+					  [LI_OPTIM_SGD] = "sgd", NULL};
+static const char *const arch_names[] = {[ARCH_RESNET18] = "resnet18", [ARCH_RESNET34] = "resnet34",
+					 [ARCH_RESNET10] = "resnet10", NULL};
+#define NAMES_OF(table, count) _Static_assert(LI_ARRAY_LEN(table) == (count) + 1, #table " names every value")
+NAMES_OF(select_names, SELECT_COUNT);
+NAMES_OF(sched_names, LI_SCHED_COUNT);
+NAMES_OF(cache_names, CACHE_COUNT);
+NAMES_OF(optim_names, LI_OPTIM_COUNT);
+NAMES_OF(arch_names, ARCH_COUNT);
 
 typedef struct opts {
 	const char *train, *valid, *output, *last, *log, *checkpoint, *resume, *init;
-	int select, schedule, cache, optim, arch;
+	select_kind select;
+	li_sched_kind schedule;
+	cache_kind cache;
+	li_optim_kind optim;
+	arch_kind arch;
 	int width, input_size, channels, batch, epochs, patience, restart, threads, loader_threads;
 	double lr, min_lr, weight_decay, momentum;
 	bool balance;
 	int augment;
 	uint64_t seed;
-	char *command;
+	char *command;        /* the command line without --resume FILE: the models' metadata */
+	char *resume_command; /* with --resume: the whole command line, for the checkpoint */
 } opts;
 
 _Noreturn static void usage(void)
@@ -89,50 +111,99 @@ _Noreturn static void usage(void)
 	exit(LI_EXIT_OK);
 }
 
-/* The command line, shell-quoted, for the model's metadata. */
-static char *quote_command(int argc, char **argv)
+/* Append word a, shell-quoted when it needs it, at *p. */
+static void append_quoted(char **p, const char *a)
+{
+	bool plain = *a != '\0';
+	for (const char *q = a; *q; q++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=+,:@%", *q))
+			plain = false;
+	if (plain) {
+		size_t len = strlen(a);
+		memcpy(*p, a, len);
+		*p += len;
+		return;
+	}
+	*(*p)++ = '\'';
+	for (const char *q = a; *q; q++) {
+		if (*q == '\'') {
+			memcpy(*p, "'\\''", 4);
+			*p += 4;
+		} else {
+			*(*p)++ = *q;
+		}
+	}
+	*(*p)++ = '\'';
+}
+
+/* The command line (words as given, before getopt_long permutes argv),
+ * shell-quoted, without the words of the option arguments in `drop` (each
+ * --resume FILE, so a resumed run records the command of an uninterrupted
+ * one: "--resume" "FILE" and "--resume=FILE" alike). */
+static char *quote_command(int argc, char **words, const char *const *drop, int ndrop)
 {
 	size_t cap = 4 * strlen(li_prog()) + 4;
 	for (int i = 0; i < argc; i++)
-		cap += 4 * strlen(argv[i]) + 3;
+		cap += 4 * strlen(words[i]) + 3;
 	char *s = li_malloc(cap), *p = s;
-	if (!s)
+	bool *skip = li_calloc(argc ? argc : 1, sizeof *skip);
+	if (!s || !skip)
 		li_die_lib();
+	for (int k = 0; k < ndrop; k++)
+		for (int i = 1; i < argc; i++) {
+			uintptr_t d = (uintptr_t)drop[k], w = (uintptr_t)words[i];
+			if (d == w) /* a word of its own: drop the option word too */
+				skip[i] = skip[i - 1] = true;
+			else if (d > w && d <= w + strlen(words[i])) /* --resume=FILE */
+				skip[i] = true;
+		}
 	for (int i = 0; i < argc; i++) {
-		/* the program by name, as it would be typed */
-		const char *a = i == 0 ? li_prog() : argv[i];
-		bool plain = *a != '\0';
-		for (const char *q = a; *q; q++)
-			if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=+,:@%", *q))
-				plain = false;
-		if (i)
-			*p++ = ' ';
-		if (plain) {
-			size_t len = strlen(a);
-			memcpy(p, a, len);
-			p += len;
+		if (skip[i])
 			continue;
-		}
-		*p++ = '\'';
-		for (const char *q = a; *q; q++) {
-			if (*q == '\'') {
-				memcpy(p, "'\\''", 4);
-				p += 4;
-			} else {
-				*p++ = *q;
-			}
-		}
-		*p++ = '\'';
+		if (p != s)
+			*p++ = ' ';
+		append_quoted(&p, i == 0 ? li_prog() : words[i]); /* the program by name, as typed */
 	}
 	*p = '\0';
+	free(skip);
 	return s;
+}
+
+/* Cross-checks of the options, after parsing. */
+static void check_args(opts *o, int argc, char **argv)
+{
+	if (argc - optind != 1)
+		li_usage_error(argc == optind ? "a training list is required"
+					      : "one training list only (got %d)", argc - optind);
+	o->train = argv[optind];
+	if (!o->output)
+		li_usage_error("an output model is required (-o MODEL)");
+	const char *outs[] = {o->output, o->last, o->log, o->checkpoint};
+	const char *onames[] = {"-o", "--last", "--log", "--checkpoint"};
+	for (int i = 0; i < 4; i++) {
+		if (outs[i] && strcmp(outs[i], "-") == 0)
+			li_usage_error("%s cannot be stdout", onames[i]);
+		for (int j = 0; j < i; j++)
+			if (outs[i] && outs[j] && strcmp(outs[i], outs[j]) == 0)
+				li_usage_error("'%s' is given for two outputs", outs[i]);
+	}
+	if (o->select == SELECT_AUROC && !o->valid)
+		li_usage_error("--select auroc needs --valid");
+	if (o->patience && !o->valid)
+		li_usage_error("--patience needs --valid");
+	if (o->min_lr > o->lr)
+		li_usage_error("--min-lr must not exceed --lr");
+	if (o->width != 64 && o->arch != ARCH_RESNET10)
+		li_usage_error("--width is for resnet10 (resnet18 and resnet34 are torchvision's, width 64)");
+	if (!o->threads)
+		o->threads = li_cli_default_threads();
 }
 
 static opts parse_args(int argc, char **argv)
 {
-	opts o = {.arch = 0, .width = 64, .input_size = 224, .channels = 3, .batch = 32, .epochs = 30,
-		  .lr = 1e-4, .momentum = 0.9, .schedule = 1, .restart = 10, .balance = true,
-		  .augment = LI_AUG_PAPER, .loader_threads = 1, .seed = 1};
+	opts o = {.arch = ARCH_RESNET18, .width = 64, .input_size = 224, .channels = 3, .batch = 32,
+		  .epochs = 30, .lr = 1e-4, .momentum = 0.9, .schedule = LI_SCHED_COSINE, .restart = 10,
+		  .balance = true, .augment = LI_AUG_PAPER, .loader_threads = 1, .seed = 1};
 	enum { O_SELECT = 256, O_LAST, O_PATIENCE, O_WIDTH, O_CHANNELS, O_LR, O_MINLR, O_WD, O_OPTIM,
 	       O_MOM, O_SCHED, O_RESTART, O_AUG, O_NOBAL, O_INIT, O_CACHE, O_LOG, O_CKPT, O_RESUME,
 	       O_LT, O_SEED };
@@ -169,9 +240,13 @@ static opts parse_args(int argc, char **argv)
 		{"version", no_argument, NULL, 'V'},
 		{0},
 	};
-	/* before getopt_long permutes argv */
-	o.command = quote_command(argc, argv);
-	int c;
+	/* the words as given, before getopt_long permutes argv */
+	char **words = li_malloc_array(argc, sizeof *words);
+	const char **resumes = li_malloc_array(argc, sizeof *resumes);
+	if (!words || !resumes)
+		li_die_lib();
+	memcpy(words, argv, sizeof *words * argc);
+	int nresumes = 0, c;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":o:v:a:s:b:e:j:hV", longopts, NULL)) != -1) {
 		switch (c) {
@@ -204,7 +279,7 @@ static opts parse_args(int argc, char **argv)
 		case O_CACHE: o.cache = li_opt_choice("--cache", optarg, cache_names); break;
 		case O_LOG: o.log = optarg; break;
 		case O_CKPT: o.checkpoint = optarg; break;
-		case O_RESUME: o.resume = optarg; break;
+		case O_RESUME: o.resume = resumes[nresumes++] = optarg; break;
 		case 'j': o.threads = (int)li_opt_long("--threads", optarg, 1, 1024); break;
 		case O_LT: o.loader_threads = (int)li_opt_long("--loader-threads", optarg, 1, 256); break;
 		case O_SEED: o.seed = li_opt_u64("--seed", optarg); break;
@@ -214,32 +289,30 @@ static opts parse_args(int argc, char **argv)
 		default: li_cli_bad_option(c, argv);
 		}
 	}
-	if (argc - optind != 1)
-		li_usage_error(argc == optind ? "a training list is required"
-					      : "one training list only (got %d)", argc - optind);
-	o.train = argv[optind];
-	if (!o.output)
-		li_usage_error("an output model is required (-o MODEL)");
-	const char *outs[] = {o.output, o.last, o.log, o.checkpoint};
-	const char *onames[] = {"-o", "--last", "--log", "--checkpoint"};
-	for (int i = 0; i < 4; i++) {
-		if (outs[i] && strcmp(outs[i], "-") == 0)
-			li_usage_error("%s cannot be stdout", onames[i]);
-		for (int j = 0; j < i; j++)
-			if (outs[i] && outs[j] && strcmp(outs[i], outs[j]) == 0)
-				li_usage_error("'%s' is given for two outputs", outs[i]);
-	}
-	if (o.select == 1 && !o.valid)
-		li_usage_error("--select auroc needs --valid");
-	if (o.patience && !o.valid)
-		li_usage_error("--patience needs --valid");
-	if (o.min_lr > o.lr)
-		li_usage_error("--min-lr must not exceed --lr");
-	if (o.width != 64 && o.arch != 2)
-		li_usage_error("--width is for resnet10 (resnet18 and resnet34 are torchvision's, width 64)");
-	if (!o.threads)
-		o.threads = li_cli_default_threads();
+	o.command = quote_command(argc, words, resumes, nresumes);
+	if (o.resume)
+		o.resume_command = quote_command(argc, words, NULL, 0);
+	free(words);
+	free(resumes);
+	check_args(&o, argc, argv);
 	return o;
+}
+
+/* Every output must be writable before the first batch: a missing or
+ * read-only directory fails now, not after the last epoch. Temporaries that
+ * killed runs (kill -9) left for these outputs are removed. */
+static void check_outputs(const opts *o)
+{
+	const char *outs[] = {o->output, o->last, o->log, o->checkpoint};
+	for (size_t i = 0; i < LI_ARRAY_LEN(outs); i++)
+		if (outs[i] && (li_atomic_check(outs[i]) < 0 || li_atomic_remove_stale(outs[i]) < 0))
+			li_die_lib();
+	/* the log is appended to: an existing one must take it */
+	int fd = o->log ? open(o->log, O_WRONLY | O_APPEND) : -1;
+	if (o->log && fd < 0 && errno != ENOENT)
+		li_die("cannot write '%s': %s", o->log, strerror(errno));
+	if (fd >= 0)
+		close(fd);
 }
 
 /* ---- data ---- */
@@ -380,12 +453,15 @@ static int save_checkpoint(const char *path, li_net *net, li_optim *opt, const s
 	snprintf(buf[5], 64, "%d", s->bad_epochs);
 	snprintf(buf[6], 64, "%llu", (unsigned long long)o->seed);
 	snprintf(buf[7], 64, "%zu", ntrain);
-	const li_meta meta[] = {{"format", CKPT_FORMAT}, {"epoch", buf[0]}, {"steps", buf[1]},
-				{"best_epoch", buf[2]}, {"best_score", buf[3]}, {"best_loss", buf[4]},
-				{"bad_epochs", buf[5]}, {"seed", buf[6]}, {"train_rows", buf[7]},
-				{"command", o->command}};
+	const struct {
+		const char *key, *value;
+	} meta[] = {{"format", CKPT_FORMAT}, {"epoch", buf[0]}, {"steps", buf[1]},
+		    {"best_epoch", buf[2]}, {"best_score", buf[3]}, {"best_loss", buf[4]},
+		    {"bad_epochs", buf[5]}, {"seed", buf[6]}, {"train_rows", buf[7]},
+		    {"command", o->command}, {"resume_command", o->resume_command}};
 	for (size_t i = 0; i < LI_ARRAY_LEN(meta) && rc == 0; i++)
-		rc = li_st_writer_meta(w, meta[i].key, meta[i].value);
+		if (meta[i].value)
+			rc = li_st_writer_meta(w, meta[i].key, meta[i].value);
 	if (rc == 0)
 		rc = li_st_writer_save(w, path);
 	li_st_writer_free(w);
@@ -578,240 +654,306 @@ static vresult validate(li_net *net, li_loader *L, const dataset *v, size_t id_b
 	return r;
 }
 
-/* ---- saving models ---- */
+/* ---- the story: set up, one epoch at a time, finish ---- */
 
-static void save_model(li_net *net, const char *path, const opts *o, int epoch, double vloss)
+typedef struct data {
+	dataset tr, va; /* loader ids: training rows 0..N-1, validation rows N.. */
+} data;
+
+static data load_data(const opts *o)
 {
-	char size[16], mean[64], std[64], ep[16], vl[32];
-	snprintf(size, sizeof size, "%d", o->input_size);
-	if (o->channels == 3) {
-		snprintf(mean, sizeof mean, "0.485,0.456,0.406");
-		snprintf(std, sizeof std, "0.229,0.224,0.225");
-	} else {
-		snprintf(mean, sizeof mean, "0.449");
-		snprintf(std, sizeof std, "0.226");
+	data d = {.tr = load_list(o->train)};
+	if (d.tr.count[0] == 0 || d.tr.count[1] == 0)
+		li_die("'%s': every row has label %d: training needs both classes", d.tr.list->name,
+		       d.tr.count[0] ? 0 : 1);
+	if (o->valid) {
+		d.va = load_list(o->valid);
+		if (d.va.count[0] == 0 || d.va.count[1] == 0)
+			li_warn("'%s': every row has label %d: validation AUROC and AUPRC are undefined",
+				d.va.list->name, d.va.count[0] ? 0 : 1);
 	}
-	snprintf(ep, sizeof ep, "%d", epoch);
-	li_meta meta[8] = {{"input_size", size}, {"mean", mean}, {"std", std}, {"epoch", ep},
-			   {"command", o->command}};
-	int nmeta = 5;
-	if (isfinite(vloss)) {
-		snprintf(vl, sizeof vl, "%.9g", vloss);
-		meta[nmeta++] = (li_meta){"valid_loss", vl};
+	return d;
+}
+
+static void dataset_free(dataset *d)
+{
+	li_list_free(d->list);
+	free(d->label);
+	free(d->path);
+}
+
+typedef struct trainer {
+	li_net *net;
+	li_model_meta meta; /* input size and normalisation; the saved models' metadata */
+	li_optim *opt;
+	li_sched sched;
+	state s;
+	li_loader *L;
+	size_t nbatches;
+	size_t *order, *by_class[2];
+	uint64_t *streams;
+	const char **paths;
+	int *labels;
+	float *logits, *dlogits;
+	double *probs;
+	bool said_resize;
+	double last_vloss;
+} trainer;
+
+/* A fresh net, or --init's weights (fc re-initialised for another class count). */
+static li_net *make_net(const opts *o)
+{
+	li_net_config cfg;
+	li_net_config_default(&cfg);
+	snprintf(cfg.arch, sizeof cfg.arch, "%s", arch_names[o->arch]);
+	cfg.in_channels = o->channels;
+	cfg.width = o->width;
+	li_net *net;
+	if (!o->init || o->resume) {
+		if (!(net = li_net_new(&cfg)))
+			li_die_lib();
+		li_net_init(net, o->seed);
+		return net;
 	}
-	if (li_net_save(net, path, meta, nmeta) < 0)
+	li_model_meta im;
+	bool fc_reset = false;
+	net = li_net_load(o->init, &cfg, o->seed, &fc_reset, &im);
+	if (!net && im.net.arch[0] && im.net.in_channels != o->channels)
+		li_die("'%s': the model has %d input channel%s, training uses %d (--channels)", o->init,
+		       im.net.in_channels, im.net.in_channels == 1 ? "" : "s", o->channels);
+	if (!net)
 		li_die_lib();
+	li_model_meta_free(&im);
+	if (fc_reset)
+		li_warn("'%s' has another number of classes: fc re-initialised for 2", o->init);
+	return net;
+}
+
+static li_loader *make_loader(const opts *o, const data *d, const li_model_meta *meta)
+{
+	li_loader_config lc = {.size = o->input_size, .channels = o->channels, .max_batch = o->batch,
+			       .threads = o->loader_threads, .augment = o->augment, .seed = o->seed,
+			       .ncache = d->tr.n + d->va.n};
+	memcpy(lc.mean, meta->mean, sizeof lc.mean);
+	memcpy(lc.std, meta->std, sizeof lc.std);
+	if (o->cache == CACHE_AUTO) {
+		size_t need = li_loader_cache_estimate(d->tr.n + d->va.n, o->input_size, o->channels);
+		size_t cap = li_loader_cache_auto_budget();
+		lc.cache_bytes = need < cap ? need : cap;
+	}
+	li_loader *L = li_loader_new(&lc);
+	if (!L)
+		li_die_lib();
+	return L;
+}
+
+static void alloc_buffers(trainer *t, const opts *o, const data *d)
+{
+	t->order = li_malloc_array(d->tr.n, sizeof *t->order);
+	t->by_class[0] = li_malloc_array(d->tr.count[0], sizeof(size_t));
+	t->by_class[1] = li_malloc_array(d->tr.count[1], sizeof(size_t));
+	t->streams = li_malloc_array(o->batch, sizeof *t->streams);
+	t->paths = li_malloc_array(o->batch, sizeof *t->paths);
+	t->labels = li_malloc_array(o->batch, sizeof *t->labels);
+	t->logits = li_malloc_array((size_t)o->batch * 2, sizeof *t->logits);
+	t->dlogits = li_malloc_array((size_t)o->batch * 2, sizeof *t->dlogits);
+	t->probs = d->va.n ? li_malloc_array(d->va.n, sizeof *t->probs) : NULL;
+	if (!t->order || !t->by_class[0] || !t->by_class[1] || !t->streams || !t->paths || !t->labels ||
+	    !t->logits || !t->dlogits || (d->va.n && !t->probs))
+		li_die_lib();
+	size_t nc[2] = {0, 0};
+	for (size_t i = 0; i < d->tr.n; i++)
+		t->by_class[d->tr.label[i]][nc[d->tr.label[i]]++] = i;
+}
+
+/* The net, optimizer, schedule and state (from --resume), the log trimmed to
+ * the epochs done, the loader and the buffers of one batch. */
+static void setup(trainer *t, const opts *o, const data *d)
+{
+	*t = (trainer){.last_vloss = NAN, .s = {.best_score = INFINITY, .best_loss = NAN}};
+	t->net = make_net(o);
+	li_net_set_threads(t->net, o->threads);
+	if (li_net_prepare(t->net, o->batch, o->input_size, o->input_size) < 0)
+		li_die_lib();
+	li_model_meta_default(&t->meta, o->channels);
+	t->meta.input_size = o->input_size;
+	t->meta.command = o->command;
+
+	li_optim_config oc;
+	li_optim_config_default(&oc, o->optim);
+	oc.weight_decay = o->weight_decay;
+	if (o->optim == LI_OPTIM_SGD)
+		oc.momentum = o->momentum;
+	if (!(t->opt = li_optim_new(&oc, li_net_param_count(t->net))))
+		li_die_lib();
+	t->sched = (li_sched){.kind = o->schedule, .base_lr = o->lr, .min_lr = o->min_lr,
+			      .t_max = o->schedule == LI_SCHED_COSINE_RESTART ? o->restart : o->epochs};
+
+	if (!(t->s.best = li_malloc(state_bytes(t->net))))
+		li_die_lib();
+	if (o->resume) {
+		load_checkpoint(o->resume, t->net, t->opt, &t->s, o, d->tr.n);
+		if (t->s.epoch >= o->epochs)
+			li_warn("'%s' has completed %d epochs already", o->resume, t->s.epoch);
+	}
+	if (o->log)
+		trim_log(o->log, o->resume ? t->s.epoch : 0);
+	t->L = make_loader(o, d, &t->meta);
+	alloc_buffers(t, o, d);
+	/* A final batch of one image is left out: batch norm statistics of a
+	 * single image are degenerate (zero variance at 1x1 spatial size). */
+	t->nbatches = d->tr.n / o->batch + (d->tr.n % o->batch > 1);
+}
+
+/* Queue batch k of the epoch's order for decoding and augmentation. */
+static void submit_batch(trainer *t, const opts *o, const dataset *tr, int epoch, size_t k)
+{
+	size_t s0 = k * o->batch;
+	int n = (int)(tr->n - s0 < (size_t)o->batch ? tr->n - s0 : (size_t)o->batch);
+	for (int i = 0; i < n; i++) {
+		t->paths[i] = tr->path[t->order[s0 + i]];
+		t->streams[i] = (uint64_t)epoch * tr->n + s0 + i;
+	}
+	if (li_loader_submit(t->L, n, t->paths, t->order + s0, t->streams, true, (void *)(uintptr_t)s0) < 0)
+		li_die_lib();
+}
+
+/* One pass over the training rows; returns the sum of the batch losses times
+ * their sizes, *seen the images. */
+static double train_epoch(trainer *t, const opts *o, const dataset *tr, int epoch, double lr, size_t *seen)
+{
+	epoch_order(tr, o->balance, o->seed, epoch, t->by_class, t->order);
+	li_net_set_training(t->net, true);
+	li_progress prog;
+	char label[32];
+	snprintf(label, sizeof label, "epoch %d/%d", epoch + 1, o->epochs);
+	li_progress_start(&prog, label, t->nbatches);
+	double loss_sum = 0;
+	size_t submitted = 0;
+	*seen = 0;
+	for (size_t k = 0; k < t->nbatches; k++) {
+		while (submitted < t->nbatches && submitted <= k + 1)
+			submit_batch(t, o, tr, epoch, submitted++);
+		li_batch *b = wait_batch(t->L);
+		if (!t->said_resize && li_loader_resized(t->L) > 0) {
+			li_warn("images are not %dx%d: resizing them (--input-size)", o->input_size,
+				o->input_size);
+			t->said_resize = true;
+		}
+		for (int i = 0; i < b->n; i++)
+			t->labels[i] = tr->label[b->id[i]];
+		if (li_net_forward(t->net, b->x, b->n, t->logits, NULL) < 0)
+			li_die_lib();
+		double loss = li_softmax_xent(t->logits, t->labels, b->n, 2, NULL, t->dlogits);
+		li_net_zero_grad(t->net);
+		if (li_net_backward(t->net, t->dlogits) < 0)
+			li_die_lib();
+		li_optim_step(t->opt, li_net_params(t->net), li_net_grads(t->net), lr);
+		li_net_params_changed(t->net);
+		if (!isfinite(loss))
+			li_die("epoch %d: the training loss is not finite (try a smaller --lr)", epoch + 1);
+		loss_sum += loss * b->n;
+		*seen += b->n;
+		char extra[64];
+		snprintf(extra, sizeof extra, "loss %.4f", loss_sum / *seen);
+		li_progress_update(&prog, k + 1, extra);
+	}
+	li_progress_end(&prog);
+	return loss_sum;
+}
+
+/* Train, validate, keep the best, log and checkpoint one epoch; false when
+ * --patience says to stop. */
+static bool run_epoch(trainer *t, const opts *o, const data *d, int epoch)
+{
+	double t0 = li_now(), lr = li_sched_lr(&t->sched, epoch);
+	size_t seen;
+	double loss_sum = train_epoch(t, o, &d->tr, epoch, lr, &seen);
+	double train_s = li_now() - t0;
+	vresult vr = {NAN, NAN, NAN};
+	if (d->va.n)
+		vr = validate(t->net, t->L, &d->va, d->tr.n, o->batch, t->logits, t->dlogits, t->labels,
+			      t->probs);
+	state *s = &t->s;
+	double score = !d->va.n ? -(double)epoch : o->select == SELECT_LOSS ? vr.loss : -vr.auroc;
+	/* without --valid the last epoch is the best; NaN AUROC never improves */
+	if (s->best_epoch == 0 || score < s->best_score) {
+		s->best_epoch = epoch + 1;
+		s->best_score = score;
+		s->best_loss = vr.loss;
+		s->bad_epochs = 0;
+		state_copy(t->net, s->best, false);
+	} else {
+		s->bad_epochs++;
+	}
+	s->epoch = epoch + 1;
+	t->last_vloss = vr.loss;
+	double secs = li_now() - t0;
+	if (o->log)
+		log_epoch(o->log, epoch + 1, lr, loss_sum / (seen ? seen : 1), vr.loss, vr.auroc, vr.auprc,
+			  secs, seen / (train_s > 0 ? train_s : 1e-9));
+	if (o->checkpoint && save_checkpoint(o->checkpoint, t->net, t->opt, s, o, d->tr.n) < 0)
+		li_die_lib();
+	if (o->patience && s->bad_epochs >= o->patience) {
+		li_warn("no improvement for %d epochs: stopping after epoch %d", o->patience, epoch + 1);
+		return false;
+	}
+	return true;
+}
+
+static void save_model(trainer *t, const char *path, int epoch, double vloss)
+{
+	t->meta.epoch = epoch;
+	t->meta.valid_loss = vloss;
+	if (li_net_save(t->net, path, &t->meta) < 0)
+		li_die_lib();
+}
+
+/* The outputs: --last from the current weights, -o from the best. */
+static void finish(trainer *t, const opts *o)
+{
+	if (o->last)
+		save_model(t, o->last, t->s.epoch, t->last_vloss);
+	if (t->s.best_epoch > 0)
+		state_copy(t->net, t->s.best, true);
+	else
+		t->s.best_epoch = t->s.epoch;
+	save_model(t, o->output, t->s.best_epoch, t->s.best_loss);
+}
+
+static void trainer_free(trainer *t)
+{
+	li_loader_free(t->L);
+	li_optim_free(t->opt);
+	li_net_free(t->net);
+	free(t->s.best);
+	free(t->order);
+	free(t->by_class[0]);
+	free(t->by_class[1]);
+	free(t->streams);
+	free(t->paths);
+	free(t->labels);
+	free(t->logits);
+	free(t->dlogits);
+	free(t->probs);
 }
 
 int main(int argc, char **argv)
 {
 	li_cli_init(argv[0]);
 	opts o = parse_args(argc, argv);
-	dataset tr = load_list(o.train), va = {0};
-	if (tr.count[0] == 0 || tr.count[1] == 0)
-		li_die("'%s': every row has label %d: training needs both classes", tr.list->name,
-		       tr.count[0] ? 0 : 1);
-	if (o.valid) {
-		va = load_list(o.valid);
-		if (va.count[0] == 0 || va.count[1] == 0)
-			li_warn("'%s': every row has label %d: validation AUROC and AUPRC are undefined",
-				va.list->name, va.count[0] ? 0 : 1);
-	}
-
-	/* the network */
-	li_net_config cfg;
-	li_net_config_default(&cfg);
-	snprintf(cfg.arch, sizeof cfg.arch, "%s", arch_names[o.arch]);
-	cfg.in_channels = o.channels;
-	cfg.width = o.width;
-	li_net *net;
-	if (o.init && !o.resume) {
-		li_st *st = li_st_open(o.init);
-		if (!st)
-			li_die_lib();
-		const li_st_info *c1 = li_st_find(st, "conv1.weight");
-		if (c1 && c1->ndim == 4 && c1->shape[1] != o.channels)
-			li_die("'%s': the model has %lld input channel%s, training uses %d (--channels)",
-			       o.init, (long long)c1->shape[1], c1->shape[1] == 1 ? "" : "s", o.channels);
-		li_st_close(st);
-		bool fc_reset = false;
-		if (!(net = li_net_load(o.init, &cfg, o.seed, &fc_reset)))
-			li_die_lib();
-		if (fc_reset)
-			li_warn("'%s' has another number of classes: fc re-initialised for 2", o.init);
-	} else {
-		if (!(net = li_net_new(&cfg)))
-			li_die_lib();
-		li_net_init(net, o.seed);
-	}
-	li_net_set_threads(net, o.threads);
-	if (li_net_prepare(net, o.batch, o.input_size, o.input_size) < 0)
-		li_die_lib();
-
-	li_optim_config oc;
-	li_optim_config_default(&oc, (li_optim_kind)o.optim);
-	oc.weight_decay = o.weight_decay;
-	if (o.optim == LI_OPTIM_SGD)
-		oc.momentum = o.momentum;
-	li_optim *opt = li_optim_new(&oc, li_net_param_count(net));
-	if (!opt)
-		li_die_lib();
-	li_sched sched = {.kind = o.schedule == 0 ? LI_SCHED_CONSTANT
-				  : o.schedule == 1 ? LI_SCHED_COSINE : LI_SCHED_COSINE_RESTART,
-			  .base_lr = o.lr, .min_lr = o.min_lr,
-			  .t_max = o.schedule == 2 ? o.restart : o.epochs};
-
-	state s = {.best_score = INFINITY, .best_loss = NAN};
-	if (!(s.best = li_malloc(state_bytes(net))))
-		li_die_lib();
-	if (o.resume) {
-		load_checkpoint(o.resume, net, opt, &s, &o, tr.n);
-		if (s.epoch >= o.epochs)
-			li_warn("'%s' has completed %d epochs already", o.resume, s.epoch);
-	}
-	if (o.log)
-		trim_log(o.log, o.resume ? s.epoch : 0);
-
-	/* the loader: training rows are ids 0..N-1, validation rows N.. */
-	li_loader_config lc = {.size = o.input_size, .channels = o.channels, .max_batch = o.batch,
-			       .threads = o.loader_threads, .augment = o.augment, .seed = o.seed,
-			       .ncache = tr.n + va.n};
-	static const float im_mean[3] = {0.485f, 0.456f, 0.406f}, im_std[3] = {0.229f, 0.224f, 0.225f};
-	for (int c = 0; c < 3; c++) {
-		lc.mean[c] = o.channels == 3 ? im_mean[c] : 0.449f;
-		lc.std[c] = o.channels == 3 ? im_std[c] : 0.226f;
-	}
-	if (o.cache == 0) {
-		size_t need = li_loader_cache_estimate(tr.n + va.n, o.input_size, o.channels);
-		size_t cap = li_loader_cache_auto_budget();
-		lc.cache_bytes = need < cap ? need : cap;
-	}
-	li_loader *L = li_loader_new(&lc);
-	size_t *order = li_malloc_array(tr.n, sizeof *order);
-	size_t *by_class[2] = {li_malloc_array(tr.count[0], sizeof(size_t)),
-			       li_malloc_array(tr.count[1], sizeof(size_t))};
-	uint64_t *streams = li_malloc_array(o.batch, sizeof *streams);
-	const char **paths = li_malloc_array(o.batch, sizeof *paths);
-	int *labels = li_malloc_array(o.batch, sizeof *labels);
-	float *logits = li_malloc_array((size_t)o.batch * 2, sizeof *logits);
-	float *dlogits = li_malloc_array((size_t)o.batch * 2, sizeof *dlogits);
-	double *probs = va.n ? li_malloc_array(va.n, sizeof *probs) : NULL;
-	if (!L || !order || !by_class[0] || !by_class[1] || !streams || !paths || !labels || !logits ||
-	    !dlogits || (va.n && !probs))
-		li_die_lib();
-	size_t nc[2] = {0, 0};
-	for (size_t i = 0; i < tr.n; i++)
-		by_class[tr.label[i]][nc[tr.label[i]]++] = i;
-
-	/* A final batch of one image is left out: batch norm statistics of a
-	 * single image are degenerate (zero variance at 1x1 spatial size). */
-	size_t nbatches = tr.n / o.batch + (tr.n % o.batch > 1);
-	bool said_resize = false;
-	double last_vloss = NAN;
-	for (int epoch = s.epoch; epoch < o.epochs; epoch++) {
-		double t0 = li_now(), lr = li_sched_lr(&sched, epoch);
-		epoch_order(&tr, o.balance, o.seed, epoch, by_class, order);
-		li_net_set_training(net, true);
-		li_progress prog;
-		char label[32];
-		snprintf(label, sizeof label, "epoch %d/%d", epoch + 1, o.epochs);
-		li_progress_start(&prog, label, nbatches);
-		double loss_sum = 0;
-		size_t seen = 0, submitted = 0;
-		for (size_t k = 0; k < nbatches; k++) {
-			while (submitted < nbatches && submitted <= k + 1) {
-				size_t s0 = submitted * o.batch;
-				int n = (int)(tr.n - s0 < (size_t)o.batch ? tr.n - s0 : (size_t)o.batch);
-				for (int i = 0; i < n; i++) {
-					paths[i] = tr.path[order[s0 + i]];
-					streams[i] = (uint64_t)epoch * tr.n + s0 + i;
-				}
-				if (li_loader_submit(L, n, paths, order + s0, streams, true,
-						     (void *)(uintptr_t)s0) < 0)
-					li_die_lib();
-				submitted++;
-			}
-			li_batch *b = wait_batch(L);
-			if (!said_resize && li_loader_resized(L) > 0) {
-				li_warn("images are not %dx%d: resizing them (--input-size)", o.input_size,
-					o.input_size);
-				said_resize = true;
-			}
-			for (int i = 0; i < b->n; i++)
-				labels[i] = tr.label[b->id[i]];
-			if (li_net_forward(net, b->x, b->n, logits, NULL) < 0)
-				li_die_lib();
-			double loss = li_softmax_xent(logits, labels, b->n, 2, NULL, dlogits);
-			li_net_zero_grad(net);
-			if (li_net_backward(net, dlogits) < 0)
-				li_die_lib();
-			li_optim_step(opt, li_net_params(net), li_net_grads(net), lr);
-			li_net_params_changed(net);
-			if (!isfinite(loss))
-				li_die("epoch %d: the training loss is not finite (try a smaller --lr)", epoch + 1);
-			loss_sum += loss * b->n;
-			seen += b->n;
-			char extra[64];
-			snprintf(extra, sizeof extra, "loss %.4f", loss_sum / seen);
-			li_progress_update(&prog, k + 1, extra);
-		}
-		li_progress_end(&prog);
-		double train_s = li_now() - t0;
-		vresult vr = {NAN, NAN, NAN};
-		if (va.n)
-			vr = validate(net, L, &va, tr.n, o.batch, logits, dlogits, labels, probs);
-		double score = !va.n ? -(double)epoch : o.select == 0 ? vr.loss : -vr.auroc;
-		/* without --valid the last epoch is the best; NaN AUROC never improves */
-		if (s.best_epoch == 0 || score < s.best_score) {
-			s.best_epoch = epoch + 1;
-			s.best_score = score;
-			s.best_loss = vr.loss;
-			s.bad_epochs = 0;
-			state_copy(net, s.best, false);
-		} else {
-			s.bad_epochs++;
-		}
-		s.epoch = epoch + 1;
-		last_vloss = vr.loss;
-		double secs = li_now() - t0;
-		if (o.log)
-			log_epoch(o.log, epoch + 1, lr, loss_sum / (seen ? seen : 1), vr.loss, vr.auroc,
-				  vr.auprc, secs, seen / (train_s > 0 ? train_s : 1e-9));
-		if (o.checkpoint && save_checkpoint(o.checkpoint, net, opt, &s, &o, tr.n) < 0)
-			li_die_lib();
-		if (o.patience && s.bad_epochs >= o.patience) {
-			li_warn("no improvement for %d epochs: stopping after epoch %d", o.patience, epoch + 1);
+	check_outputs(&o);
+	data d = load_data(&o);
+	trainer t;
+	setup(&t, &o, &d);
+	for (int epoch = t.s.epoch; epoch < o.epochs; epoch++)
+		if (!run_epoch(&t, &o, &d, epoch))
 			break;
-		}
-	}
-	/* outputs: --last from the current weights, -o from the best */
-	if (o.last)
-		save_model(net, o.last, &o, s.epoch, last_vloss);
-	if (s.best_epoch > 0)
-		state_copy(net, s.best, true);
-	else
-		s.best_epoch = s.epoch;
-	save_model(net, o.output, &o, s.best_epoch, s.best_loss);
-
-	li_loader_free(L);
-	li_optim_free(opt);
-	li_net_free(net);
-	free(s.best);
-	free(order);
-	free(by_class[0]);
-	free(by_class[1]);
-	free(streams);
-	free(paths);
-	free(labels);
-	free(logits);
-	free(dlogits);
-	free(probs);
+	finish(&t, &o);
+	trainer_free(&t);
+	dataset_free(&d.tr);
+	dataset_free(&d.va);
 	free(o.command);
-	li_list_free(tr.list);
-	li_list_free(va.list);
-	free(tr.label);
-	free(tr.path);
-	free(va.label);
-	free(va.path);
+	free(o.resume_command);
 	return LI_EXIT_OK;
 }

@@ -13,6 +13,7 @@
  * li_atomic_cleanup_signal() from that handler. */
 #include "li_atomic.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -127,7 +128,8 @@ FILE *li_atomic_open(li_atomic *a, const char *path)
 		return a->fp;
 	}
 	pthread_once(&init_once, init);
-	/* ".<name>.XXXXXX" next to the destination, so rename stays in one file system. */
+	/* ".<name>.<pid>.XXXXXX" next to the destination, so rename stays in
+	 * one file system, and a later run can tell a killed run's leftover. */
 	const char *slash = strrchr(path, '/');
 	size_t dirlen = slash ? (size_t)(slash - path) + 1 : 0;
 	const char *base = path + dirlen;
@@ -135,14 +137,14 @@ FILE *li_atomic_open(li_atomic *a, const char *path)
 		li_error("cannot write '%s': not a file name", path);
 		return NULL;
 	}
-	size_t n = dirlen + 1 + strlen(base) + 8;
+	size_t n = dirlen + 1 + strlen(base) + 32;
 	a->path = li_strdup(path);
 	a->tmp = li_malloc(n);
 	if (!a->path || !a->tmp) {
 		reset(a);
 		return NULL;
 	}
-	snprintf(a->tmp, n, "%.*s.%s.XXXXXX", (int)dirlen, path, base);
+	snprintf(a->tmp, n, "%.*s.%s.%ld.XXXXXX", (int)dirlen, path, base, (long)getpid());
 	int fd = mkstemp(a->tmp);
 	if (fd < 0) {
 		li_error("cannot create '%s': %s", path, strerror(errno));
@@ -167,18 +169,29 @@ FILE *li_atomic_open(li_atomic *a, const char *path)
 	return a->fp;
 }
 
-static int sync_dir(const char *path)
+/* The directory part of path ("." when none, "/" for "/x") and its base name. */
+static char *split_dir(const char *path, const char **base)
 {
 	const char *slash = strrchr(path, '/');
-	char *dir = slash ? li_malloc((size_t)(slash - path) + 2) : NULL;
-	if (slash && !dir)
-		return -1;
+	*base = slash ? slash + 1 : path;
+	if (!slash)
+		return li_strdup(".");
+	size_t n = (size_t)(slash - path);
+	char *dir = li_malloc(n + 2);
 	if (dir) {
-		size_t n = (size_t)(slash - path);
-		memcpy(dir, path, n ? n : 1); /* "/x" lives in "/" */
+		memcpy(dir, path, n ? n : 1);
 		dir[n ? n : 1] = '\0';
 	}
-	int fd = open(dir ? dir : ".", O_RDONLY | O_DIRECTORY);
+	return dir;
+}
+
+static int sync_dir(const char *path)
+{
+	const char *base;
+	char *dir = split_dir(path, &base);
+	if (!dir)
+		return -1;
+	int fd = open(dir, O_RDONLY | O_DIRECTORY);
 	int rc = 0;
 	/* Some file systems cannot fsync a directory (EINVAL); the rename is
 	 * still as durable as they allow. */
@@ -241,4 +254,62 @@ void li_atomic_abort(li_atomic *a)
 		slot_release(a->slot);
 	}
 	reset(a);
+}
+
+/* The pid of a temporary of the output named base ("." base "." pid "."
+ * six letters or digits, as li_atomic_open makes it), or 0 when name is not one. */
+static long stale_pid(const char *name, const char *base)
+{
+	size_t bl = strlen(base);
+	if (name[0] != '.' || strncmp(name + 1, base, bl) != 0 || name[1 + bl] != '.')
+		return 0;
+	const char *p = name + 2 + bl;
+	long pid = 0;
+	while (*p >= '0' && *p <= '9' && pid < 1L << 40)
+		pid = pid * 10 + (*p++ - '0');
+	if (pid <= 0 || *p++ != '.' || strlen(p) != 6)
+		return 0;
+	for (; *p; p++)
+		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')))
+			return 0;
+	return pid;
+}
+
+int li_atomic_remove_stale(const char *path)
+{
+	const char *base;
+	char *dir = split_dir(path, &base);
+	if (!dir)
+		return -1;
+	DIR *d = opendir(dir);
+	if (!d) {
+		int rc = li_error("cannot read the directory of '%s': %s", path, strerror(errno));
+		free(dir);
+		return rc;
+	}
+	int removed = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		long pid = stale_pid(e->d_name, base);
+		/* ESRCH: no such process. EPERM means it exists (another user's). */
+		if (pid == 0 || (pid_t)pid != pid || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;
+		if (unlinkat(dirfd(d), e->d_name, 0) == 0)
+			removed++;
+	}
+	closedir(d);
+	free(dir);
+	return removed;
+}
+
+int li_atomic_check(const char *path)
+{
+	struct stat sb;
+	if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+		return li_error("cannot write '%s': %s", path, strerror(EISDIR));
+	li_atomic a;
+	if (!li_atomic_open(&a, path))
+		return -1;
+	li_atomic_abort(&a);
+	return 0;
 }

@@ -1,5 +1,5 @@
 /* li_atomic.h: atomic output files. Output goes to a temporary file in the
- * destination's directory (".<name>.XXXXXX"), which li_atomic_commit flushes,
+ * destination's directory (".<name>.<pid>.XXXXXX"), which li_atomic_commit flushes,
  * fsyncs and renames over the destination; li_atomic_abort (or a SIGINT,
  * SIGTERM, SIGHUP or SIGPIPE while the file is open) removes it. A failed or
  * killed run never leaves a half-written model, list or tensor behind, and
@@ -30,4 +30,16 @@ void li_atomic_abort(li_atomic *a);
  * SIGHUP/SIGPIPE handler keeps it and should call this (async-signal-safe:
  * it only unlinks the open temporary files) from that handler. */
 void li_atomic_cleanup_signal(void);
+/* A run killed with SIGKILL cannot remove its temporary file. Remove those
+ * of the output `path`: files ".<name>.<pid>.XXXXXX" in its directory whose
+ * process <pid> no longer exists (kill(pid, 0) fails with ESRCH). A live
+ * process's temporaries (this one's, a concurrent run's, another user's) are
+ * never touched; a recycled pid only delays the cleanup. Returns how many
+ * were removed, or -1 with li_error when the directory cannot be read. */
+int li_atomic_remove_stale(const char *path);
+/* Can an output be written at path? Creates and removes a temporary file in
+ * its directory, and refuses a directory as the destination, so a program
+ * can fail before a long run rather than after it. 0, or -1 with li_error
+ * ("cannot create 'out/m.st': No such file or directory"). */
+int li_atomic_check(const char *path);
 #endif

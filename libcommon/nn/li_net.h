@@ -128,26 +128,59 @@ int li_net_prof_count(const li_net *net);
 const li_net_prof *li_net_prof_at(const li_net *net, int i);
 void li_net_prof_reset(li_net *net);
 
+/* A model's description beyond its tensors, the one home of the metadata
+ * every program agrees on: the architecture, the input the model expects
+ * (side, per-channel normalisation of pixel values in [0, 1]) and how it was
+ * made. li_net_save writes it as __metadata__ (all values strings), li_net_load
+ * returns it, and li_model_meta_default holds the only copy of the defaults:
+ * input 224, ImageNet's mean 0.485,0.456,0.406 and std 0.229,0.224,0.225 for
+ * RGB, their averages 0.449 and 0.226 for gray (what a plain torchvision or
+ * timm export without metadata gets). */
+typedef struct li_model_meta {
+	li_net_config net;     /* load: the file's architecture; save writes the net's own */
+	int input_size;        /* square input side in pixels, 32..8192 */
+	float mean[3], std[3]; /* net.in_channels values used; std > 0 */
+	int epoch;             /* training epoch the weights are from, from 1; 0: not recorded */
+	double valid_loss;     /* validation loss at that epoch; NAN: not recorded */
+	char *li_version;      /* load: the writer's toolkit version (NULL: none); save writes this build's */
+	char *command;         /* the command line that trained the model, or NULL */
+} li_model_meta;
+
+/* Defaults for a model of `channels` (1 or 3) input channels: the above, no
+ * epoch, no loss, no strings. */
+void li_model_meta_default(li_model_meta *m, int channels);
+/* Free the strings li_net_load allocated (li_version, command) and set them
+ * NULL; a meta whose strings the caller points at its own memory is not
+ * passed here. */
+void li_model_meta_free(li_model_meta *m);
+
 /* Models on disk: safetensors, torchvision state_dict names and order, F32
- * tensors and num_batches_tracked as I64 of shape []. __metadata__ keys (all
- * values strings): arch ("resnet18"), classes, in_channels, width (written by
- * li_net_save from the net unless given in meta), li_version (likewise), and
- * from the caller: input_size (e.g. "224"), mean and std (comma-separated per
- * channel, "0.485,0.456,0.406"), epoch, valid_loss, command (the command line
- * that trained the model). Unknown keys are kept as given. */
-typedef struct li_meta {
-	const char *key, *value;
-} li_meta;
-int li_net_save(const li_net *net, const char *path, const li_meta *meta, int nmeta);
+ * tensors and num_batches_tracked as I64 of shape []. __metadata__ keys: arch
+ * ("resnet18"), classes, in_channels, width (from the net), li_version (this
+ * build), and from meta: input_size ("224"), mean and std (comma-separated
+ * per channel, "0.485,0.456,0.406"), epoch and valid_loss (when recorded),
+ * command (when not NULL). meta NULL writes the defaults. */
+int li_net_save(const li_net *net, const char *path, const li_model_meta *meta);
 /* Load a model file. With cfg NULL the architecture comes from the file's
  * metadata (arch, classes, in_channels, width) or, for a plain torchvision/timm
  * export without it, from tensor shapes (resnet34 has layer3.5, resnet18
  * layer1.1; classes from fc.weight, channels and width from conv1.weight).
+ * Before anything is allocated the metadata must agree with the tensors
+ * (classes with fc.weight, in_channels and width with conv1.weight), and the
+ * architecture it describes may not have more than 16 million values (64 MB)
+ * beyond those the file holds, so a small file cannot make the loader
+ * allocate gigabytes.
  * With cfg given and a different class count in the file, every tensor but fc
  * is loaded, fc is re-initialised with `seed`, and *fc_reset is set so the
  * caller can say so. Every name, dtype and shape is checked, and tensors the
  * net does not have are refused; errors name the file and the tensor:
  * "'m.safetensors': tensor 'layer1.0.conv1.weight' is missing". F16, BF16 and
- * F64 weights are converted; a missing num_batches_tracked reads as 0. */
-li_net *li_net_load(const char *path, const li_net_config *cfg, uint64_t seed, bool *fc_reset);
+ * F64 weights are converted; a missing num_batches_tracked reads as 0.
+ * meta (may be NULL) receives the file's metadata, defaults for absent keys
+ * (free with li_model_meta_free); its keys are checked only when it is asked
+ * for. On failure meta->net still holds the file's architecture when the file
+ * could be read that far (meta->net.arch is "" when not), so a caller can
+ * explain a mismatch with its cfg in its own terms. */
+li_net *li_net_load(const char *path, const li_net_config *cfg, uint64_t seed, bool *fc_reset,
+		    li_model_meta *meta);
 #endif

@@ -6,7 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef enum { LI_OPTIM_ADAM, LI_OPTIM_ADAMW, LI_OPTIM_SGD } li_optim_kind;
+/* _COUNT: the number of kinds, for name tables (li-train). */
+typedef enum { LI_OPTIM_ADAM, LI_OPTIM_ADAMW, LI_OPTIM_SGD, LI_OPTIM_COUNT } li_optim_kind;
 
 typedef struct li_optim_config {
 	li_optim_kind kind;
@@ -40,7 +41,7 @@ void li_optim_set_steps(li_optim *opt, int64_t steps);
 float *li_optim_state(li_optim *opt, int which);
 size_t li_optim_size(const li_optim *opt);
 
-typedef enum { LI_SCHED_CONSTANT, LI_SCHED_COSINE, LI_SCHED_COSINE_RESTART } li_sched_kind;
+typedef enum { LI_SCHED_CONSTANT, LI_SCHED_COSINE, LI_SCHED_COSINE_RESTART, LI_SCHED_COUNT } li_sched_kind;
 
 /* Learning-rate schedules, as torch.optim.lr_scheduler computes them:
  *   constant: base_lr

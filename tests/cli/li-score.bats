@@ -73,7 +73,7 @@ setup() {
 @test "--tta averages the 8 dihedral views (scores change, classes still apart)" {
 	li-score -m "$M" "$D/list.tsv" > a.tsv
 	li-score -m "$M" --tta "$D/list.tsv" > t.tsv
-	! diff -q a.tsv t.tsv
+	run ! diff -q a.tsv t.tsv
 	run -0 awk -F'\t' 'NR > 1 { s[$2] += $4; n[$2]++ } END { print (s[1] / n[1]) - (s[0] / n[0]) }' t.tsv
 	awk -v d="$output" 'BEGIN { exit !(d > 0.2) }'
 }
@@ -148,4 +148,59 @@ setup() {
 	printf 'garbage garbage' > m.safetensors
 	run -1 li-score -m m.safetensors "$D/list.tsv"
 	[[ "$output" == "li-score: "*"m.safetensors"* ]]
+}
+
+# restamp SRC DST KEY=VALUE...: SRC's tensors with its metadata changed.
+restamp() {
+	/usr/bin/python3 - "$@" <<'PY'
+import json, sys
+src, dst, *kv = sys.argv[1:]
+b = open(src, "rb").read()
+n = int.from_bytes(b[:8], "little")
+h = json.loads(b[8:8 + n])
+for item in kv:
+    k, v = item.split("=", 1)
+    h["__metadata__"][k] = v
+j = json.dumps(h).encode()
+j += b" " * (-len(j) % 8)
+open(dst, "wb").write(len(j).to_bytes(8, "little") + j + b[8 + n:])
+PY
+}
+
+@test "a small file whose metadata claims a huge network is refused before allocating" {
+	restamp "$M" huge.st arch=resnet34 width=1024 classes=1000000
+	[ "$(stat -c %s huge.st)" -lt 400000 ]
+	run -1 li-score -m huge.st "$D/list.tsv"
+	[ "$output" = "li-score: 'huge.st': metadata 'classes' is 1000000 but tensor 'fc.weight' says 2" ]
+	restamp "$M" arch.st arch=resnet34
+	run -1 li-score -m arch.st "$D/list.tsv"
+	[ "$output" = "li-score: 'arch.st': unexpected tensor 'layer1.0.conv1.weight' for resnet34" ] ||
+		[[ "$output" == "li-score: 'arch.st': tensor "*" is missing" ]]
+}
+
+@test "preprocessing comes from the model's metadata" {
+	restamp "$M" m64.st input_size=64
+	run -0 --separate-stderr li-score -m m64.st "$D/list.tsv"
+	[ "$stderr" = "li-score: images are not 64x64: resizing them to the model's input size" ]
+	restamp "$M" badstd.st std=0.2,0,0.2
+	run -1 li-score -m badstd.st "$D/list.tsv"
+	[ "$output" = "li-score: 'badstd.st': metadata 'std' has a value that is not positive" ]
+}
+
+@test "stale temporaries of killed runs are removed, a live run's are kept" {
+	sh -c 'exit 0' &
+	dead=$!
+	wait "$dead" || true
+	touch ".out.tsv.$dead.aB3xYz" ".f.npy.$dead.aB3xYz" ".out.tsv.$$.aB3xYz" ".other.tsv.$dead.aB3xYz"
+	li-score -m "$M" -o out.tsv -f f.npy "$D/list.tsv"
+	[ ! -e ".out.tsv.$dead.aB3xYz" ]
+	[ ! -e ".f.npy.$dead.aB3xYz" ]
+	[ -e ".out.tsv.$$.aB3xYz" ]
+	[ -e ".other.tsv.$dead.aB3xYz" ]
+}
+
+@test "an output that cannot be written names the file and the cause" {
+	[ -w /dev/full ] || skip "no /dev/full"
+	run -1 --separate-stderr bash -c 'li-score -m "$1" "$2" > /dev/full' _ "$M" "$D/list.tsv"
+	[ "$stderr" = "li-score: write error on standard output: No space left on device" ]
 }

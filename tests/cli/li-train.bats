@@ -81,10 +81,13 @@ sys.exit(data(sys.argv[1]) != data(sys.argv[2]))' "$1" "$2"
 	! same_weights a.st c.st
 }
 
-@test "a run killed with SIGKILL between epochs resumes to bit-identical weights" {
-	args=("${SMALL[@]}" --epochs 6 --valid "$D/valid.tsv" --augment paper+stain "$D/train.tsv")
-	li-train "${args[@]}" -o full.st --log full.jsonl
-	li-train "${args[@]}" -o part.st --log part.jsonl --checkpoint ck.st &
+@test "a run killed with SIGKILL between epochs resumes to a byte-identical model" {
+	args=("${SMALL[@]}" --epochs 6 --valid "$D/valid.tsv" --augment paper+stain "$D/train.tsv"
+	      -o m.st --last last.st --log log.jsonl --checkpoint ck.st)
+	mkdir full part
+	(cd full && li-train "${args[@]}")
+	cd part
+	li-train "${args[@]}" &
 	pid=$!
 	for i in $(seq 400); do
 		[ -s ck.st ] && break
@@ -92,17 +95,72 @@ sys.exit(data(sys.argv[1]) != data(sys.argv[2]))' "$1" "$2"
 	done
 	kill -9 "$pid"
 	wait "$pid" || true
-	[ ! -e part.st ]
+	[ ! -e m.st ]
 	# resumed from an unfinished run, not after the end
-	run -0 /usr/bin/python3 -c 'import json, sys
-b = open("ck.st", "rb").read()
-print(json.loads(b[8:8 + int.from_bytes(b[:8], "little")])["__metadata__"]["epoch"])'
-	[ "$output" -lt 6 ]
-	li-train "${args[@]}" -o part.st --log part.jsonl --checkpoint ck.st --resume ck.st
-	same_weights full.st part.st
-	[ "$(meta full.st epoch)" = "$(meta part.st epoch)" ]
-	# the log has each epoch once, with the same losses
-	diff <(jq -c '[.epoch, .train_loss, .valid_loss]' full.jsonl) <(jq -c '[.epoch, .train_loss, .valid_loss]' part.jsonl)
+	[ "$(meta ck.st epoch)" -lt 6 ]
+	li-train "${args[@]}" --resume ck.st
+	cd ..
+	# what li-train(1) promises: the same files as the uninterrupted run
+	cmp full/m.st part/m.st
+	cmp full/last.st part/last.st
+	# the log has each epoch once, the same but for the timings
+	diff <(jq -c 'del(.seconds, .images_per_s)' full/log.jsonl) <(jq -c 'del(.seconds, .images_per_s)' part/log.jsonl)
+	# the command is the uninterrupted one's; the checkpoint records the resume
+	[[ "$(meta part/m.st command)" != *--resume* ]]
+	[[ "$(meta part/ck.st resume_command)" == *" --resume ck.st" ]]
+	[ "$(meta part/ck.st command)" = "$(meta full/ck.st command)" ]
+	# whatever kill -9 left behind was cleaned up by the resumed run
+	run -0 ls -A part
+	[ "$output" = "$(printf 'ck.st\nlast.st\nlog.jsonl\nm.st')" ]
+}
+
+@test "--resume=FILE and an abbreviated --resu are left out of the command too" {
+	li-train "${SMALL[@]}" --epochs 1 --checkpoint ck.st "$D/train.tsv" -o a.st
+	li-train "${SMALL[@]}" --epochs 2 --checkpoint ck.st --resume=ck.st "$D/train.tsv" -o b.st
+	[ "$(meta b.st command)" = "li-train ${SMALL[*]} --epochs 2 --checkpoint ck.st $D/train.tsv -o b.st" ]
+	li-train "${SMALL[@]}" --epochs 3 --checkpoint ck.st --resu ck.st "$D/train.tsv" -o c.st
+	[ "$(meta c.st command)" = "li-train ${SMALL[*]} --epochs 3 --checkpoint ck.st $D/train.tsv -o c.st" ]
+	[ "$(meta c.st epoch)" = 3 ]
+}
+
+@test "every output is checked before the first batch: a missing or read-only directory fails at once" {
+	# --epochs 1000000: a run that started training would not end
+	for opt in -o --last --log --checkpoint; do
+		extra=(-o m.st)
+		[ "$opt" = -o ] && extra=()
+		run -1 timeout 60 li-train "${SMALL[@]}" --epochs 1000000 "${extra[@]}" "$opt" nodir/x.st "$D/train.tsv"
+		[ "$output" = "li-train: cannot create 'nodir/x.st': No such file or directory" ]
+	done
+	# a read-only directory (root writes anywhere but on a read-only file system)
+	ro=ro
+	mkdir ro
+	chmod 555 ro
+	if touch ro/probe 2> /dev/null; then
+		rm ro/probe
+		ro=/sys
+		if touch /sys/probe 2> /dev/null; then
+			skip "no read-only directory"
+		fi
+	fi
+	run -1 timeout 60 li-train "${SMALL[@]}" --epochs 1000000 --checkpoint "$ro/ck.st" "$D/train.tsv" -o m.st
+	[ "$output" = "li-train: cannot create '$ro/ck.st': Permission denied" ]
+	mkdir log.jsonl
+	run -1 timeout 60 li-train "${SMALL[@]}" --epochs 1000000 --log log.jsonl "$D/train.tsv" -o m.st
+	[ "$output" = "li-train: cannot write 'log.jsonl': Is a directory" ]
+	[ ! -e m.st ]
+}
+
+@test "stale temporaries of killed runs are removed, a live run's are kept" {
+	sh -c 'exit 0' &
+	dead=$!
+	wait "$dead" || true
+	touch ".m.st.$dead.aB3xYz" ".ck.st.$dead.aB3xYz" ".log.jsonl.$dead.aB3xYz" ".m.st.$$.aB3xYz" ".n.st.$dead.aB3xYz"
+	li-train "${SMALL[@]}" --epochs 1 --checkpoint ck.st --log log.jsonl "$D/train.tsv" -o m.st
+	[ ! -e ".m.st.$dead.aB3xYz" ]
+	[ ! -e ".ck.st.$dead.aB3xYz" ]
+	[ ! -e ".log.jsonl.$dead.aB3xYz" ]
+	[ -e ".m.st.$$.aB3xYz" ]
+	[ -e ".n.st.$dead.aB3xYz" ]
 }
 
 @test "without --valid the model is the last epoch and valid keys are null" {
@@ -134,7 +192,7 @@ print(json.loads(b[8:8 + int.from_bytes(b[:8], "little")])["__metadata__"]["epoc
 @test "--init starts from a model; --channels 1 trains a gray model li-score reads" {
 	li-train "${SMALL[@]}" --epochs 1 "$D/train.tsv" -o a.st
 	li-train "${SMALL[@]}" --epochs 1 --init a.st "$D/train.tsv" -o b.st
-	! same_weights a.st b.st
+	run ! same_weights a.st b.st
 	li-train "${SMALL[@]}" --epochs 1 --channels 1 "$D/train.tsv" -o g.st
 	[ "$(meta g.st in_channels)" = 1 ]
 	[ "$(meta g.st mean)" = 0.449 ]

@@ -103,6 +103,66 @@ static void killed_child(int sig, int own_handler, const char *label)
 	is_int(entries(), 0, "%s: no temp file and no destination left", label);
 }
 
+static void touch(const char *path)
+{
+	FILE *f = fopen(path, "w");
+	if (f)
+		fclose(f);
+}
+
+/* Temporaries of killed runs (kill -9 leaves them) are removed; those of live
+ * processes and of other outputs are not. */
+static void test_stale(void)
+{
+	pid_t dead = fork();
+	if (dead == 0)
+		_exit(0);
+	waitpid(dead, NULL, 0);
+	char name[128];
+	snprintf(name, sizeof name, ".m.st.%ld.aB3xYz", (long)dead);
+	touch(in_dir(name));                 /* stale: removed */
+	snprintf(name, sizeof name, ".m.st.%ld.Qq0000", (long)getpid());
+	touch(in_dir(name));                 /* this process's: kept */
+	snprintf(name, sizeof name, ".m.st.%ld.Qq0000", (long)getppid());
+	touch(in_dir(name));                 /* a live parent's: kept */
+	snprintf(name, sizeof name, ".xm.st.%ld.aB3xYz", (long)dead);
+	touch(in_dir(name));                 /* another output's: kept */
+	snprintf(name, sizeof name, ".m.st.%ld.aB3xY", (long)dead);
+	touch(in_dir(name));                 /* not the pattern (5 letters): kept */
+	touch(in_dir(".m.st.aB3xYz"));       /* no pid (an older version's): kept */
+	li_atomic a;
+	FILE *f = li_atomic_open(&a, in_dir("m.st")); /* an open one: kept */
+	int before = entries();
+	is_int(li_atomic_remove_stale(in_dir("m.st")), 1, "one stale temporary removed");
+	snprintf(name, sizeof name, ".m.st.%ld.aB3xYz", (long)dead);
+	ok(access(in_dir(name), F_OK) != 0, "the dead process's temporary is gone");
+	is_int(entries(), before - 1, "live, open, foreign and unrecognised temporaries are kept");
+	ok(f && li_atomic_commit(&a) == 0, "the open output still commits");
+	is_int(li_atomic_remove_stale(in_dir("nope/m.st")), -1, "a missing directory is an error");
+	char want[1024];
+	snprintf(want, sizeof want, "cannot read the directory of '%s': No such file or directory", in_dir("nope/m.st"));
+	is_str(li_errmsg(), want, "its message");
+	char cmd[700];
+	snprintf(cmd, sizeof cmd, "rm -f '%s'/.m.st* '%s'/.xm.st* '%s'", dir, dir, in_dir("m.st"));
+	ok(system(cmd) == 0, "clean");
+}
+
+static void test_check(void)
+{
+	int before = entries();
+	is_int(li_atomic_check(in_dir("c.txt")), 0, "an output in a writable directory passes");
+	is_int(entries(), before, "and leaves nothing behind");
+	is_int(li_atomic_check(in_dir("nope/c.txt")), -1, "a missing directory fails");
+	char want[1024];
+	snprintf(want, sizeof want, "cannot create '%s': No such file or directory", in_dir("nope/c.txt"));
+	is_str(li_errmsg(), want, "its message");
+	mkdir(in_dir("d"), 0755);
+	is_int(li_atomic_check(in_dir("d")), -1, "a directory as the output fails");
+	snprintf(want, sizeof want, "cannot write '%s': Is a directory", in_dir("d"));
+	is_str(li_errmsg(), want, "its message");
+	rmdir(in_dir("d"));
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 4 && strcmp(argv[1], "--own-handler") == 0) {
@@ -118,8 +178,10 @@ int main(int argc, char **argv)
 	li_atomic a;
 	FILE *f = li_atomic_open(&a, in_dir("out.txt"));
 	ok(f != NULL && a.fp == f && a.tmp && a.slot >= 0, "open");
-	ok(a.tmp && strncmp(a.tmp, in_dir(".out.txt."), strlen(in_dir(".out.txt."))) == 0,
-	   "temp file is .<name>.XXXXXX next to the destination: %s", a.tmp ? a.tmp : "");
+	char prefix[600];
+	snprintf(prefix, sizeof prefix, "%s.%ld.", in_dir(".out.txt"), (long)getpid());
+	ok(a.tmp && strncmp(a.tmp, prefix, strlen(prefix)) == 0 && strlen(a.tmp) == strlen(prefix) + 6,
+	   "temp file is .<name>.<pid>.XXXXXX next to the destination: %s", a.tmp ? a.tmp : "");
 	fputs("good\n", f);
 	ok(access(in_dir("out.txt"), F_OK) != 0, "nothing at the destination before commit");
 	is_int(li_atomic_commit(&a), 0, "commit");
@@ -193,6 +255,9 @@ int main(int argc, char **argv)
 	is_int(li_atomic_commit(&a), 0, "the parent's file survives and commits");
 	is_str(slurp(in_dir("parent.txt")), "parent\n", "its content");
 	unlink(in_dir("parent.txt"));
+
+	test_stale();
+	test_check();
 
 	killed_child(SIGTERM, 0, "SIGTERM");
 	killed_child(SIGINT, 0, "SIGINT");

@@ -407,13 +407,30 @@ static void test_files(void)
 	randomise_bn(net);
 	*(int64_t *)li_net_tensor_find(net, "bn1.num_batches_tracked")->data = 42;
 	path_in_tmp(path, sizeof path, "m.safetensors");
-	li_meta meta[] = {{"input_size", "32"}, {"mean", "0.485,0.456,0.406"}, {"epoch", "3"}};
-	ok(li_net_save(net, path, meta, 3) == 0, "save");
+	li_model_meta meta;
+	li_model_meta_default(&meta, 3);
+	meta.input_size = 32;
+	meta.mean[1] = 0.5f;
+	meta.std[2] = 0.123456789f;
+	meta.epoch = 3;
+	meta.valid_loss = 0.25;
+	meta.command = "li-train 'a b' -o m.safetensors";
+	ok(li_net_save(net, path, &meta) == 0, "save");
 	bool reset = true;
-	li_net *back = li_net_load(path, NULL, 0, &reset);
+	li_model_meta lm;
+	li_net *back = li_net_load(path, NULL, 0, &reset, &lm);
 	ok(back != NULL, "load without a config: %s", back ? "ok" : li_errmsg());
 	if (!back)
 		return;
+	ok(lm.input_size == 32 && memcmp(lm.mean, meta.mean, sizeof lm.mean) == 0 &&
+	   memcmp(lm.std, meta.std, sizeof lm.std) == 0 && lm.epoch == 3 && lm.valid_loss == 0.25,
+	   "metadata round trip: input size, mean, std (exact floats), epoch, valid loss");
+	is_str(lm.command, meta.command, "metadata round trip: command");
+	is_str(lm.li_version, LI_VERSION, "metadata: li_version of this build");
+	ok(strcmp(lm.net.arch, "resnet10") == 0 && lm.net.width == 4 && lm.net.classes == 3 &&
+	   lm.net.in_channels == 3, "metadata: the architecture");
+	li_model_meta_free(&lm);
+	ok(!lm.command && !lm.li_version, "li_model_meta_free clears the strings");
 	ok(!reset, "fc kept");
 	const li_net_config *c = li_net_get_config(back);
 	ok(strcmp(c->arch, "resnet10") == 0 && c->width == 4 && c->classes == 3 && c->in_channels == 3,
@@ -445,7 +462,7 @@ static void test_files(void)
 	/* another class count with a config: fc re-initialised, the rest kept */
 	li_net_config cfg = *li_net_get_config(net);
 	cfg.classes = 2;
-	back = li_net_load(path, &cfg, 77, &reset);
+	back = li_net_load(path, &cfg, 77, &reset, NULL);
 	ok(back && reset, "class count 3 -> 2: loaded with fc reset");
 	if (back) {
 		li_net *ref = small_net("resnet10", 4, 2, 3, 0);
@@ -462,49 +479,115 @@ static void test_files(void)
 	/* a wider config does not fit the file */
 	cfg.classes = 3;
 	cfg.width = 8;
-	ok(!li_net_load(path, &cfg, 0, NULL), "width mismatch refused");
+	ok(!li_net_load(path, &cfg, 0, NULL, NULL), "width mismatch refused");
 	snprintf(want, sizeof want, "'%s': tensor 'conv1.weight' has shape [4, 3, 7, 7], expected [8, 3, 7, 7]", path);
 	is_str(li_errmsg(), want, "width mismatch message");
 
 	/* bad files: missing tensor, wrong shape, wrong dtype */
 	path_in_tmp(path, sizeof path, "bad.safetensors");
 	write_edited(net, path, "layer1.0.conv1.weight", 0);
-	ok(!li_net_load(path, NULL, 0, NULL), "missing tensor refused");
+	ok(!li_net_load(path, NULL, 0, NULL, NULL), "missing tensor refused");
 	snprintf(want, sizeof want, "'%s': tensor 'layer1.0.conv1.weight' is missing", path);
 	is_str(li_errmsg(), want, "missing tensor message");
 	write_edited(net, path, "layer1.0.conv1.weight", 1);
-	ok(!li_net_load(path, NULL, 0, NULL), "wrong shape refused");
+	ok(!li_net_load(path, NULL, 0, NULL, NULL), "wrong shape refused");
 	snprintf(want, sizeof want, "'%s': tensor 'layer1.0.conv1.weight' has shape [4, 4, 3, 1], expected [4, 4, 3, 3]", path);
 	is_str(li_errmsg(), want, "wrong shape message");
 	write_edited(net, path, "layer3.0.bn2.weight", 2);
-	ok(!li_net_load(path, NULL, 0, NULL), "wrong dtype refused");
+	ok(!li_net_load(path, NULL, 0, NULL, NULL), "wrong dtype refused");
 	snprintf(want, sizeof want, "'%s': tensor 'layer3.0.bn2.weight' has dtype I32, expected F32", path);
 	is_str(li_errmsg(), want, "wrong dtype message");
 
 	/* a plain export (no metadata) is recognised from its shapes */
 	li_net *r18 = small_net("resnet18", 8, 5, 1, 3);
 	write_edited(r18, path, "", 0);
-	back = li_net_load(path, NULL, 0, NULL);
+	back = li_net_load(path, NULL, 0, NULL, &lm);
 	ok(back && strcmp(li_net_get_config(back)->arch, "resnet18") == 0 &&
 	   li_net_get_config(back)->classes == 5 && li_net_get_config(back)->width == 8 &&
 	   li_net_get_config(back)->in_channels == 1, "plain export: resnet18, 5 classes, width 8, 1 channel");
+	ok(back && lm.input_size == 224 && lm.mean[0] == 0.449f && lm.std[0] == 0.226f && lm.epoch == 0 &&
+	   isnan(lm.valid_loss) && !lm.command && !lm.li_version && lm.net.in_channels == 1,
+	   "plain export: default metadata (224, gray ImageNet statistics, nothing recorded)");
+	li_model_meta_free(&lm);
+	li_net_free(back);
+	li_net *rgb = small_net("resnet10", 4, 2, 3, 3);
+	write_edited(rgb, path, "", 0);
+	back = li_net_load(path, NULL, 0, NULL, &lm);
+	ok(back && lm.mean[0] == 0.485f && lm.mean[1] == 0.456f && lm.mean[2] == 0.406f && lm.std[0] == 0.229f &&
+	   lm.std[1] == 0.224f && lm.std[2] == 0.225f, "plain RGB export: ImageNet mean and std");
+	li_model_meta_free(&lm);
+	li_net_free(rgb);
 	li_net_free(back);
 	li_net_free(r18);
 	li_net *r34 = small_net("resnet34", 4, 2, 3, 3);
 	write_edited(r34, path, "", 0);
-	back = li_net_load(path, NULL, 0, NULL);
+	back = li_net_load(path, NULL, 0, NULL, NULL);
 	ok(back && strcmp(li_net_get_config(back)->arch, "resnet34") == 0, "plain export: resnet34");
 	li_net_free(back);
 	/* a resnet34 file is not a resnet18 */
 	li_net_config_default(&cfg);
 	cfg.width = 4;
-	back = li_net_load(path, &cfg, 0, NULL);
+	back = li_net_load(path, &cfg, 0, NULL, NULL);
 	ok(!back, "resnet34 file refused as resnet18");
 	snprintf(want, sizeof want, "'%s': unexpected tensor 'layer1.2.conv1.weight' for resnet18", path);
 	is_str(li_errmsg(), want, "unexpected tensor message");
 	li_net_free(r34);
 	unlink(path);
 	path_in_tmp(path, sizeof path, "m.safetensors");
+	unlink(path);
+	li_net_free(net);
+}
+
+/* A few kilobytes that claim a huge network must be refused before anything
+ * of that size is allocated (issue 10, defect 7: 57 GB asked of a 5.7 KB file;
+ * under ASan such an allocation aborts). */
+static void test_hostile_metadata(void)
+{
+	char path[128], want[512];
+	path_in_tmp(path, sizeof path, "huge.safetensors");
+	li_net *net = small_net("resnet10", 8, 2, 3, 5);
+	li_st_writer *w = li_st_writer_new();
+	for (int i = 0; i < li_net_tensor_count(net); i++) {
+		const li_net_tensor *t = li_net_tensor_at(net, i);
+		li_st_writer_add(w, t->name, t->dtype, t->ndim, t->shape, t->data);
+	}
+	li_st_writer_meta(w, "arch", "resnet34");
+	li_st_writer_meta(w, "width", "1024");
+	li_st_writer_meta(w, "classes", "1000000");
+	ok(li_st_writer_save(w, path) == 0, "crafted file written");
+	li_st_writer_free(w);
+	ok(!li_net_load(path, NULL, 0, NULL, NULL), "resnet34 / width 1024 / 1e6 classes over small tensors refused");
+	snprintf(want, sizeof want, "'%s': metadata 'classes' is 1000000 but tensor 'fc.weight' says 2", path);
+	is_str(li_errmsg(), want, "the metadata that disagrees with the tensors is named");
+
+	/* preprocessing keys are checked when the metadata is asked for */
+	li_model_meta lm;
+	li_model_meta_default(&lm, 3);
+	lm.mean[2] = 1e30f;
+	lm.mean[2] *= 1e30f; /* inf: written as "inf" */
+	ok(li_net_save(net, path, &lm) == 0, "a mean that is not finite written");
+	li_net *plain = li_net_load(path, NULL, 0, NULL, NULL);
+	ok(plain != NULL, "loading without asking for the metadata does not look at it");
+	li_net_free(plain);
+	ok(!li_net_load(path, NULL, 0, NULL, &lm), "a mean that is not finite refused");
+	snprintf(want, sizeof want, "'%s': metadata 'mean' is '0.485,0.456,inf', expected 3 comma-separated numbers", path);
+	is_str(li_errmsg(), want, "its message");
+
+	/* metadata that agrees with conv1 and fc, but an architecture far larger than the file */
+	static float big[1024 * 3 * 49];
+	int64_t c1[4] = {1024, 3, 7, 7}, fw[2] = {2, 8192}, fb[1] = {2}, tiny[4] = {1, 1, 1, 1};
+	w = li_st_writer_new();
+	li_st_writer_add(w, "conv1.weight", LI_DT_F32, 4, c1, big);
+	li_st_writer_add(w, "fc.weight", LI_DT_F32, 2, fw, big);
+	li_st_writer_add(w, "fc.bias", LI_DT_F32, 1, fb, big);
+	li_st_writer_add(w, "layer3.5.conv1.weight", LI_DT_F32, 4, tiny, big);
+	ok(li_st_writer_save(w, path) == 0, "crafted export written");
+	li_st_writer_free(w);
+	ok(!li_net_load(path, NULL, 0, NULL, &lm), "a resnet34 of width 1024 from 166,914 values refused");
+	snprintf(want, sizeof want, "'%s': the tensors hold 166915 values, a resnet34 of width 1024 with 2 "
+		 "classes has 5442821122", path);
+	is_str(li_errmsg(), want, "the shortfall is named");
+	ok(lm.net.arch[0] == '\0', "no architecture returned for a file that could not be read");
 	unlink(path);
 	li_net_free(net);
 }
@@ -522,6 +605,7 @@ int main(void)
 	test_eval();
 	test_training();
 	test_files();
+	test_hostile_metadata();
 	rmdir(tmpdir);
 	return done_testing();
 }
