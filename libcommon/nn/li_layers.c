@@ -269,11 +269,101 @@ static void pool_range(int out, int size, int s, int p, int k, int *lo, int *hi)
  * wins), as PyTorch does. Loops run over a whole output row per window
  * position, so the compare-and-select chains of neighbouring outputs are
  * independent: one output at a time is a 9-deep dependency chain. */
+/* Stride 2 (ResNet's stem pool): each input row of a window is split once
+ * into its even and odd columns, with -inf standing for the padding (it
+ * never wins: -inf > y is false and it is no NaN), so every window position
+ * reads contiguous floats and the compare-and-select loop vectorises; the
+ * strided gather of the general loop does not. Same order, same ties, same
+ * NaN rule as the general loop. */
+#define POOL2_MAX 1024
+/* y[q] = v[q] where v[q] > y[q] or v[q] is NaN, 8 at a time (the select
+ * is spelled with masks: the compiler does not vectorise the scalar form). */
+LI_INLINE void pool_select(const float *src, float *y, int n)
+{
+	int q = 0;
+	for (; q + 8 <= n; q += 8) {
+		v8 v, yv;
+		ld8(&v, src + q);
+		ld8(&yv, y + q);
+		v8i m = (v > yv) | (v != v), vi, yi;
+		memcpy(&vi, &v, sizeof vi);
+		memcpy(&yi, &yv, sizeof yi);
+		yi = (vi & m) | (yi & ~m);
+		memcpy(y + q, &yi, sizeof yi);
+	}
+	for (; q < n; q++) {
+		float v = src[q];
+		int take = (v > y[q]) | (v != v);
+		y[q] = take ? v : y[q];
+	}
+}
+
+/* Columns c and c + 1 of a row of w, -inf where outside. */
+LI_INLINE void deal(const float *row, int w, int c, float *e, float *o)
+{
+	*e = c >= 0 && c < w ? row[c] : -INFINITY;
+	*o = c + 1 >= 0 && c + 1 < w ? row[c + 1] : -INFINITY;
+}
+
+LI_INLINE void maxpool2_row(const pool_job *j, const float *x, int o, float *y, uint8_t *am)
+{
+	int k = j->k, p = j->p, ow = j->ow;
+	float ev[POOL2_MAX], od[POOL2_MAX];
+	int ih0 = o * 2 - p;
+	int alo = ih0 < 0 ? -ih0 : 0, ahi = j->h - ih0 < k ? j->h - ih0 : k;
+	for (int q = 0; q < ow; q++) {
+		y[q] = -INFINITY;
+		if (am) {
+			int iw0 = q * 2 - p;
+			am[q] = (uint8_t)(alo * k + (iw0 < 0 ? -iw0 : 0));
+		}
+	}
+	int half = ow + k / 2 + 1; /* entries of ev and od that are read */
+	for (int a = alo; a < ahi; a++) {
+		const float *row = x + (size_t)(ih0 + a) * j->w;
+		/* i with both columns 2i - p and 2i - p + 1 inside the row: [ilo, ihi) */
+		int ilo = (p + 1) / 2, ihi = (j->w - 1 + p) / 2;
+		if (ihi > half)
+			ihi = half;
+		if (ilo > ihi)
+			ilo = ihi;
+		for (int i = 0; i < ilo; i++)
+			deal(row, j->w, 2 * i - p, ev + i, od + i);
+		const float *r0 = row + 2 * ilo - p;
+		for (int i = ilo; i < ihi; i++, r0 += 2) {
+			ev[i] = r0[0];
+			od[i] = r0[1];
+		}
+		for (int i = ihi; i < half; i++)
+			deal(row, j->w, 2 * i - p, ev + i, od + i);
+		for (int b = 0; b < k; b++) {
+			const float *src = b % 2 ? od + b / 2 : ev + b / 2;
+			uint8_t idx = (uint8_t)(a * k + b);
+			if (am)
+				for (int q = 0; q < ow; q++) {
+					float v = src[q];
+					int take = (v > y[q]) | (v != v);
+					y[q] = take ? v : y[q];
+					am[q] = take ? idx : am[q];
+				}
+			else
+				pool_select(src, y, ow);
+		}
+	}
+}
+
 LI_INLINE void maxpool_forward_task_body(void *ctx, int begin, int end)
 {
 	const pool_job *j = ctx;
 	size_t hw = (size_t)j->h * j->w, ohw = (size_t)j->oh * j->ow;
 	int k = j->k, s = j->s, p = j->p;
+	if (s == 2 && j->ow + k / 2 + 1 <= POOL2_MAX) {
+		for (int plane = begin; plane < end; plane++)
+			for (int o = 0; o < j->oh; o++)
+				maxpool2_row(j, j->x + plane * hw, o, j->y + plane * ohw + (size_t)o * j->ow,
+					     j->am ? j->am + plane * ohw + (size_t)o * j->ow : NULL);
+		return;
+	}
 	for (int plane = begin; plane < end; plane++) {
 		const float *x = j->x + plane * hw;
 		for (int o = 0; o < j->oh; o++) {

@@ -407,6 +407,48 @@ static void test_xent(void)
 	}
 }
 
+/* Max pool against a direct loop over each window in raster order (first
+ * maximum wins, a NaN wins and a later NaN replaces it, padding never wins),
+ * for values with ties, -inf and NaN, on the stride-2 path (even/odd
+ * columns), its fallback for rows wider than its buffers, and stride 1 and 3
+ * (the general loop). Values and argmax must be identical. */
+static void test_maxpool_ref(li_pool *pool, int planes, int h, int w, int k, int s, int p)
+{
+	int oh, ow;
+	li_maxpool_out_hw(h, w, k, s, p, &oh, &ow);
+	size_t nx = (size_t)planes * h * w, ny = (size_t)planes * oh * ow;
+	float *x = li_malloc_array(nx, 4), *y = li_malloc_array(ny, 4);
+	uint8_t *am = li_malloc_array(ny, 1);
+	for (size_t i = 0; i < nx; i++) {
+		int r = (int)(li_rng_uniform(&rng) * 40);
+		x[i] = r == 0 ? NAN : r == 1 ? -INFINITY : (float)(r % 7); /* many ties */
+	}
+	li_maxpool_forward(x, planes, h, w, k, s, p, y, am, pool);
+	int bad = 0;
+	for (int c = 0; c < planes && !bad; c++)
+		for (int o = 0; o < oh; o++)
+			for (int q = 0; q < ow; q++) {
+				float best = -INFINITY;
+				int arg = -1;
+				for (int a = 0; a < k; a++)
+					for (int b = 0; b < k; b++) {
+						int i = o * s - p + a, jj = q * s - p + b;
+						if (i < 0 || i >= h || jj < 0 || jj >= w)
+							continue;
+						float v = x[((size_t)c * h + i) * w + jj];
+						if (arg < 0 || v > best || v != v)
+							best = v, arg = a * k + b;
+					}
+				size_t at = ((size_t)c * oh + o) * ow + q;
+				bool same = (best != best) ? (y[at] != y[at]) : y[at] == best;
+				if (!same || am[at] != arg)
+					bad++;
+			}
+	ok(bad == 0, "maxpool %dx%d/%d pad %d on %dx%d (%d planes) equals the direct loop, argmax too", k,
+	   k, s, p, h, w, planes);
+	free(x), free(y), free(am);
+}
+
 int main(void)
 {
 	li_rng_seed(&rng, 1234);
@@ -425,6 +467,14 @@ int main(void)
 		test_bn(p, true);
 		test_bn_running(p);
 		test_simple(p);
+		test_maxpool_ref(p, 3, 7, 6, 3, 2, 1);
+		test_maxpool_ref(p, 2, 8, 9, 3, 2, 1);
+		test_maxpool_ref(p, 2, 5, 5, 2, 2, 0);
+		test_maxpool_ref(p, 2, 6, 7, 2, 2, 1);
+		test_maxpool_ref(p, 1, 3, 2101, 3, 2, 1); /* wider than the stride-2 buffers */
+		test_maxpool_ref(p, 2, 6, 5, 3, 1, 1);
+		test_maxpool_ref(p, 2, 9, 10, 3, 3, 2);
+		test_maxpool_ref(p, 1, 1, 1, 3, 2, 1);
 	}
 	test_xent();
 	li_pool_free(pools[0]);
