@@ -92,6 +92,21 @@ static int wino_block(const li_conv *c, int n, int h, int w, size_t col_floats, 
 	return tb >= 16 || tb >= tiles ? tb : 0;
 }
 
+/* Tiles per block for a Winograd weight gradient (li_wino_wgrad) in
+ * col_floats of workspace, or 0 for im2col's: the same rule as the forward's
+ * (3x3 stride-1 pad-1, enough tiles, not forced to im2col), and blocks of at
+ * least 16 tiles (or all there are). */
+static int wgrad_block(const li_conv *c, int n, int h, int w, size_t col_floats)
+{
+	if (c->algo == LI_CONV_IM2COL || !is_wino(c))
+		return 0;
+	int tiles = li_wino_tiles(n, h, w);
+	if (tiles < WINO_MIN_TILES)
+		return 0;
+	int tb = li_wino_wgrad_block(c->cin, c->cout, n, h, w, col_floats);
+	return tb >= 16 || tb >= tiles ? tb : 0;
+}
+
 /* Range of output positions o with 0 <= o*s - p + k < size: [lo, hi). */
 static void valid_range(int out, int size, int s, int p, int k, int *lo, int *hi)
 {
@@ -278,16 +293,22 @@ void li_conv_backward(const li_conv *c, const float *x, int n, int h, int wd, co
 		return;
 	}
 	int tb = dx ? wino_block(c, n, h, wd, col_floats, false, pool) : 0;
-	int step = chunk_images(c, n, oh, ow, col_floats);
-	for (int n0 = 0; n0 < n; n0 += step) {
+	int wtb = wgrad_block(c, n, h, wd, col_floats);
+	if (wtb)
+		li_wino_wgrad(x, dy, c->cin, c->cout, n, h, wd, c->dw, col, col_floats, wtb, pool);
+	bool col_dx = dx && !tb; /* dx through the column buffer (col2im) */
+	int step = wtb && !col_dx ? n : chunk_images(c, n, oh, ow, col_floats);
+	for (int n0 = 0; n0 < n && (!wtb || col_dx); n0 += step) {
 		int n1 = n0 + step < n ? n0 + step : n;
 		int cols = (n1 - n0) * ohw;
 		col_job j = {.c = c, .x = x, .col = col, .dx = dx, .n = n, .h = h, .w = wd, .oh = oh,
 			     .ow = ow, .n0 = n0, .n1 = n1, .add = dx_add};
-		li_pool_run(pool, K, im2col_task, &j);
-		li_gemm(pool, false, true, c->cout, K, cols, 1.0f, dy + (size_t)n0 * ohw, ldy, col,
-			cols, 1.0f, c->dw, K);
-		if (!dx || tb)
+		if (!wtb) {
+			li_pool_run(pool, K, im2col_task, &j);
+			li_gemm(pool, false, true, c->cout, K, cols, 1.0f, dy + (size_t)n0 * ohw, ldy,
+				col, cols, 1.0f, c->dw, K);
+		}
+		if (!col_dx)
 			continue;
 		/* The column buffer is free again: reuse it for d(columns). */
 		li_gemm(pool, true, false, K, cols, c->cout, 1.0f, c->w, K, dy + (size_t)n0 * ohw,

@@ -114,6 +114,17 @@ int li_wino_tiles(int n, int h, int w);
 void li_wino_weights(const float *w, int cin, int cout, bool transpose, float *u, li_pool *pool);
 /* y (cout x n x h x w) = beta y + conv3x3(x) with transformed weights u, in
  * blocks of tb tiles; ws holds threads blocks of li_wino_block_floats. */
+/* Tiles per block of the weight gradient (the GEMMs' depth). */
+#define LI_WINO_WGRAD_TB 512
+/* Tiles per block li_wino_wgrad can use in ws_floats of workspace (M, 16
+ * Cout x Cin, plus a block's transformed input and gradient), 0 if none. */
+int li_wino_wgrad_block(int cin, int cout, int n, int h, int w, size_t ws_floats);
+/* dw (Cout x Cin x 3 x 3) += the gradient of the 3x3 stride-1 pad-1 conv of
+ * x (Cin x n x h x w) given dy (Cout x n x h x w), by Winograd F(2x2, 3x3),
+ * in blocks of tb tiles (li_wino_wgrad_block); the same result for any
+ * thread count. */
+void li_wino_wgrad(const float *x, const float *dy, int cin, int cout, int n, int h, int w,
+		   float *dw, float *ws, size_t ws_floats, int tb, li_pool *pool);
 void li_wino_conv(const float *u, int cin, int cout, const float *x, int n, int h, int w, float *y,
 		  float beta, float *ws, size_t ws_floats, int tb, li_pool *pool);
 
