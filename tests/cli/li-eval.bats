@@ -71,9 +71,9 @@ second_model() {
 	run -0 --separate-stderr li-eval "$FIX/allneg.tsv"
 	echo "$output" > out.json
 	jq -e '.auroc == null and .auprc == null and .sensitivity == null and .specificity == 0.5' out.json
-	! grep -qi nan out.json
 	[ "${stderr_lines[0]}" = "li-eval: warning: auroc is undefined (the list has no positive rows): null" ]
 	[ "${#stderr_lines[@]}" -eq 3 ]
+	run ! grep -qi nan out.json
 	run -0 --separate-stderr li-eval --ci 50 "$FIX/allpos.tsv"
 	echo "$output" > pos.json
 	jq -e '.auroc == null and .auroc_ci == null and .auroc_delong_ci == null and .specificity == null' pos.json
@@ -85,7 +85,7 @@ second_model() {
 	li-eval --ci 300 --seed 5 -j 2 "$FIX/random3.tsv" > b.json
 	li-eval --ci=300 --seed 6 "$FIX/random3.tsv" > c.json
 	cmp a.json b.json
-	! cmp -s a.json c.json
+	run ! cmp -s a.json c.json
 	for k in auroc auprc sensitivity specificity precision f1 accuracy; do
 		jq -e --arg k "$k" '.[$k + "_ci"][0] <= .[$k] and .[$k] <= .[$k + "_ci"][1]' a.json
 	done
@@ -151,9 +151,9 @@ png_size() {
 	[ "$(png_size pr.png)" = 640x640 ]
 	[ "$(ls -A | sort | tr '\n' ' ')" = "pr.png roc.png " ]
 	# The curves differ from each other and between data sets.
-	! cmp -s roc.png pr.png
+	run ! cmp -s roc.png pr.png
 	li-eval --roc roc2.png "$FIX/random0.tsv" > /dev/null
-	! cmp -s roc.png roc2.png
+	run ! cmp -s roc.png roc2.png
 	run -2 li-eval --roc roc.jpg "$FIX/random0.tsv"
 	[ "${lines[0]}" = "li-eval: --roc: 'roc.jpg' must end in .png" ]
 }

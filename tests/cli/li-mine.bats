@@ -196,7 +196,7 @@ np.save("pool.npy", np.array([[0, 0], [3, 0], [0, 2]], np.float32))
 	li-mine knn --method random -q q.npy -l pool.tsv -p pool.npy -k 5 > r2.tsv 2> /dev/null
 	cmp r1.tsv r2.tsv
 	li-mine knn --method random -n 50 -l pool.tsv --seed 2 > r3.tsv 2> /dev/null
-	! cmp -s r1.tsv r3.tsv
+	run ! cmp -s r1.tsv r3.tsv
 	li-mine knn --method random -n 7 -l pool.tsv > r4.tsv 2> /dev/null
 	[ "$(tail -n +2 r4.tsv | wc -l)" -eq 7 ]
 	run -0 --separate-stderr li-mine knn --method random -n 1000 -l pool.tsv

@@ -153,9 +153,9 @@ mkdata() {
 	li-split -s 42 -o e42 list.tsv 2> /dev/null
 	cmp d42/test.tsv e42/test.tsv # 42 is the default
 	li-split -s 44 -o c list.tsv 2> /dev/null
-	! cmp -s a/test.tsv c/test.tsv
-	! cmp -s a/test.tsv e42/test.tsv
-	! cmp -s c/test.tsv e42/test.tsv
+	run ! cmp -s a/test.tsv c/test.tsv
+	run ! cmp -s a/test.tsv e42/test.tsv
+	run ! cmp -s c/test.tsv e42/test.tsv
 }
 
 @test "the input's row order does not change which rows go where" {
@@ -220,7 +220,7 @@ mkdata() {
 		[ "$m" -eq "$(awk -v n="$n" 'BEGIN { print int(n * 0.25 + 0.5) }')" ]
 	done
 	li-split -s 5 --subset 0.25 --subset-seed 9 -o sub9 list.tsv 2> /dev/null
-	! cmp -s sub/train.tsv sub9/train.tsv
+	run ! cmp -s sub/train.tsv sub9/train.tsv
 	cmp full/test.tsv sub9/test.tsv
 }
 
