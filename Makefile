@@ -66,7 +66,7 @@ $(BUILD)/test/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
-$(BUILD)/obj/tests/unit/%.o: tests/unit/%.c tests/unit/tap.h $(LIB_HDR) | deps
+$(BUILD)/obj/tests/unit/%.o: tests/unit/%.c $(wildcard tests/unit/*.h) $(LIB_HDR) | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(LI_CFLAGS) -Itests/unit $(CFLAGS) -c -o $@ $<
 

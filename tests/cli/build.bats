@@ -4,6 +4,7 @@
 # targets the README shows. Make runs with BUILD set to the build under test
 # (the parent of $LI_BIN), so nothing is rebuilt elsewhere.
 bats_require_minimum_version 1.5.0
+load helpers
 
 setup() {
 	: "${LI_BIN:?LI_BIN must name the bin directory of the build}"
@@ -12,21 +13,6 @@ setup() {
 	cd "$BATS_TEST_TMPDIR" || return 1
 	mapfile -t PROGS < <(li_programs)
 	mapfile -t PAGES < <(compgen -G "$LI_ROOT/man/*.[1-8]" | sort)
-}
-
-# Every li program: compiled (in $LI_BIN) or a script (tools/li-*).
-li_programs() {
-	local p
-	for p in "$LI_BIN"/li-* "$LI_ROOT"/tools/li-*; do
-		case $p in *.c | *.h | *.o) continue ;; esac
-		[ -f "$p" ] && [ -x "$p" ] && printf '%s\n' "$p"
-	done
-	return 0
-}
-
-flunk() {
-	printf '%s\n' "$@" >&2
-	return 1
 }
 
 li_make() {

@@ -3,6 +3,7 @@
 # fixtures), intervals, the paired DeLong test, plots, the results CSV, bad
 # input, and the man page's examples.
 bats_require_minimum_version 1.5.0
+load helpers
 
 FIX="$LI_ROOT/tests/fixtures/metrics"
 

@@ -3,6 +3,7 @@
 # against a numpy brute force (pairs and union, both metrics), shards and
 # blocking changing nothing, the random baseline, the montage, bad input.
 bats_require_minimum_version 1.5.0
+load helpers
 
 PY=/usr/bin/python3
 

@@ -4,6 +4,7 @@
 # classes separated, --features shape, --tta, streaming from a pipe, resizing,
 # bad images with and without --skip-bad, and bad input.
 bats_require_minimum_version 1.5.0
+load helpers
 
 # 40 noisy 32x32 PNGs (class 1 bright, class 0 dark) and one trained model,
 # shared by every test of the file.

@@ -4,6 +4,7 @@
 # seed, sizes near the fractions, both classes in every split, file order
 # irrelevant), ablation subsets, an external test set, bad input.
 bats_require_minimum_version 1.5.0
+load helpers
 
 setup() {
 	cd "$BATS_TEST_TMPDIR"

@@ -5,6 +5,7 @@
 # image, labels from annotations and masks, threads, resume, exit 3, and the
 # hostile TIFFs (exit 1, one line, no tiles).
 bats_require_minimum_version 1.5.0
+load helpers
 
 setup() {
 	: "${LI_ROOT:?LI_ROOT must name the source tree}"
@@ -14,11 +15,6 @@ setup() {
 	IHC=$DATA/ihc_2k_pyr.tif
 	FIX=$LI_ROOT/tests/fixtures/slides
 	[ -f "$CMU" ] && [ -f "$IHC" ] || { echo "missing $CMU or $IHC" >&2; return 1; }
-}
-
-flunk() {
-	printf '%s\n' "$@" >&2
-	return 1
 }
 
 HEADER=$'path\tslide\tx\ty\tlevel\tdownsample\tmpp\tsize\ttissue'

@@ -2,6 +2,7 @@
 # pipeline.bats: li-pipeline end to end on a tiny Fashion-MNIST LI-like task,
 # resumability, config errors, mining methods, and sharded scoring.
 bats_require_minimum_version 1.5.0
+load helpers
 
 setup_file() {
 	export FL="$BATS_FILE_TMPDIR/fl"

@@ -11,22 +11,12 @@
 #include "li_atomic.h"
 #include "li_error.h"
 #include "tap.h"
-
-static char dir[] = "/tmp/li-test-atomic.XXXXXX";
-
-static const char *in_dir(const char *name)
-{
-	static char buf[4][512];
-	static int k;
-	k = (k + 1) % 4;
-	snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-	return buf[k];
-}
+#include "testdir.h"
 
 /* Entries in the test directory (temp files start with '.'). */
 static int entries(void)
 {
-	DIR *d = opendir(dir);
+	DIR *d = opendir(test_dir);
 	int n = 0;
 	struct dirent *e;
 	while (d && (e = readdir(d)))
@@ -83,7 +73,7 @@ static void killed_child(int sig, int own_handler, const char *label)
 		if (own_handler) {
 			char fd[16];
 			snprintf(fd, sizeof fd, "%d", p[1]);
-			execl("/proc/self/exe", "test_atomic", "--own-handler", dir, fd, (char *)NULL);
+			execl("/proc/self/exe", "test_atomic", "--own-handler", test_dir, fd, (char *)NULL);
 			_exit(4);
 		}
 		child_writes(p[1]);
@@ -106,15 +96,13 @@ static void killed_child(int sig, int own_handler, const char *label)
 int main(int argc, char **argv)
 {
 	if (argc == 4 && strcmp(argv[1], "--own-handler") == 0) {
-		snprintf(dir, sizeof dir, "%s", argv[2]);
+		snprintf(test_dir, sizeof test_dir, "%s", argv[2]);
 		signal(SIGTERM, on_term_own);
 		child_writes((int)strtol(argv[3], NULL, 10));
 	}
 	umask(022);
-	if (!mkdtemp(dir)) {
-		ok(0, "mkdtemp");
+	if (test_dir_make() < 0)
 		return done_testing();
-	}
 	li_atomic a;
 	FILE *f = li_atomic_open(&a, in_dir("out.txt"));
 	ok(f != NULL && a.fp == f && a.tmp && a.slot >= 0, "open");
@@ -200,8 +188,6 @@ int main(int argc, char **argv)
 	killed_child(SIGPIPE, 0, "SIGPIPE");
 	killed_child(SIGTERM, 1, "own SIGTERM handler");
 
-	char cmd[600];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	ok(system(cmd) == 0, "cleanup");
+	ok(test_dir_remove() == 0, "cleanup");
 	return done_testing();
 }

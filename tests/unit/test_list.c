@@ -11,17 +11,7 @@
 #include "li_error.h"
 #include "li_list.h"
 #include "tap.h"
-
-static char dir[] = "/tmp/li-test-list.XXXXXX";
-
-static const char *in_dir(const char *name)
-{
-	static char buf[4][512];
-	static int k;
-	k = (k + 1) % 4;
-	snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-	return buf[k];
-}
+#include "testdir.h"
 
 static const char *put(const char *name, const char *text)
 {
@@ -80,10 +70,8 @@ static void generate_rows(int fd, long n)
 
 int main(void)
 {
-	if (!mkdtemp(dir)) {
-		ok(0, "mkdtemp");
+	if (test_dir_make() < 0)
 		return done_testing();
-	}
 	/* A header list with an unknown column, UTF-8, CRLF ends and trailing empty lines. */
 	const char *p = put("a.tsv", "path\tlabel\tstain\tprob\r\n"
 				     "pos_p1_s1_0001.png\t1\tH&E\t0.93\r\n"
@@ -289,8 +277,6 @@ int main(void)
 	fclose(in);
 	waitpid(pid, NULL, 0);
 
-	char cmd[600];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	ok(system(cmd) == 0, "cleanup");
+	ok(test_dir_remove() == 0, "cleanup");
 	return done_testing();
 }
