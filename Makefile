@@ -19,7 +19,7 @@ LI_CFLAGS  = -std=c11 -Wall -Wextra -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64 \
              $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS     = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -pthread
 
-DISTRICTS := base formats image slide nn stats
+DISTRICTS := base formats image slide nn stats cli
 LIB_INC   := $(DISTRICTS:%=-Ilibcommon/%)
 LIB_SRC   := $(sort $(wildcard $(DISTRICTS:%=libcommon/%/*.c)))
 LIB_HDR   := $(wildcard $(DISTRICTS:%=libcommon/%/*.h))

@@ -13,7 +13,7 @@
 #include "li_atomic.h"
 #include "li_cli.h"
 #include "li_error.h"
-#include "li_image.h"
+#include "li_image_io.h"
 #include "li_list.h"
 #include "li_metrics.h"
 #include "li_plot.h"

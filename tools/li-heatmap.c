@@ -11,7 +11,7 @@
 
 #include "li_cli.h"
 #include "li_error.h"
-#include "li_image.h"
+#include "li_image_io.h"
 #include "li_list.h"
 #include "li_plot.h"
 #include "li_slide.h"

@@ -20,7 +20,7 @@
 #include "li_cli.h"
 #include "li_error.h"
 #include "li_geojson.h"
-#include "li_image.h"
+#include "li_image_io.h"
 #include "li_slide.h"
 #include "li_tissue.h"
 

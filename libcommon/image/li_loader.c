@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "li_error.h"
-#include "li_image.h"
+#include "li_image_io.h"
 #include "li_rng.h"
 
 #define NSLOTS (LI_LOADER_DEPTH + 1) /* + the batch the caller holds */

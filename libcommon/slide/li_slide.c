@@ -19,8 +19,9 @@
 #include <tmmintrin.h>
 #endif
 
-#include "li_cli.h"
 #include "li_error.h"
+#include "li_image_io.h"
+#include "li_util.h"
 
 struct li_slide {
 	char *path;

@@ -74,6 +74,41 @@ li_make() {
 	[ "$status" -eq 0 ] || flunk "make lint: exit $status" "$output" "$stderr"
 }
 
+# A copy of the tree's lint and library, to break on purpose.
+lint_tree() {
+	mkdir -p t/tools t/tests/cli
+	cp "$LI_ROOT/tools/lint" t/tools/
+	cp -R "$LI_ROOT/libcommon" t/
+}
+
+@test "lint: includes follow the district order and draw no cycle" {
+	lint_tree
+	run -0 t/tools/lint includes
+	# A codec that includes the module dispatching to it closes a circle.
+	echo '#include "li_image_io.h"' >> t/libcommon/image/li_png.c
+	run -1 t/tools/lint includes
+	[[ $output == *"include cycle: "*"li_image_io -> li_png"* ]] || flunk "$output"
+	cp "$LI_ROOT/libcommon/image/li_png.c" t/libcommon/image/
+	# The library below cli/ never includes the programs' helpers.
+	echo '#include "li_cli.h"' >> t/libcommon/slide/li_slide.c
+	run -1 t/tools/lint includes
+	[ "$output" = "lint: libcommon/slide/li_slide.c: includes li_cli.h of cli, above slide (order, bottom to top: base formats image slide nn stats cli, tools)" ]
+	cp "$LI_ROOT/libcommon/slide/li_slide.c" t/libcommon/slide/
+	mkdir t/libcommon/misc
+	run -1 t/tools/lint includes
+	[[ $output == *"libcommon/misc: not a district"* ]] || flunk "$output"
+}
+
+@test "lint: a bare '! cmd' line is an error except as the last line of a test" {
+	lint_tree
+	printf '%s\n' 'bats_require_minimum_version 1.5.0' '@test "t" {' '	! false' '	true' '}' \
+		'@test "u" {' '	true' '	! false' '}' > t/tests/cli/x.bats
+	run -1 t/tools/lint bats
+	[ "$output" = 'lint: tests/cli/x.bats:3: a bare "! cmd" line asserts nothing here (bats ignores its status): use "run ! cmd"' ]
+	sed -i '3s/!/run !/' t/tests/cli/x.bats
+	run -0 t/tools/lint bats
+}
+
 @test "make pipeline without CONFIG: usage, exit 2" {
 	run --separate-stderr li_make pipeline
 	[ "$status" -eq 2 ] || flunk "exit $status"

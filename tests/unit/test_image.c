@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "li_error.h"
-#include "li_image.h"
+#include "li_image_io.h"
 #include "tap.h"
 #include "testdir.h"
 

@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "li_error.h"
-#include "li_image.h"
+#include "li_image_io.h"
 #include "li_loader.h"
 #include "tap.h"
 

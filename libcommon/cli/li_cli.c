@@ -8,7 +8,6 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 static const char *prog = "li";
@@ -96,36 +95,6 @@ void li_cli_close_stdout(void)
 	}
 }
 
-int li_parse_long(const char *s, long *out)
-{
-	char *end;
-	if (!s || !*s)
-		return li_error("empty number");
-	errno = 0;
-	long v = strtol(s, &end, 10);
-	if (end == s || *end)
-		return li_error("'%s' is not an integer", s);
-	if (errno == ERANGE)
-		return li_error("'%s' is out of range", s);
-	*out = v;
-	return 0;
-}
-
-int li_parse_double(const char *s, double *out)
-{
-	char *end;
-	if (!s || !*s)
-		return li_error("empty number");
-	errno = 0;
-	double v = strtod(s, &end);
-	if (end == s || *end)
-		return li_error("'%s' is not a number", s);
-	if (errno == ERANGE || !isfinite(v))
-		return li_error("'%s' is out of range", s);
-	*out = v;
-	return 0;
-}
-
 long li_opt_long(const char *opt, const char *arg, long min, long max)
 {
 	long v;
@@ -186,13 +155,6 @@ int li_cli_default_threads(void)
 		return (int)v;
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
 	return n >= 1 ? (int)(n > 1024 ? 1024 : n) : 1;
-}
-
-double li_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 void li_progress_start(li_progress *p, const char *label, uint64_t total)
