@@ -19,6 +19,7 @@
 #include "li_loader.h"
 #include "li_metrics.h"
 #include "li_net.h"
+#include "li_nn.h"
 #include "li_optim.h"
 #include "li_rng.h"
 #include "li_safetensors.h"
