@@ -322,15 +322,6 @@ li_batch *li_loader_wait(li_loader *L)
 	return &s->b;
 }
 
-int li_loader_pending(const li_loader *L)
-{
-	li_loader *m = (li_loader *)L;
-	pthread_mutex_lock(&m->mu);
-	int p = (int)(m->submitted - m->collected);
-	pthread_mutex_unlock(&m->mu);
-	return p;
-}
-
 uint64_t li_loader_resized(const li_loader *L)
 {
 	return atomic_load(&((li_loader *)L)->resized);

@@ -205,7 +205,6 @@ li_slide *li_slide_open(const char *path)
 	return s;
 }
 
-const char *li_slide_path(const li_slide *s) { return s->path; }
 const char *li_slide_vendor(const li_slide *s) { return s->vendor; }
 int li_slide_level_count(const li_slide *s) { return s->levels; }
 

@@ -76,9 +76,9 @@ li_make() {
 
 # A copy of the tree's lint and library, to break on purpose.
 lint_tree() {
-	mkdir -p t/tools t/tests/cli
-	cp "$LI_ROOT/tools/lint" t/tools/
-	cp -R "$LI_ROOT/libcommon" t/
+	mkdir -p t/tests/cli
+	cp -R "$LI_ROOT/libcommon" "$LI_ROOT/tools" "$LI_ROOT/bench" t/
+	cp -R "$LI_ROOT/tests/unit" t/tests/
 }
 
 @test "lint: includes follow the district order and draw no cycle" {
@@ -107,6 +107,15 @@ lint_tree() {
 	[ "$output" = 'lint: tests/cli/x.bats:3: a bare "! cmd" line asserts nothing here (bats ignores its status): use "run ! cmd"' ]
 	sed -i '3s/!/run !/' t/tests/cli/x.bats
 	run -0 t/tools/lint bats
+}
+
+@test "lint: every function a libcommon header declares has a caller" {
+	lint_tree
+	run -0 t/tools/lint api
+	echo 'int li_rng_unused(int x);' >> t/libcommon/base/li_rng.h
+	echo 'int li_rng_unused(int x) { return x; }' >> t/libcommon/base/li_rng.c
+	run -1 t/tools/lint api
+	[[ $output == *"used nowhere besides their definition"*": li_rng_unused "* ]] || flunk "$output"
 }
 
 @test "make pipeline without CONFIG: usage, exit 2" {
