@@ -538,7 +538,7 @@ int main(int argc, char **argv)
 	set(j, "n_neg", json_integer((json_int_t)m.n_neg));
 	for (int k = 0; k < LI_METRIC_COUNT; k++) {
 		if (isnan(m.value[k]))
-			li_warn("warning: %s is undefined (%s): null", li_metric_names[k],
+			li_warn("%s is undefined (%s): null", li_metric_names[k],
 				why_undefined(k, &m, &o, buf, sizeof buf));
 		set(j, li_metric_names[k], num(m.value[k]));
 	}
@@ -557,14 +557,14 @@ int main(int argc, char **argv)
 		for (int k = 0; k < LI_METRIC_COUNT; k++) {
 			snprintf(buf, sizeof buf, "%s_ci", li_metric_names[k]);
 			if (isnan(ci[k][0]) && !isnan(m.value[k]))
-				li_warn("warning: %s is undefined in every resample: null", buf);
+				li_warn("%s is undefined in every resample: null", buf);
 			set(j, buf, pair(ci[k][0], ci[k][1]));
 		}
 		li_delong_ci dc;
 		if (li_metrics_delong_ci(d.y, d.s, d.n, CI_LEVEL, &dc) == 0) {
 			set(j, "auroc_delong_ci", pair(dc.lo, dc.hi));
 		} else {
-			li_warn("warning: auroc_delong_ci is undefined (%s): null", li_errmsg());
+			li_warn("auroc_delong_ci is undefined (%s): null", li_errmsg());
 			set(j, "auroc_delong_ci", json_null());
 		}
 		set(j, "ci_level", json_real(CI_LEVEL));
@@ -582,13 +582,13 @@ int main(int argc, char **argv)
 		set(c, "other", json_string(b.list->name));
 		set(c, "n", json_integer((json_int_t)d.n));
 		if (li_metrics_delong_test(d.y, d.s, sb, d.n, CI_LEVEL, &t) < 0) {
-			li_warn("warning: the DeLong comparison is undefined (%s): null", li_errmsg());
+			li_warn("the DeLong comparison is undefined (%s): null", li_errmsg());
 			t = (li_delong_test){NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN};
 			t.auc_a = m.value[LI_METRIC_AUROC];
 			t.auc_b = li_metrics_auroc(d.y, sb, d.n);
 			t.diff = t.auc_a - t.auc_b;
 		} else if (isnan(t.p)) {
-			li_warn("warning: the DeLong variance of the difference is 0: p_value null");
+			li_warn("the DeLong variance of the difference is 0: p_value null");
 		}
 		set(c, "auroc", num(t.auc_a));
 		set(c, "other_auroc", num(t.auc_b));

@@ -309,9 +309,9 @@ static int cmd_fp(const opts *o)
 	out_close(&w);
 	li_list_reader_close(r);
 	if (kept == 0)
-		li_warn("no false positives: no negative row has %s >= %g", o->score_col, o->threshold);
+		li_note("no false positives: no negative row has %s >= %g", o->score_col, o->threshold);
 	else
-		li_warn("%zu false positive%s among %zu negative rows (%s >= %g)", kept,
+		li_note("%zu false positive%s among %zu negative rows (%s >= %g)", kept,
 			kept == 1 ? "" : "s", neg, o->score_col, o->threshold);
 	return LI_EXIT_OK;
 }
@@ -360,7 +360,7 @@ static int cmd_top(const opts *o)
 	for (size_t i = 0; i < n; i++)
 		out_put(&w, &l->rows[idx[i]], zero);
 	out_close(&w);
-	li_warn("kept %zu of %zu rows, those with the highest %s", n, l->nrows, o->score_col);
+	li_note("kept %zu of %zu rows, those with the highest %s", n, l->nrows, o->score_col);
 	free(s);
 	free(idx);
 	li_list_free(l);
@@ -530,7 +530,7 @@ static void montage(const opts *o, const pool *p, const pair *v, size_t n, size_
 		li_die("'%s' has %zu data rows, but '%s' has %zu rows", ql->name, ql->nrows, o->query, nq);
 	size_t rows = nq < MONTAGE_ROWS ? nq : MONTAGE_ROWS;
 	if (rows < nq)
-		li_warn("montage: the first %zu of %zu queries", rows, nq);
+		li_note("montage: the first %zu of %zu queries", rows, nq);
 	int t = (int)o->thumb, cell = t + GAP;
 	int width = GAP + cell * (int)(k + 1) + 3 * GAP, height = GAP + cell * (int)rows;
 	li_image *c = li_image_new(width, height, 3);
@@ -575,7 +575,7 @@ static void draw_random(const opts *o, const pool *p, uint64_t want)
 			kept++;
 		}
 	out_close(&w);
-	li_warn("drew %llu of %llu pool rows at random (seed %llu)", (unsigned long long)kept,
+	li_note("drew %llu of %llu pool rows at random (seed %llu)", (unsigned long long)kept,
 		(unsigned long long)total, (unsigned long long)o->seed);
 }
 
@@ -671,7 +671,7 @@ static int cmd_knn(const opts *o)
 				u++;
 			}
 			out_close(&w);
-			li_warn("mined %zu pool rows: %zu queries x %zu neighbours (%s), %zu duplicates",
+			li_note("mined %zu pool rows: %zu queries x %zu neighbours (%s), %zu duplicates",
 				u, nq, k, li_knn_metric_name(o->metric), n - u);
 			free(v);
 		}

@@ -447,7 +447,7 @@ static void summary(const char *name, const split *s, const size_t *idx, size_t 
 			groups++;
 	}
 	free(seen);
-	li_warn("%-5s %zu rows (%zu positive, %zu negative) from %zu group%s", name, n, pos, n - pos,
+	li_note("%-5s %zu rows (%zu positive, %zu negative) from %zu group%s", name, n, pos, n - pos,
 		groups, groups == 1 ? "" : "s");
 	if (n > 0 && (pos == 0 || pos == n))
 		li_warn("%s has only %s rows", name, pos ? "positive" : "negative");
@@ -538,14 +538,14 @@ int main(int argc, char **argv)
 	summary("valid", &s, idx[1], cnt[1]);
 	if (test) {
 		write_list(test, o.out_dir, "test.tsv", NULL, 0);
-		li_warn("test  %zu rows from '%s' (as given)", test->nrows, test->name);
+		li_note("test  %zu rows from '%s' (as given)", test->nrows, test->name);
 	} else {
 		write_list(s.l, o.out_dir, "test.tsv", idx[2], cnt[2]);
 		summary("test", &s, idx[2], cnt[2]);
 	}
 	if (pool) {
 		write_list(pool, o.out_dir, "pool.tsv", NULL, 0);
-		li_warn("pool  %zu rows", pool->nrows);
+		li_note("pool  %zu rows", pool->nrows);
 	}
 
 	for (int k = 0; k < 3; k++)

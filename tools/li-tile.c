@@ -759,7 +759,7 @@ int main(int argc, char **argv)
 	if (ok) {
 		print_manifest(&o, &g, name, tiles, paths, n);
 		if (!o.coords_only && n > 0 && isatty(2))
-			li_warn("%zu tiles (%zu written, %zu kept from an earlier run)", n,
+			li_note("%zu tiles (%zu written, %zu kept from an earlier run)", n,
 				(size_t)atomic_load(&j.written), (size_t)atomic_load(&j.kept));
 	}
 	for (size_t i = 0; i < n; i++)

@@ -781,7 +781,7 @@ int main(int argc, char **argv)
 		if (o.checkpoint && save_checkpoint(o.checkpoint, net, opt, &s, &o, tr.n) < 0)
 			li_die_lib();
 		if (o.patience && s.bad_epochs >= o.patience) {
-			li_warn("no improvement for %d epochs: stopping after epoch %d", o.patience, epoch + 1);
+			li_note("no improvement for %d epochs: stopping after epoch %d", o.patience, epoch + 1);
 			break;
 		}
 	}

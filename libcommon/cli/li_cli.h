@@ -22,8 +22,12 @@ const char *li_prog(void);
 /* The noreturn attribute repeats _Noreturn for cppcheck, which reads only
  * the former and would otherwise flag every "if (!p) li_die(...)". */
 
-/* "prog: message" on stderr. */
+/* "prog: warning: message" on stderr: something the user should look at (a
+ * fallback taken, input ignored, a result undefined); the run goes on. */
 void li_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "prog: message" on stderr: what the run did (counts, choices), or the error
+ * of one item when the program goes on with the others and exits 1 at the end. */
+void li_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* "prog: message", exit 1. */
 _Noreturn void li_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 /* "prog: <li_errmsg()>", exit 1: for a library call that failed. */

@@ -112,7 +112,7 @@ mkdata() {
 	mkdata
 	touch D/hard_labeled_dataset/notes.txt D/hard_labeled_dataset/.hidden.png
 	run -0 --separate-stderr li-split --from-dir D -o out
-	[[ $stderr == *"ignored 1 entry without a .png, .jpg or .jpeg name, e.g. 'D/hard_labeled_dataset/notes.txt'"* ]]
+	[[ $stderr == *"li-split: warning: '"*"': ignored 1 entry without a .png, .jpg or .jpeg name, e.g. 'D/hard_labeled_dataset/notes.txt'"* ]]
 	mkdir -p Empty/hard_labeled_dataset
 	run -1 --separate-stderr li-split --from-dir Empty -o out2
 	[[ $stderr == *"'Empty/hard_labeled_dataset': no .png, .jpg or .jpeg files"* ]]
@@ -185,7 +185,7 @@ mkdata() {
 	run -0 --separate-stderr li-split -o two two.tsv
 	[ "$(colvals two/train.tsv label | tr '\n' ' ')" = "0 1 " ]
 	[ "$(colvals two/test.tsv label | tr '\n' ' ')" = "0 1 " ]
-	[[ $stderr == *"valid has only negative rows"* ]]
+	[[ $stderr == *"li-split: warning: valid has only negative rows"* ]]
 }
 
 @test "--group patient: no patient in two splits" {
