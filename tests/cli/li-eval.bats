@@ -167,6 +167,24 @@ png_size() {
 	[ -z "$(ls -A)" ]
 }
 
+@test "-o FILE: the same JSON as stdout, written atomically with the other outputs" {
+	li-eval --ci 50 "$FIX/random5.tsv" > want.json
+	run -0 --separate-stderr li-eval --ci 50 -o got.json "$FIX/random5.tsv"
+	[ -z "$output" ]
+	cmp want.json got.json
+	run -0 li-eval --output=- --ci 50 "$FIX/random5.tsv"
+	[ "$output" = "$(cat want.json)" ]
+	# A failure leaves neither the JSON nor any other output, and an old file as it was.
+	echo old > got.json
+	run -1 li-eval -o got.json --roc roc.png "$FIX/allneg.tsv"
+	[ "$(cat got.json)" = old ]
+	[ "$(ls -A | sort | tr '\n' ' ')" = "got.json want.json " ]
+	run -1 li-eval -o missing/dir.json "$FIX/random5.tsv"
+	[[ $output == "li-eval: cannot "*"missing/dir.json"* ]]
+	run -2 li-eval -o x.png --roc x.png "$FIX/random5.tsv"
+	[ "${lines[0]}" = "li-eval: 'x.png' is given for two outputs" ]
+}
+
 @test "--csv: the author's columns, header once, rows appended, values = the JSON's" {
 	li-eval --csv res.csv --name weak "$FIX/random0.tsv" > a.json
 	li-eval --csv res.csv --name 'strong, "v2"' "$FIX/random2.tsv" > b.json
