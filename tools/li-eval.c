@@ -303,6 +303,30 @@ static const char *why_undefined(int k, const li_metrics *m, const opts *o, char
 
 /* ---- plots ---- */
 
+/* The PR curve (x recall, y precision) as the step function whose area is
+ * AUPRC: precision y[i] holds over recall (x[i-1], x[i]]; points where recall
+ * does not move add nothing. New arrays in *cx, *cy (*cn points). */
+static void pr_steps(const double *x, const double *y, size_t np, double **cx, double **cy,
+		     size_t *cn)
+{
+	double *sx = li_malloc_array(2 * np, sizeof *sx);
+	double *sy = li_malloc_array(2 * np, sizeof *sy);
+	if (!sx || !sy)
+		li_die_lib();
+	size_t n = 0;
+	sx[n] = x[0];
+	sy[n++] = y[0];
+	for (size_t i = 1; i < np; i++) {
+		if (x[i] == x[i - 1])
+			continue;
+		sx[n] = x[i - 1];
+		sy[n++] = y[i];
+		sx[n] = x[i];
+		sy[n++] = y[i];
+	}
+	*cx = sx, *cy = sy, *cn = n;
+}
+
 /* The curve of one kind as a PNG in memory; dies when the curve is undefined. */
 static void draw(bool roc, const data *d, const li_metrics *m, const double ci[LI_METRIC_COUNT][2],
 		 const opts *o, void **png, size_t *png_len)
@@ -334,25 +358,8 @@ static void draw(bool roc, const data *d, const li_metrics *m, const double ci[L
 	li_plot_polyline(p, refx, refy, 2, 1.5, LI_PLOT_GRAY, 6);
 	double *cx = x, *cy = y;
 	size_t cn = np;
-	if (!roc) {
-		/* The step function whose area is AUPRC: precision y[i] holds over
-		 * recall (x[i-1], x[i]]; points where recall does not move add nothing. */
-		cx = li_malloc_array(2 * np, sizeof *cx);
-		cy = li_malloc_array(2 * np, sizeof *cy);
-		if (!cx || !cy)
-			li_die_lib();
-		cn = 0;
-		cx[cn] = x[0];
-		cy[cn++] = y[0];
-		for (size_t i = 1; i < np; i++) {
-			if (x[i] == x[i - 1])
-				continue;
-			cx[cn] = x[i - 1];
-			cy[cn++] = y[i];
-			cx[cn] = x[i];
-			cy[cn++] = y[i];
-		}
-	}
+	if (!roc)
+		pr_steps(x, y, np, &cx, &cy, &cn);
 	li_plot_polyline(p, cx, cy, cn, 2.5, LI_PLOT_BLUE, 0);
 	double se = m->value[LI_METRIC_SENSITIVITY], sp = m->value[LI_METRIC_SPECIFICITY];
 	double pr = m->value[LI_METRIC_PRECISION];
