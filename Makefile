@@ -14,7 +14,7 @@ ARCHFLAGS ?= -march=native
 OPT       ?= -O2
 CFLAGS    ?= $(OPT) -g $(ARCHFLAGS)
 PKGS      := libpng zlib libjpeg openblas jansson openslide
-LI_CFLAGS  = -std=c11 -Wall -Wextra -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64 \
+LI_CFLAGS  = -std=c11 -Wall -Wextra -Wshadow -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64 \
              -DLI_VERSION='"$(VERSION)"' $(LIB_INC) -pthread \
              $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS     = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -pthread

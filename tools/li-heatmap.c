@@ -240,11 +240,11 @@ static cols find_columns(const opts *o, const li_list *l)
 
 /* Blend into the thumbnail th (of a slide W0 x H0 at level 0) the mean score
  * of the rows of slide `name` whose tile covers each pixel's centre. */
-static void overlay_scores(const opts *o, const li_list *l, const cols *c, const char *name,
+static void overlay_scores(const opts *o, const li_list *l, const cols *col, const char *name,
 			   li_image *th, int64_t W0, int64_t H0)
 {
-	const int cx = c->x, cy = c->y, cp = c->score, csize = c->size, cds = c->ds;
-	const int cslide = c->slide;
+	const int cx = col->x, cy = col->y, cp = col->score, csize = col->size, cds = col->ds;
+	const int cslide = col->slide;
 	const int tw = th->width, thh = th->height;
 	const double sx = (double)W0 / tw, sy = (double)H0 / thh;
 	double *sum = li_calloc((size_t)tw * thh, sizeof *sum);

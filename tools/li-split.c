@@ -352,10 +352,10 @@ static void build_groups(split *s, const opts *o)
 	free(tmp);
 }
 
-/* Move groups from v[0..*n) (in order) to `split` while that brings the rows
- * moved closer to frac of the stratum's rows; at least min_groups. The
+/* Move groups from v[0..*n) (in order) to split `to` while that brings the
+ * rows moved closer to frac of the stratum's rows; at least min_groups. The
  * groups moved are removed from v (order kept). */
-static void take(group **v, size_t *n, double frac, size_t min_groups, int split)
+static void take(group **v, size_t *n, double frac, size_t min_groups, int to)
 {
 	size_t total = 0, taken = 0, ntaken = 0;
 	for (size_t i = 0; i < *n; i++)
@@ -363,18 +363,18 @@ static void take(group **v, size_t *n, double frac, size_t min_groups, int split
 	double target = frac * (double)total;
 	for (size_t i = 0; i < *n; i++)
 		if (fabs((double)(taken + v[i]->rows) - target) < fabs((double)taken - target)) {
-			v[i]->split = split;
+			v[i]->split = to;
 			taken += v[i]->rows;
 			ntaken++;
 		}
 	for (size_t i = 0; i < *n && ntaken < min_groups; i++)
-		if (v[i]->split != split) {
-			v[i]->split = split;
+		if (v[i]->split != to) {
+			v[i]->split = to;
 			ntaken++;
 		}
 	size_t m = 0;
 	for (size_t i = 0; i < *n; i++)
-		if (v[i]->split != split)
+		if (v[i]->split != to)
 			v[m++] = v[i];
 	*n = m;
 }
