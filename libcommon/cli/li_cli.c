@@ -23,9 +23,10 @@ void li_cli_init(const char *argv0)
 	atexit(li_cli_close_stdout);
 }
 
-static void vmsg(const char *fmt, va_list ap)
+/* "prog: " (and the label, "warning: ", when given), the message, a newline. */
+static void vmsg(const char *label, const char *fmt, va_list ap)
 {
-	fprintf(stderr, "%s: ", prog);
+	fprintf(stderr, "%s: %s", prog, label ? label : "");
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);
 }
@@ -34,7 +35,7 @@ void li_note(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vmsg(fmt, ap);
+	vmsg(NULL, fmt, ap);
 	va_end(ap);
 }
 
@@ -42,9 +43,7 @@ void li_warn(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	fprintf(stderr, "%s: warning: ", prog);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	vmsg("warning: ", fmt, ap);
 	va_end(ap);
 }
 
@@ -52,7 +51,7 @@ void li_die(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vmsg(fmt, ap);
+	vmsg(NULL, fmt, ap);
 	va_end(ap);
 	exit(LI_EXIT_FAILURE);
 }
@@ -67,7 +66,7 @@ void li_usage_error(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vmsg(fmt, ap);
+	vmsg(NULL, fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "Try '%s --help' for more information.\n", prog);
 	exit(LI_EXIT_USAGE);

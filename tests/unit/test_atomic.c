@@ -26,17 +26,6 @@ static int entries(void)
 	return n;
 }
 
-static const char *slurp(const char *path)
-{
-	static char buf[256];
-	FILE *f = fopen(path, "r");
-	size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
-	buf[n] = '\0';
-	if (f)
-		fclose(f);
-	return f ? buf : "(absent)";
-}
-
 static void on_term_own(int sig)
 {
 	(void)sig;
@@ -111,17 +100,17 @@ int main(int argc, char **argv)
 	fputs("good\n", f);
 	ok(access(in_dir("out.txt"), F_OK) != 0, "nothing at the destination before commit");
 	is_int(li_atomic_commit(&a), 0, "commit");
-	is_str(slurp(in_dir("out.txt")), "good\n", "committed content");
+	is_str(read_text(in_dir("out.txt")), "good\n", "committed content");
 	is_int(entries(), 1, "no temp file left after commit");
 	struct stat sb;
 	ok(stat(in_dir("out.txt"), &sb) == 0 && (sb.st_mode & 0777) == 0644, "mode follows the umask (0644)");
 	li_atomic_abort(&a); /* no-op after commit */
-	is_str(slurp(in_dir("out.txt")), "good\n", "abort after commit changes nothing");
+	is_str(read_text(in_dir("out.txt")), "good\n", "abort after commit changes nothing");
 
 	f = li_atomic_open(&a, in_dir("out.txt"));
 	fputs("bad\n", f);
 	li_atomic_abort(&a);
-	is_str(slurp(in_dir("out.txt")), "good\n", "abort keeps the old file");
+	is_str(read_text(in_dir("out.txt")), "good\n", "abort keeps the old file");
 	is_int(entries(), 1, "abort removes the temp file");
 
 	/* A commit that fails at the flush (the descriptor is gone). */
@@ -132,7 +121,7 @@ int main(int argc, char **argv)
 	char want[1024];
 	snprintf(want, sizeof want, "cannot write '%s': Bad file descriptor", in_dir("out.txt"));
 	is_str(li_errmsg(), want, "its message");
-	is_str(slurp(in_dir("out.txt")), "good\n", "a failed commit keeps the good file");
+	is_str(read_text(in_dir("out.txt")), "good\n", "a failed commit keeps the good file");
 	is_int(entries(), 1, "and removes the temp file");
 
 	/* A commit that fails at the rename (the destination is a directory). */
@@ -179,7 +168,7 @@ int main(int argc, char **argv)
 	waitpid(pid, &st, 0);
 	ok(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM, "forked child killed");
 	is_int(li_atomic_commit(&a), 0, "the parent's file survives and commits");
-	is_str(slurp(in_dir("parent.txt")), "parent\n", "its content");
+	is_str(read_text(in_dir("parent.txt")), "parent\n", "its content");
 	unlink(in_dir("parent.txt"));
 
 	killed_child(SIGTERM, 0, "SIGTERM");

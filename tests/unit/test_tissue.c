@@ -247,15 +247,6 @@ static void test_detect(void)
 	li_image_free(rgb);
 }
 
-static const char *put(const char *name, const char *text)
-{
-	const char *p = in_dir(name);
-	FILE *f = fopen(p, "wb");
-	fputs(text, f);
-	fclose(f);
-	return p;
-}
-
 static void test_geojson(void)
 {
 	/* A QuPath FeatureCollection: a square with a square hole (class LI),

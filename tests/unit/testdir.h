@@ -3,7 +3,9 @@
  * in_dir(NAME) is the path of NAME in it, from four rotating buffers, so up
  * to four may be live in one expression; test_dir_remove() deletes it with
  * everything in it; sh(FMT, ...) runs a shell command and returns its exit
- * status (-1 when it did not exit). */
+ * status (-1 when it did not exit); put(NAME, TEXT) writes a file in it and
+ * returns its path (as in_dir); read_text(PATH) is a small text file's
+ * content (up to 8 KiB, in a static buffer), or "(absent)". */
 #ifndef LI_TESTDIR_H
 #define LI_TESTDIR_H
 #include <errno.h>
@@ -42,6 +44,29 @@ static inline int sh(const char *fmt, ...)
 	va_end(ap);
 	int rc = system(cmd);
 	return rc != -1 && WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+static inline const char *put(const char *name, const char *text)
+{
+	const char *p = in_dir(name);
+	FILE *f = fopen(p, "wb");
+	if (f) {
+		fputs(text, f);
+		fclose(f);
+	}
+	return p;
+}
+
+static inline const char *read_text(const char *path)
+{
+	static char buf[8192];
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return "(absent)";
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	return buf;
 }
 
 static inline int test_dir_remove(void)
