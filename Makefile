@@ -17,12 +17,12 @@ ARCHFLAGS ?=
 OPT       ?= -O2
 CFLAGS    ?= $(OPT) -g $(ARCHFLAGS)
 PKGS      := libpng zlib libjpeg openblas jansson openslide
-LI_CFLAGS  = -std=c11 -Wall -Wextra -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64 \
+LI_CFLAGS  = -std=c11 -Wall -Wextra -Wshadow -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64 \
              -DLI_VERSION='"$(VERSION)"' $(LIB_INC) -pthread \
              $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS     = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -ldnnl -lgomp -lm -pthread
 
-DISTRICTS := base formats image slide nn stats
+DISTRICTS := base formats image slide nn stats cli
 LIB_INC   := $(DISTRICTS:%=-Ilibcommon/%)
 LIB_SRC   := $(sort $(wildcard $(DISTRICTS:%=libcommon/%/*.c)))
 LIB_HDR   := $(wildcard $(DISTRICTS:%=libcommon/%/*.h))
@@ -69,7 +69,7 @@ $(BUILD)/test/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
-$(BUILD)/obj/tests/unit/%.o: tests/unit/%.c tests/unit/tap.h $(LIB_HDR) | deps
+$(BUILD)/obj/tests/unit/%.o: tests/unit/%.c $(wildcard tests/unit/*.h) $(LIB_HDR) | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(LI_CFLAGS) -Itests/unit $(CFLAGS) -c -o $@ $<
 

@@ -13,7 +13,7 @@
 #include "li_atomic.h"
 #include "li_cli.h"
 #include "li_error.h"
-#include "li_image.h"
+#include "li_image_io.h"
 #include "li_list.h"
 #include "li_metrics.h"
 #include "li_plot.h"
@@ -32,6 +32,7 @@ typedef struct opts {
 	uint64_t seed;
 	int threads;
 	const char *compare, *roc, *pr, *csv, *name;
+	const char *out; /* the JSON: "-" for stdout, else a file written atomically */
 } opts;
 
 /* The scored rows of one list. */
@@ -47,6 +48,7 @@ _Noreturn static void usage(void)
 	printf("Usage: li-eval [OPTION]... [LIST|-]\n"
 	       "Print the metrics of a scored list (columns label and prob) as one JSON object.\n"
 	       "\n"
+	       "  -o, --output FILE      write the JSON to FILE (atomically) instead of stdout\n"
 	       "  -l, --label COL        column of true labels, 0 or 1 (default label)\n"
 	       "  -s, --score COL        column of scores, P(class 1) (default prob)\n"
 	       "  -t, --threshold T      predict positive when score >= T (default 0.5)\n"
@@ -85,7 +87,7 @@ static bool looks_integer(const char *s)
 static opts parse_args(int argc, char **argv)
 {
 	opts o = {.input = "-", .label_col = "label", .score_col = "prob", .threshold = 0.5,
-		  .seed = 1, .threads = 0};
+		  .seed = 1, .threads = 0, .out = "-"};
 	enum { O_CI = 256, O_SEED, O_ROC, O_PR, O_CSV, O_NAME };
 	static const struct option longopts[] = {
 		{"label", required_argument, NULL, 'l'},
@@ -99,13 +101,14 @@ static opts parse_args(int argc, char **argv)
 		{"pr", required_argument, NULL, O_PR},
 		{"csv", required_argument, NULL, O_CSV},
 		{"name", required_argument, NULL, O_NAME},
+		{"output", required_argument, NULL, 'o'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{0},
 	};
 	int c;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":l:s:t:j:c:hV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":l:s:t:j:c:o:hV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'l': o.label_col = optarg; break;
 		case 's': o.score_col = optarg; break;
@@ -125,6 +128,7 @@ static opts parse_args(int argc, char **argv)
 		case O_PR: o.pr = optarg; break;
 		case O_CSV: o.csv = optarg; break;
 		case O_NAME: o.name = optarg; break;
+		case 'o': o.out = optarg; break;
 		case 'h': usage();
 		case 'V': li_cli_version();
 		case ':':
@@ -138,9 +142,9 @@ static opts parse_args(int argc, char **argv)
 		li_usage_error("--name is only used with --csv");
 	if (o.compare && strcmp(o.compare, "-") == 0 && strcmp(o.input, "-") == 0)
 		li_usage_error("the list and --compare cannot both be stdin");
-	const char *outs[] = {o.roc, o.pr, o.csv};
-	for (int i = 0; i < 3; i++) {
-		if (outs[i] && strcmp(outs[i], "-") == 0)
+	const char *outs[] = {o.roc, o.pr, o.csv, strcmp(o.out, "-") ? o.out : NULL};
+	for (int i = 0; i < 4; i++) {
+		if (i < 3 && outs[i] && strcmp(outs[i], "-") == 0)
 			li_usage_error("%s cannot be stdout: the metrics go there",
 				       i == 0 ? "--roc" : i == 1 ? "--pr" : "--csv");
 		for (int j = 0; j < i; j++)
@@ -299,6 +303,30 @@ static const char *why_undefined(int k, const li_metrics *m, const opts *o, char
 
 /* ---- plots ---- */
 
+/* The PR curve (x recall, y precision) as the step function whose area is
+ * AUPRC: precision y[i] holds over recall (x[i-1], x[i]]; points where recall
+ * does not move add nothing. New arrays in *cx, *cy (*cn points). */
+static void pr_steps(const double *x, const double *y, size_t np, double **cx, double **cy,
+		     size_t *cn)
+{
+	double *sx = li_malloc_array(2 * np, sizeof *sx);
+	double *sy = li_malloc_array(2 * np, sizeof *sy);
+	if (!sx || !sy)
+		li_die_lib();
+	size_t n = 0;
+	sx[n] = x[0];
+	sy[n++] = y[0];
+	for (size_t i = 1; i < np; i++) {
+		if (x[i] == x[i - 1])
+			continue;
+		sx[n] = x[i - 1];
+		sy[n++] = y[i];
+		sx[n] = x[i];
+		sy[n++] = y[i];
+	}
+	*cx = sx, *cy = sy, *cn = n;
+}
+
 /* The curve of one kind as a PNG in memory; dies when the curve is undefined. */
 static void draw(bool roc, const data *d, const li_metrics *m, const double ci[LI_METRIC_COUNT][2],
 		 const opts *o, void **png, size_t *png_len)
@@ -330,25 +358,8 @@ static void draw(bool roc, const data *d, const li_metrics *m, const double ci[L
 	li_plot_polyline(p, refx, refy, 2, 1.5, LI_PLOT_GRAY, 6);
 	double *cx = x, *cy = y;
 	size_t cn = np;
-	if (!roc) {
-		/* The step function whose area is AUPRC: precision y[i] holds over
-		 * recall (x[i-1], x[i]]; points where recall does not move add nothing. */
-		cx = li_malloc_array(2 * np, sizeof *cx);
-		cy = li_malloc_array(2 * np, sizeof *cy);
-		if (!cx || !cy)
-			li_die_lib();
-		cn = 0;
-		cx[cn] = x[0];
-		cy[cn++] = y[0];
-		for (size_t i = 1; i < np; i++) {
-			if (x[i] == x[i - 1])
-				continue;
-			cx[cn] = x[i - 1];
-			cy[cn++] = y[i];
-			cx[cn] = x[i];
-			cy[cn++] = y[i];
-		}
-	}
+	if (!roc)
+		pr_steps(x, y, np, &cx, &cy, &cn);
 	li_plot_polyline(p, cx, cy, cn, 2.5, LI_PLOT_BLUE, 0);
 	double se = m->value[LI_METRIC_SENSITIVITY], sp = m->value[LI_METRIC_SPECIFICITY];
 	double pr = m->value[LI_METRIC_PRECISION];
@@ -509,117 +520,92 @@ typedef struct output {
 	li_atomic a;
 } output;
 
-int main(int argc, char **argv)
+/* The metrics as a JSON object (warnings for the undefined ones). */
+static json_t *metrics_json(const li_metrics *m, double loss, const opts *o)
 {
-	li_cli_init(argv[0]);
-	opts o = parse_args(argc, argv);
-
-	data d = load(o.input, &o, true);
-	li_metrics m;
-	if (li_metrics_compute(d.y, d.s, d.n, o.threshold, &m) < 0)
-		li_die("'%s': %s", d.list->name, li_errmsg());
-	bool probs = true;
-	for (size_t i = 0; i < d.n; i++)
-		probs &= d.s[i] >= 0 && d.s[i] <= 1;
-	double loss = probs ? li_metrics_log_loss(d.y, d.s, d.n, LI_METRICS_LOG_EPS) : NAN;
-	if (o.csv && !probs)
-		for (size_t i = 0; i < d.n; i++)
-			if (!(d.s[i] >= 0 && d.s[i] <= 1))
-				li_die("'%s' line %ld: %s '%s' is not in [0, 1], needed for test_loss in --csv",
-				       d.list->name, d.list->rows[i].line, o.score_col,
-				       d.list->rows[i].field[li_list_col(d.list, o.score_col)]);
-
 	char buf[128];
 	json_t *j = json_object();
 	if (!j)
 		li_die("out of memory building the JSON output");
-	set(j, "n", json_integer((json_int_t)m.n));
-	set(j, "n_pos", json_integer((json_int_t)m.n_pos));
-	set(j, "n_neg", json_integer((json_int_t)m.n_neg));
+	set(j, "n", json_integer((json_int_t)m->n));
+	set(j, "n_pos", json_integer((json_int_t)m->n_pos));
+	set(j, "n_neg", json_integer((json_int_t)m->n_neg));
 	for (int k = 0; k < LI_METRIC_COUNT; k++) {
-		if (isnan(m.value[k]))
-			li_warn("warning: %s is undefined (%s): null", li_metric_names[k],
-				why_undefined(k, &m, &o, buf, sizeof buf));
-		set(j, li_metric_names[k], num(m.value[k]));
+		if (isnan(m->value[k]))
+			li_warn("%s is undefined (%s): null", li_metric_names[k],
+				why_undefined(k, m, o, buf, sizeof buf));
+		set(j, li_metric_names[k], num(m->value[k]));
 	}
-	set(j, "tn", json_integer((json_int_t)m.tn));
-	set(j, "fp", json_integer((json_int_t)m.fp));
-	set(j, "fn", json_integer((json_int_t)m.fn));
-	set(j, "tp", json_integer((json_int_t)m.tp));
-	set(j, "threshold", json_real(o.threshold));
+	set(j, "tn", json_integer((json_int_t)m->tn));
+	set(j, "fp", json_integer((json_int_t)m->fp));
+	set(j, "fn", json_integer((json_int_t)m->fn));
+	set(j, "tp", json_integer((json_int_t)m->tp));
+	set(j, "threshold", json_real(o->threshold));
 	set(j, "log_loss", num(loss));
+	return j;
+}
 
-	double ci[LI_METRIC_COUNT][2];
-	if (o.ci) {
-		if (li_metrics_bootstrap(d.y, d.s, d.n, o.threshold, o.ci, o.seed, o.threads, CI_LEVEL, ci,
-					 NULL) < 0)
-			li_die_lib();
-		for (int k = 0; k < LI_METRIC_COUNT; k++) {
-			snprintf(buf, sizeof buf, "%s_ci", li_metric_names[k]);
-			if (isnan(ci[k][0]) && !isnan(m.value[k]))
-				li_warn("warning: %s is undefined in every resample: null", buf);
-			set(j, buf, pair(ci[k][0], ci[k][1]));
-		}
-		li_delong_ci dc;
-		if (li_metrics_delong_ci(d.y, d.s, d.n, CI_LEVEL, &dc) == 0) {
-			set(j, "auroc_delong_ci", pair(dc.lo, dc.hi));
-		} else {
-			li_warn("warning: auroc_delong_ci is undefined (%s): null", li_errmsg());
-			set(j, "auroc_delong_ci", json_null());
-		}
-		set(j, "ci_level", json_real(CI_LEVEL));
-		set(j, "ci_resamples", json_integer(o.ci));
-		set(j, "ci_seed", json_integer((json_int_t)o.seed));
+/* --ci: bootstrap intervals of every metric into ci and j, and DeLong's for AUROC. */
+static void add_intervals(json_t *j, const data *d, const li_metrics *m, const opts *o,
+			  double ci[LI_METRIC_COUNT][2])
+{
+	char buf[128];
+	if (li_metrics_bootstrap(d->y, d->s, d->n, o->threshold, o->ci, o->seed, o->threads,
+				 CI_LEVEL, ci, NULL) < 0)
+		li_die_lib();
+	for (int k = 0; k < LI_METRIC_COUNT; k++) {
+		snprintf(buf, sizeof buf, "%s_ci", li_metric_names[k]);
+		if (isnan(ci[k][0]) && !isnan(m->value[k]))
+			li_warn("%s is undefined in every resample: null", buf);
+		set(j, buf, pair(ci[k][0], ci[k][1]));
 	}
+	li_delong_ci dc;
+	if (li_metrics_delong_ci(d->y, d->s, d->n, CI_LEVEL, &dc) == 0) {
+		set(j, "auroc_delong_ci", pair(dc.lo, dc.hi));
+	} else {
+		li_warn("auroc_delong_ci is undefined (%s): null", li_errmsg());
+		set(j, "auroc_delong_ci", json_null());
+	}
+	set(j, "ci_level", json_real(CI_LEVEL));
+	set(j, "ci_resamples", json_integer(o->ci));
+	set(j, "ci_seed", json_integer((json_int_t)o->seed));
+}
 
-	if (o.compare) {
-		data b = load(o.compare, &o, false);
-		double *sb = match_rows(&d, &b, &o);
-		json_t *c = json_object();
-		if (!c)
-			li_die("out of memory building the JSON output");
-		li_delong_test t;
-		set(c, "other", json_string(b.list->name));
-		set(c, "n", json_integer((json_int_t)d.n));
-		if (li_metrics_delong_test(d.y, d.s, sb, d.n, CI_LEVEL, &t) < 0) {
-			li_warn("warning: the DeLong comparison is undefined (%s): null", li_errmsg());
-			t = (li_delong_test){NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN};
-			t.auc_a = m.value[LI_METRIC_AUROC];
-			t.auc_b = li_metrics_auroc(d.y, sb, d.n);
-			t.diff = t.auc_a - t.auc_b;
-		} else if (isnan(t.p)) {
-			li_warn("warning: the DeLong variance of the difference is 0: p_value null");
-		}
-		set(c, "auroc", num(t.auc_a));
-		set(c, "other_auroc", num(t.auc_b));
-		set(c, "difference", num(t.diff));
-		set(c, "difference_ci", pair(t.lo, t.hi));
-		set(c, "z", num(t.z));
-		set(c, "p_value", num(t.p));
-		set(j, "compare", c);
-		free(sb);
-		data_free(&b);
+/* --compare: the paired DeLong test of d's scores against the other list's. */
+static void add_comparison(json_t *j, const data *d, const li_metrics *m, const opts *o)
+{
+	data b = load(o->compare, o, false);
+	double *sb = match_rows(d, &b, o);
+	json_t *c = json_object();
+	if (!c)
+		li_die("out of memory building the JSON output");
+	li_delong_test t;
+	set(c, "other", json_string(b.list->name));
+	set(c, "n", json_integer((json_int_t)d->n));
+	if (li_metrics_delong_test(d->y, d->s, sb, d->n, CI_LEVEL, &t) < 0) {
+		li_warn("the DeLong comparison is undefined (%s): null", li_errmsg());
+		t = (li_delong_test){NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN};
+		t.auc_a = m->value[LI_METRIC_AUROC];
+		t.auc_b = li_metrics_auroc(d->y, sb, d->n);
+		t.diff = t.auc_a - t.auc_b;
+	} else if (isnan(t.p)) {
+		li_warn("the DeLong variance of the difference is 0: p_value null");
 	}
+	set(c, "auroc", num(t.auc_a));
+	set(c, "other_auroc", num(t.auc_b));
+	set(c, "difference", num(t.diff));
+	set(c, "difference_ci", pair(t.lo, t.hi));
+	set(c, "z", num(t.z));
+	set(c, "p_value", num(t.p));
+	set(j, "compare", c);
+	free(sb);
+	data_free(&b);
+}
 
-	/* Every output is prepared in memory first, then all are written and
-	 * renamed into place together: a failure leaves none of them behind. */
-	output out[3];
-	int nout = 0;
-	if (o.roc) {
-		out[nout].path = o.roc;
-		draw(true, &d, &m, o.ci ? ci : NULL, &o, &out[nout].buf, &out[nout].len);
-		nout++;
-	}
-	if (o.pr) {
-		out[nout].path = o.pr;
-		draw(false, &d, &m, o.ci ? ci : NULL, &o, &out[nout].buf, &out[nout].len);
-		nout++;
-	}
-	if (o.csv) {
-		out[nout].path = o.csv;
-		out[nout].buf = csv_content(&o, &m, loss, &out[nout].len);
-		nout++;
-	}
+/* Write every output file, then rename them all into place: a failure
+ * leaves none of them behind (and the old files as they were). */
+static void write_outputs(output *out, int nout)
+{
 	for (int i = 0; i < nout; i++) {
 		FILE *fp = li_atomic_open(&out[i].a, out[i].path);
 		if (!fp || fwrite(out[i].buf, 1, out[i].len, fp) != out[i].len) {
@@ -643,15 +629,75 @@ int main(int argc, char **argv)
 		}
 		free(out[i].buf);
 	}
+}
 
+/* The log loss when every score is a probability, else NAN; --csv needs it. */
+static double log_loss(const data *d, const opts *o)
+{
+	for (size_t i = 0; i < d->n; i++)
+		if (!(d->s[i] >= 0 && d->s[i] <= 1)) {
+			if (o->csv)
+				li_die("'%s' line %ld: %s '%s' is not in [0, 1], needed for test_loss in --csv",
+				       d->list->name, d->list->rows[i].line, o->score_col,
+				       d->list->rows[i].field[li_list_col(d->list, o->score_col)]);
+			return NAN;
+		}
+	return li_metrics_log_loss(d->y, d->s, d->n, LI_METRICS_LOG_EPS);
+}
+
+int main(int argc, char **argv)
+{
+	li_cli_init(argv[0]);
+	opts o = parse_args(argc, argv);
+
+	data d = load(o.input, &o, true);
+	li_metrics m;
+	if (li_metrics_compute(d.y, d.s, d.n, o.threshold, &m) < 0)
+		li_die("'%s': %s", d.list->name, li_errmsg());
+	const double loss = log_loss(&d, &o);
+	json_t *j = metrics_json(&m, loss, &o);
+	double ci[LI_METRIC_COUNT][2];
+	if (o.ci)
+		add_intervals(j, &d, &m, &o, ci);
+	if (o.compare)
+		add_comparison(j, &d, &m, &o);
+
+	/* Every output is prepared in memory first, then all are written together. */
 	char *s = json_dumps(j, JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
-	if (s) {
-		printf("%s\n", s);
-		free(s);
-	} else {
+	if (!s)
 		li_die("out of memory building the JSON output");
-	}
 	json_decref(j);
+	output out[4];
+	int nout = 0;
+	if (o.roc) {
+		out[nout].path = o.roc;
+		draw(true, &d, &m, o.ci ? ci : NULL, &o, &out[nout].buf, &out[nout].len);
+		nout++;
+	}
+	if (o.pr) {
+		out[nout].path = o.pr;
+		draw(false, &d, &m, o.ci ? ci : NULL, &o, &out[nout].buf, &out[nout].len);
+		nout++;
+	}
+	if (o.csv) {
+		out[nout].path = o.csv;
+		out[nout].buf = csv_content(&o, &m, loss, &out[nout].len);
+		nout++;
+	}
+	const bool to_stdout = strcmp(o.out, "-") == 0;
+	if (!to_stdout) {
+		size_t len = strlen(s);
+		char *buf = li_malloc(len + 1);
+		if (!buf)
+			li_die_lib();
+		memcpy(buf, s, len);
+		buf[len] = '\n';
+		out[nout++] = (output){.path = o.out, .buf = buf, .len = len + 1};
+	}
+	write_outputs(out, nout);
+	if (to_stdout)
+		printf("%s\n", s);
+	free(s);
 	data_free(&d);
 	return LI_EXIT_OK;
 }

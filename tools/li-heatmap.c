@@ -11,7 +11,7 @@
 
 #include "li_cli.h"
 #include "li_error.h"
-#include "li_image.h"
+#include "li_image_io.h"
 #include "li_list.h"
 #include "li_plot.h"
 #include "li_slide.h"
@@ -211,51 +211,45 @@ static void draw_bar(li_plot *p, int x, int top, int bottom, const opts *o)
 	li_plot_text(p, x - 2, top - 16, o->column, 1, LI_PLOT_BLACK, false);
 }
 
-int main(int argc, char **argv)
+/* --print-map: the colour map as a table. */
+static int print_map(void)
 {
-	li_cli_init(argv[0]);
-	opts o = {.alpha = 0.5, .size = 1024, .column = "prob", .vmin = 0, .vmax = 1, .bar = true};
-	o.threads = li_cli_default_threads();
-	parse(argc, argv, &o);
-	cmap_build();
-	if (o.print_map) {
-		printf("index\tr\tg\tb\tL\n");
-		for (int i = 0; i < 256; i++)
-			printf("%d\t%d\t%d\t%d\t%.3f\n", i, cmap[i][0], cmap[i][1], cmap[i][2],
-			       lightness(cmap[i]));
-		return 0;
-	}
+	printf("index\tr\tg\tb\tL\n");
+	for (int i = 0; i < 256; i++)
+		printf("%d\t%d\t%d\t%d\t%.3f\n", i, cmap[i][0], cmap[i][1], cmap[i][2],
+		       lightness(cmap[i]));
+	return 0;
+}
 
-	li_list *l = li_list_read(o.scores);
-	if (!l)
-		li_die_lib();
-	int cx = li_list_require(l, "x"), cy = li_list_require(l, "y");
-	int cp = li_list_require(l, o.column);
-	if (cx < 0 || cy < 0 || cp < 0)
-		li_die_lib();
-	int csize = li_list_col(l, "size"), cds = li_list_col(l, "downsample");
-	int cslide = li_list_col(l, "slide");
-	if (!(o.tile > 0) && (csize < 0 || cds < 0))
-		li_die("'%s': no columns 'size' and 'downsample' (give --tile)", o.scores);
+/* The columns of the scored manifest (-1 when absent). */
+typedef struct cols {
+	int x, y, score, size, ds, slide;
+} cols;
 
-	/* one handle per thread for the thumbnail; hs[1..] are opened by their threads */
-	li_slide **hs = li_slide_open_handles(o.slide, o.threads);
-	if (!hs)
+/* The columns the overlay needs; dies naming the missing one. */
+static cols find_columns(const opts *o, const li_list *l)
+{
+	cols c = {li_list_require(l, "x"), li_list_require(l, "y"), li_list_require(l, o->column),
+		  li_list_col(l, "size"), li_list_col(l, "downsample"), li_list_col(l, "slide")};
+	if (c.x < 0 || c.y < 0 || c.score < 0)
 		li_die_lib();
-	li_slide *s = hs[0];
-	int64_t W0, H0;
-	li_slide_level_size(s, 0, &W0, &H0);
-	li_image *th = li_slide_thumbnail_threads(hs, o.threads, o.size, 0, NULL);
-	if (!th)
-		li_die_lib();
+	if (!(o->tile > 0) && (c.size < 0 || c.ds < 0))
+		li_die("'%s': no columns 'size' and 'downsample' (give --tile)", o->scores);
+	return c;
+}
+
+/* Blend into the thumbnail th (of a slide W0 x H0 at level 0) the mean score
+ * of the rows of slide `name` whose tile covers each pixel's centre. */
+static void overlay_scores(const opts *o, const li_list *l, const cols *col, const char *name,
+			   li_image *th, int64_t W0, int64_t H0)
+{
+	const int cx = col->x, cy = col->y, cp = col->score, csize = col->size, cds = col->ds;
+	const int cslide = col->slide;
 	const int tw = th->width, thh = th->height;
 	const double sx = (double)W0 / tw, sy = (double)H0 / thh;
-
-	/* Mean score per thumbnail pixel over the tiles covering its centre. */
 	double *sum = li_calloc((size_t)tw * thh, sizeof *sum);
 	uint32_t *cnt = li_calloc((size_t)tw * thh, sizeof *cnt);
-	char *name = slide_name(&o);
-	if (!sum || !cnt || !name)
+	if (!sum || !cnt)
 		li_die_lib();
 	size_t used = 0;
 	for (size_t r = 0; r < l->nrows; r++) {
@@ -263,7 +257,7 @@ int main(int argc, char **argv)
 		if (cslide >= 0 && strcmp(row->field[cslide], name) != 0)
 			continue;
 		long x, y;
-		double p, ext = o.tile, size, ds;
+		double p, ext = o->tile, size, ds;
 		if (li_list_long(l, row, cx, &x) < 0 || li_list_long(l, row, cy, &y) < 0 ||
 		    li_list_double(l, row, cp, &p) < 0)
 			li_die_lib();
@@ -271,7 +265,7 @@ int main(int argc, char **argv)
 			if (li_list_double(l, row, csize, &size) < 0 || li_list_double(l, row, cds, &ds) < 0)
 				li_die_lib();
 			if (!(size > 0) || !(ds > 0))
-				li_die("'%s' line %ld: size and downsample must be positive", o.scores, row->line);
+				li_die("'%s' line %ld: size and downsample must be positive", o->scores, row->line);
 			ext = size * ds;
 		}
 		used++;
@@ -284,40 +278,71 @@ int main(int argc, char **argv)
 			}
 	}
 	if (used == 0)
-		li_die("'%s': no rows for slide '%s' (column 'slide'; see --name)", o.scores, name);
-
+		li_die("'%s': no rows for slide '%s' (column 'slide'; see --name)", o->scores, name);
 	for (size_t i = 0; i < (size_t)tw * thh; i++) {
 		if (!cnt[i])
 			continue;
-		double t = (sum[i] / cnt[i] - o.vmin) / (o.vmax - o.vmin);
+		double t = (sum[i] / cnt[i] - o->vmin) / (o->vmax - o->vmin);
 		int k = (int)lround(255 * fmin(1, fmax(0, t)));
 		uint8_t *px = th->data + i * 3;
 		for (int c = 0; c < 3; c++)
-			px[c] = (uint8_t)lround((1 - o.alpha) * px[c] + o.alpha * cmap[k][c]);
+			px[c] = (uint8_t)lround((1 - o->alpha) * px[c] + o->alpha * cmap[k][c]);
 	}
+	free(sum);
+	free(cnt);
+}
 
-	/* The canvas: the thumbnail, and the bar to its right. */
-	const int barw = o.bar ? 90 : 0, H = o.bar && thh < 140 ? 140 : thh;
+/* The output: the overlaid thumbnail, and the colour bar to its right. */
+static void write_canvas(const opts *o, const li_image *th)
+{
+	const int tw = th->width, thh = th->height;
+	const int barw = o->bar ? 90 : 0, H = o->bar && thh < 140 ? 140 : thh;
 	li_plot *pl = li_plot_new(tw + barw, H);
 	if (!pl)
 		li_die_lib();
 	for (int y = 0; y < thh; y++)
 		memcpy(pl->rgb + (size_t)y * (tw + barw) * 3, th->data + (size_t)y * tw * 3, (size_t)tw * 3);
-	if (o.bar) {
+	if (o->bar) {
 		int top = 28, bottom = H - 20;
 		if (bottom - top > 300) {
 			top = (H - 300) / 2;
 			bottom = top + 300;
 		}
-		draw_bar(pl, tw + 16, top, bottom, &o);
+		draw_bar(pl, tw + 16, top, bottom, o);
 	}
 	li_image out = {pl->width, pl->height, 3, pl->rgb};
-	if (li_image_write(&out, o.out, NULL) < 0)
+	if (li_image_write(&out, o->out, NULL) < 0)
 		li_die_lib();
 	li_plot_free(pl);
+}
+
+int main(int argc, char **argv)
+{
+	li_cli_init(argv[0]);
+	opts o = {.alpha = 0.5, .size = 1024, .column = "prob", .vmin = 0, .vmax = 1, .bar = true};
+	o.threads = li_cli_default_threads();
+	parse(argc, argv, &o);
+	cmap_build();
+	if (o.print_map)
+		return print_map();
+
+	li_list *l = li_list_read(o.scores);
+	if (!l)
+		li_die_lib();
+	const cols c = find_columns(&o, l);
+	/* one handle per thread for the thumbnail; hs[1..] are opened by their threads */
+	li_slide **hs = li_slide_open_handles(o.slide, o.threads);
+	if (!hs)
+		li_die_lib();
+	int64_t W0, H0;
+	li_slide_level_size(hs[0], 0, &W0, &H0);
+	char *name = slide_name(&o);
+	li_image *th = li_slide_thumbnail_threads(hs, o.threads, o.size, 0, NULL);
+	if (!th || !name)
+		li_die_lib();
+	overlay_scores(&o, l, &c, name, th, W0, H0);
+	write_canvas(&o, th);
 	li_image_free(th);
-	free(sum);
-	free(cnt);
 	free(name);
 	li_slide_free_handles(hs, o.threads);
 	li_list_free(l);

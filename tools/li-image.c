@@ -9,7 +9,7 @@
 
 #include "li_cli.h"
 #include "li_error.h"
-#include "li_image.h"
+#include "li_image_io.h"
 #include "li_list.h"
 #include "li_slide.h"
 
@@ -134,7 +134,7 @@ static int cmd_info(int argc, char **argv)
 	printf("path\tformat\twidth\theight\tchannels\n");
 	for (int i = 0; i < argc; i++)
 		if (info_one(argv[i]) < 0) {
-			li_warn("%s", li_errmsg());
+			li_note("%s", li_errmsg());
 			failed = 1;
 		}
 	return failed ? LI_EXIT_FAILURE : LI_EXIT_OK;
@@ -154,7 +154,7 @@ static int cmd_check(int argc, char **argv, const opts *o)
 		int rc;
 		while ((rc = li_list_reader_next(r, &row)) == 1)
 			if (check_one(row->field[0], &io) < 0) {
-				li_warn("%s", li_errmsg());
+				li_note("%s", li_errmsg());
 				failed++;
 			}
 		if (rc < 0)
@@ -166,7 +166,7 @@ static int cmd_check(int argc, char **argv, const opts *o)
 		for (int i = 0; i < argc; i++) {
 			if (check_one(argv[i], &io) < 0) {
 				li_progress_end(&p);
-				li_warn("%s", li_errmsg());
+				li_note("%s", li_errmsg());
 				failed++;
 				li_progress_start(&p, "check", (uint64_t)argc);
 			}

@@ -12,7 +12,7 @@
 #include "li_atomic.h"
 #include "li_cli.h"
 #include "li_error.h"
-#include "li_image.h"
+#include "li_image_io.h"
 #include "li_knn.h"
 #include "li_list.h"
 #include "li_npy.h"
@@ -41,6 +41,8 @@ typedef struct opts {
 	bool random;
 	uint64_t seed;
 	int threads;
+	/* options given, for the cross-checks */
+	bool seen_threshold, seen_k, seen_metric, seen_by;
 } opts;
 
 _Noreturn static void usage(void)
@@ -80,50 +82,37 @@ _Noreturn static void usage(void)
 	exit(LI_EXIT_OK);
 }
 
-_Noreturn static void bad_option(int argc, char **argv, int c)
-{
-	(void)argc;
-	if (c == ':')
-		li_usage_error("option '%s' needs an argument", argv[optind - 1]);
-	if (optopt)
-		li_usage_error("unknown option '-%c'", optopt);
-	li_usage_error("unknown option '%s'", argv[optind - 1]);
-}
+enum { O_LABEL = 256, O_SCORE, O_METHOD, O_SEED, O_PAIRS, O_MONTAGE, O_QUERY_LIST, O_THUMB,
+       O_BLOCK, O_BY };
+static const struct option longopts[] = {
+	{"threshold", required_argument, NULL, 't'},
+	{"label", required_argument, NULL, O_LABEL},
+	{"score", required_argument, NULL, O_SCORE},
+	{"by", required_argument, NULL, O_BY},
+	{"query", required_argument, NULL, 'q'},
+	{"pool", required_argument, NULL, 'p'},
+	{"pool-list", required_argument, NULL, 'l'},
+	{"metric", required_argument, NULL, 'm'},
+	{"method", required_argument, NULL, O_METHOD},
+	{"seed", required_argument, NULL, O_SEED},
+	{"pairs", required_argument, NULL, O_PAIRS},
+	{"montage", required_argument, NULL, O_MONTAGE},
+	{"query-list", required_argument, NULL, O_QUERY_LIST},
+	{"thumb", required_argument, NULL, O_THUMB},
+	{"block", required_argument, NULL, O_BLOCK},
+	{"threads", required_argument, NULL, 'j'},
+	{"output", required_argument, NULL, 'o'},
+	{"help", no_argument, NULL, 'h'},
+	{"version", no_argument, NULL, 'V'},
+	{0},
+};
+static const char *const cmds[] = {"fp", "knn", "top", NULL};
 
-static opts parse_args(int argc, char **argv)
+/* The command (argv[1]); before it only --help and --version. */
+static command parse_command(int argc, char **argv)
 {
-	opts o = {.input = "-", .out = "-", .label_col = "label", .score_col = "prob",
-		  .threshold = 0.1, .n = -1, .k = 20, .thumb = 64, .seed = 1};
-	enum { O_LABEL = 256, O_SCORE, O_METHOD, O_SEED, O_PAIRS, O_MONTAGE, O_QUERY_LIST, O_THUMB,
-	       O_BLOCK, O_BY };
-	static const struct option longopts[] = {
-		{"threshold", required_argument, NULL, 't'},
-		{"label", required_argument, NULL, O_LABEL},
-		{"score", required_argument, NULL, O_SCORE},
-		{"by", required_argument, NULL, O_BY},
-		{"query", required_argument, NULL, 'q'},
-		{"pool", required_argument, NULL, 'p'},
-		{"pool-list", required_argument, NULL, 'l'},
-		{"metric", required_argument, NULL, 'm'},
-		{"method", required_argument, NULL, O_METHOD},
-		{"seed", required_argument, NULL, O_SEED},
-		{"pairs", required_argument, NULL, O_PAIRS},
-		{"montage", required_argument, NULL, O_MONTAGE},
-		{"query-list", required_argument, NULL, O_QUERY_LIST},
-		{"thumb", required_argument, NULL, O_THUMB},
-		{"block", required_argument, NULL, O_BLOCK},
-		{"threads", required_argument, NULL, 'j'},
-		{"output", required_argument, NULL, 'o'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{0},
-	};
-	static const char *const metrics[] = {"l2", "cosine", NULL};
-	static const char *const methods[] = {"knn", "random", NULL};
-	static const char *const cmds[] = {"fp", "knn", "top", NULL};
 	int c;
 	opterr = 0;
-	/* Options before the command: only --help and --version. */
 	if (argc < 2)
 		li_usage_error("no command: fp, knn or top");
 	if (argv[1][0] == '-') {
@@ -133,7 +122,7 @@ static opts parse_args(int argc, char **argv)
 			if (c == 'V')
 				li_cli_version();
 			if (c == ':' || c == '?')
-				bad_option(argc, argv, c);
+				li_cli_bad_option(c, argv);
 			li_usage_error("'%s' comes after the command (fp, knn or top)", argv[optind - 1]);
 		}
 		li_usage_error("no command: fp, knn or top");
@@ -142,18 +131,29 @@ static opts parse_args(int argc, char **argv)
 		;
 	if (!cmds[c])
 		li_usage_error("unknown command '%s' (fp, knn or top)", argv[1]);
-	o.cmd = (command)c;
+	return (command)c;
+}
+
+static void check_args(opts *o, int argc, char **argv);
+
+static opts parse_args(int argc, char **argv)
+{
+	opts o = {.input = "-", .out = "-", .label_col = "label", .score_col = "prob",
+		  .threshold = 0.1, .n = -1, .k = 20, .thumb = 64, .seed = 1};
+	static const char *const metrics[] = {"l2", "cosine", NULL};
+	static const char *const methods[] = {"knn", "random", NULL};
+	int c;
+	o.cmd = parse_command(argc, argv);
 	argc--, argv++;
-	bool seen_threshold = false, seen_k = false, seen_metric = false, seen_by = false;
 	while ((c = getopt_long(argc, argv, ":t:q:p:l:m:k:n:j:o:hV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 't':
 			o.threshold = li_opt_double("--threshold", optarg, 0, 1);
-			seen_threshold = true;
+			o.seen_threshold = true;
 			break;
 		case O_LABEL: o.label_col = optarg; break;
 		case O_SCORE: o.score_col = optarg; break;
-		case O_BY: o.score_col = optarg, seen_by = true; break;
+		case O_BY: o.score_col = optarg, o.seen_by = true; break;
 		case 'q': o.query = optarg; break;
 		case 'p':
 			if (o.npool == MAX_SHARDS)
@@ -165,8 +165,8 @@ static opts parse_args(int argc, char **argv)
 				li_usage_error("more than %d --pool-list files", MAX_SHARDS);
 			o.pool_list[o.npool_list++] = optarg;
 			break;
-		case 'm': o.metric = (li_knn_metric)li_opt_choice("--metric", optarg, metrics); seen_metric = true; break;
-		case 'k': o.k = li_opt_long("-k", optarg, 1, 1000000), seen_k = true; break;
+		case 'm': o.metric = (li_knn_metric)li_opt_choice("--metric", optarg, metrics); o.seen_metric = true; break;
+		case 'k': o.k = li_opt_long("-k", optarg, 1, 1000000), o.seen_k = true; break;
 		case 'n': o.n = li_opt_long("-n", optarg, 0, 1L << 40); break;
 		case O_METHOD: o.random = li_opt_choice("--method", optarg, methods) == 1; break;
 		case O_SEED: o.seed = li_opt_u64("--seed", optarg); break;
@@ -179,54 +179,61 @@ static opts parse_args(int argc, char **argv)
 		case 'o': o.out = optarg; break;
 		case 'h': usage();
 		case 'V': li_cli_version();
-		default: bad_option(argc, argv, c);
+		default: li_cli_bad_option(c, argv);
 		}
 	}
-	const char *name = cmds[o.cmd];
-	if (o.cmd == CMD_KNN) {
-		if (optind < argc)
-			li_usage_error("knn takes no operand ('%s'): use --query, --pool, --pool-list",
-				       argv[optind]);
-		if (o.npool_list == 0)
-			li_usage_error("knn needs --pool-list");
-		if (!o.random && o.npool == 0)
-			li_usage_error("knn needs --pool (the pool's features)");
-		if (o.npool && o.npool != o.npool_list)
-			li_usage_error("%d --pool files but %d --pool-list files: give them in pairs",
-				       o.npool, o.npool_list);
-		if (!o.random && !o.query)
-			li_usage_error("knn needs --query (the false positives' features)");
-		if (o.random && !o.query && o.n < 0)
-			li_usage_error("--method random needs -n N or --query (to draw queries x k rows)");
-		if (!o.random && o.n >= 0)
-			li_usage_error("-n is only used with --method random (knn keeps -k per query)");
-		if (o.random && (o.pairs || o.montage))
-			li_usage_error("--pairs and --montage are only used with --method knn");
-		if (o.montage && !o.query_list)
-			li_usage_error("--montage needs --query-list (the queries' images)");
-		if (o.query_list && !o.montage)
-			li_usage_error("--query-list is only used with --montage");
-		if (seen_threshold || seen_by)
-			li_usage_error("knn has no --threshold or --by");
-	} else {
-		if (o.query || o.npool || o.npool_list || o.pairs || o.montage || o.query_list ||
-		    seen_k || seen_metric || o.random || o.block)
-			li_usage_error("%s takes a list: --query, --pool, -k and the like are for knn", name);
-		o.input = li_cli_list_operand(argc, argv, o.input);
-		if (o.cmd == CMD_FP && (o.n >= 0 || seen_by))
-			li_usage_error("fp has no -n or --by (use --threshold)");
-		if (o.cmd == CMD_TOP && o.n < 0)
-			li_usage_error("top needs -n N (rows to keep)");
-		if (o.cmd == CMD_TOP && seen_threshold)
-			li_usage_error("top has no --threshold (use -n)");
-	}
-	const char *outs[] = {o.pairs, o.montage};
-	for (int i = 0; i < 2; i++)
-		if (outs[i] && strcmp(outs[i], "-") == 0)
-			li_usage_error("%s cannot be stdout: the list goes there", i ? "--montage" : "--pairs");
+	check_args(&o, argc, argv);
 	if (o.threads == 0)
 		o.threads = li_cli_default_threads();
 	return o;
+}
+
+/* The options against each other and the command (argc, argv without the
+ * command, as getopt left them). */
+static void check_args(opts *o, int argc, char **argv)
+{
+	const char *name = cmds[o->cmd];
+	if (o->cmd == CMD_KNN) {
+		if (optind < argc)
+			li_usage_error("knn takes no operand ('%s'): use --query, --pool, --pool-list",
+				       argv[optind]);
+		if (o->npool_list == 0)
+			li_usage_error("knn needs --pool-list");
+		if (!o->random && o->npool == 0)
+			li_usage_error("knn needs --pool (the pool's features)");
+		if (o->npool && o->npool != o->npool_list)
+			li_usage_error("%d --pool files but %d --pool-list files: give them in pairs",
+				       o->npool, o->npool_list);
+		if (!o->random && !o->query)
+			li_usage_error("knn needs --query (the false positives' features)");
+		if (o->random && !o->query && o->n < 0)
+			li_usage_error("--method random needs -n N or --query (to draw queries x k rows)");
+		if (!o->random && o->n >= 0)
+			li_usage_error("-n is only used with --method random (knn keeps -k per query)");
+		if (o->random && (o->pairs || o->montage))
+			li_usage_error("--pairs and --montage are only used with --method knn");
+		if (o->montage && !o->query_list)
+			li_usage_error("--montage needs --query-list (the queries' images)");
+		if (o->query_list && !o->montage)
+			li_usage_error("--query-list is only used with --montage");
+		if (o->seen_threshold || o->seen_by)
+			li_usage_error("knn has no --threshold or --by");
+	} else {
+		if (o->query || o->npool || o->npool_list || o->pairs || o->montage || o->query_list ||
+		    o->seen_k || o->seen_metric || o->random || o->block)
+			li_usage_error("%s takes a list: --query, --pool, -k and the like are for knn", name);
+		o->input = li_cli_list_operand(argc, argv, o->input);
+		if (o->cmd == CMD_FP && (o->n >= 0 || o->seen_by))
+			li_usage_error("fp has no -n or --by (use --threshold)");
+		if (o->cmd == CMD_TOP && o->n < 0)
+			li_usage_error("top needs -n N (rows to keep)");
+		if (o->cmd == CMD_TOP && o->seen_threshold)
+			li_usage_error("top has no --threshold (use -n)");
+	}
+	const char *outs[] = {o->pairs, o->montage};
+	for (int i = 0; i < 2; i++)
+		if (outs[i] && strcmp(outs[i], "-") == 0)
+			li_usage_error("%s cannot be stdout: the list goes there", i ? "--montage" : "--pairs");
 }
 
 /* ---- output ---- */
@@ -302,9 +309,9 @@ static int cmd_fp(const opts *o)
 	out_close(&w);
 	li_list_reader_close(r);
 	if (kept == 0)
-		li_warn("no false positives: no negative row has %s >= %g", o->score_col, o->threshold);
+		li_note("no false positives: no negative row has %s >= %g", o->score_col, o->threshold);
 	else
-		li_warn("%zu false positive%s among %zu negative rows (%s >= %g)", kept,
+		li_note("%zu false positive%s among %zu negative rows (%s >= %g)", kept,
 			kept == 1 ? "" : "s", neg, o->score_col, o->threshold);
 	return LI_EXIT_OK;
 }
@@ -353,7 +360,7 @@ static int cmd_top(const opts *o)
 	for (size_t i = 0; i < n; i++)
 		out_put(&w, &l->rows[idx[i]], zero);
 	out_close(&w);
-	li_warn("kept %zu of %zu rows, those with the highest %s", n, l->nrows, o->score_col);
+	li_note("kept %zu of %zu rows, those with the highest %s", n, l->nrows, o->score_col);
 	free(s);
 	free(idx);
 	li_list_free(l);
@@ -523,7 +530,7 @@ static void montage(const opts *o, const pool *p, const pair *v, size_t n, size_
 		li_die("'%s' has %zu data rows, but '%s' has %zu rows", ql->name, ql->nrows, o->query, nq);
 	size_t rows = nq < MONTAGE_ROWS ? nq : MONTAGE_ROWS;
 	if (rows < nq)
-		li_warn("montage: the first %zu of %zu queries", rows, nq);
+		li_note("montage: the first %zu of %zu queries", rows, nq);
 	int t = (int)o->thumb, cell = t + GAP;
 	int width = GAP + cell * (int)(k + 1) + 3 * GAP, height = GAP + cell * (int)rows;
 	li_image *c = li_image_new(width, height, 3);
@@ -568,7 +575,7 @@ static void draw_random(const opts *o, const pool *p, uint64_t want)
 			kept++;
 		}
 	out_close(&w);
-	li_warn("drew %llu of %llu pool rows at random (seed %llu)", (unsigned long long)kept,
+	li_note("drew %llu of %llu pool rows at random (seed %llu)", (unsigned long long)kept,
 		(unsigned long long)total, (unsigned long long)o->seed);
 }
 
@@ -664,7 +671,7 @@ static int cmd_knn(const opts *o)
 				u++;
 			}
 			out_close(&w);
-			li_warn("mined %zu pool rows: %zu queries x %zu neighbours (%s), %zu duplicates",
+			li_note("mined %zu pool rows: %zu queries x %zu neighbours (%s), %zu duplicates",
 				u, nq, k, li_knn_metric_name(o->metric), n - u);
 			free(v);
 		}

@@ -352,10 +352,10 @@ static void build_groups(split *s, const opts *o)
 	free(tmp);
 }
 
-/* Move groups from v[0..*n) (in order) to `split` while that brings the rows
- * moved closer to frac of the stratum's rows; at least min_groups. The
+/* Move groups from v[0..*n) (in order) to split `to` while that brings the
+ * rows moved closer to frac of the stratum's rows; at least min_groups. The
  * groups moved are removed from v (order kept). */
-static void take(group **v, size_t *n, double frac, size_t min_groups, int split)
+static void take(group **v, size_t *n, double frac, size_t min_groups, int to)
 {
 	size_t total = 0, taken = 0, ntaken = 0;
 	for (size_t i = 0; i < *n; i++)
@@ -363,18 +363,18 @@ static void take(group **v, size_t *n, double frac, size_t min_groups, int split
 	double target = frac * (double)total;
 	for (size_t i = 0; i < *n; i++)
 		if (fabs((double)(taken + v[i]->rows) - target) < fabs((double)taken - target)) {
-			v[i]->split = split;
+			v[i]->split = to;
 			taken += v[i]->rows;
 			ntaken++;
 		}
 	for (size_t i = 0; i < *n && ntaken < min_groups; i++)
-		if (v[i]->split != split) {
-			v[i]->split = split;
+		if (v[i]->split != to) {
+			v[i]->split = to;
 			ntaken++;
 		}
 	size_t m = 0;
 	for (size_t i = 0; i < *n; i++)
-		if (v[i]->split != split)
+		if (v[i]->split != to)
 			v[m++] = v[i];
 	*n = m;
 }
@@ -447,7 +447,7 @@ static void summary(const char *name, const split *s, const size_t *idx, size_t 
 			groups++;
 	}
 	free(seen);
-	li_warn("%-5s %zu rows (%zu positive, %zu negative) from %zu group%s", name, n, pos, n - pos,
+	li_note("%-5s %zu rows (%zu positive, %zu negative) from %zu group%s", name, n, pos, n - pos,
 		groups, groups == 1 ? "" : "s");
 	if (n > 0 && (pos == 0 || pos == n))
 		li_warn("%s has only %s rows", name, pos ? "positive" : "negative");
@@ -538,14 +538,14 @@ int main(int argc, char **argv)
 	summary("valid", &s, idx[1], cnt[1]);
 	if (test) {
 		write_list(test, o.out_dir, "test.tsv", NULL, 0);
-		li_warn("test  %zu rows from '%s' (as given)", test->nrows, test->name);
+		li_note("test  %zu rows from '%s' (as given)", test->nrows, test->name);
 	} else {
 		write_list(s.l, o.out_dir, "test.tsv", idx[2], cnt[2]);
 		summary("test", &s, idx[2], cnt[2]);
 	}
 	if (pool) {
 		write_list(pool, o.out_dir, "pool.tsv", NULL, 0);
-		li_warn("pool  %zu rows", pool->nrows);
+		li_note("pool  %zu rows", pool->nrows);
 	}
 
 	for (int k = 0; k < 3; k++)

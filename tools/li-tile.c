@@ -20,7 +20,7 @@
 #include "li_cli.h"
 #include "li_error.h"
 #include "li_geojson.h"
-#include "li_image.h"
+#include "li_image_io.h"
 #include "li_slide.h"
 #include "li_tissue.h"
 
@@ -52,6 +52,17 @@ typedef struct tile {
 	double tissue;
 	int label;
 } tile;
+
+/* Where and how big the tiles are: the slide's level-0 size and mpp, and the
+ * resolution chosen for the tiles. */
+typedef struct geom {
+	int64_t W0, H0;         /* level-0 size */
+	double mpp0;            /* level-0 micrometres per pixel; 0 when unknown */
+	double D;               /* level-0 pixels per output pixel */
+	int read_level;         /* tiles are read from this level ... */
+	int read_size;          /* ... as read_size pixels a side, resized to --size */
+	double tile_l0, step_l0; /* tile size and grid step in level-0 pixels */
+} geom;
 
 /* What every worker needs, read-only once the workers start. */
 typedef struct job {
@@ -485,6 +496,222 @@ static void fmt_mpp(char *buf, size_t n, bool known, double v)
 		snprintf(buf, n, "NA");
 }
 
+/* Choose the resolution: D from --level, --mag or --mpp (default level 0),
+ * the level to read and the size to read there. */
+static geom choose_resolution(const opts *o, li_slide *s)
+{
+	geom g = {.D = 1};
+	li_slide_level_size(s, 0, &g.W0, &g.H0);
+	double mx, my;
+	if (li_slide_mpp(s, &mx, &my))
+		g.mpp0 = (mx + my) / 2;
+	else if (o->assume_mpp > 0)
+		g.mpp0 = o->assume_mpp;
+	if (o->level >= 0) {
+		if (o->level >= li_slide_level_count(s))
+			li_die("slide '%s' has no level %d (levels 0-%d)", o->slide, o->level,
+			       li_slide_level_count(s) - 1);
+		g.read_level = o->level;
+		g.D = li_slide_level_downsample(s, o->level);
+	} else if (o->mpp > 0 || o->mag > 0) {
+		const char *op = li_slide_property(s, "openslide.objective-power");
+		double power = 0;
+		if (o->mag > 0 && op && li_parse_double(op, &power) == 0 && power > 0) {
+			g.D = power / o->mag;
+		} else {
+			double want = o->mpp > 0 ? o->mpp : 10 / o->mag;
+			if (!(g.mpp0 > 0))
+				li_die("slide '%s' records no resolution (mpp); give --assume-mpp or --level",
+				       o->slide);
+			g.D = want / g.mpp0;
+		}
+		li_error_clear();
+		if (g.D < 0.99 && o->mpp > 0)
+			li_die("slide '%s' has %.4g um/px at level 0; %.4g um/px would need upsampling",
+			       o->slide, g.mpp0, o->mpp);
+		if (g.D < 0.99)
+			li_die("slide '%s' is scanned at %.4gx; %.4gx would need upsampling", o->slide,
+			       o->mag * g.D, o->mag);
+		g.D = fmax(g.D, 1);
+		g.read_level = li_slide_best_level(s, g.D);
+		double lds = li_slide_level_downsample(s, g.read_level);
+		if (fabs(g.D / lds - 1) < 0.01)
+			g.D = lds; /* a level at the wanted resolution: read it as it is */
+	}
+	const double lds = li_slide_level_downsample(s, g.read_level);
+	if (o->size * g.D / lds > 16384)
+		li_die("slide '%s': a tile would be read as %.0f pixels a side from level %d", o->slide,
+		       o->size * g.D / lds, g.read_level);
+	g.read_size = (int)lround(o->size * g.D / lds);
+	g.tile_l0 = o->size * g.D;
+	g.step_l0 = o->stride * g.D;
+	return g;
+}
+
+/* Detect tissue on a thumbnail of about SEG_UM um/px: the mask (1 byte a
+ * pixel, non-zero on tissue) and the saturation threshold used. *level0 gets
+ * level 0 when it was read whole and the tiles will be cut from it. */
+static li_image *detect_tissue(const opts *o, li_slide **hs, const geom *g, li_image **level0,
+			       int *thresh)
+{
+	const bool mpp_known = g->mpp0 > 0;
+	if (o->min_area_set && o->min_area > 0 && !mpp_known)
+		li_usage_error("--min-area needs the slide's mpp (or --assume-mpp)");
+	const int64_t longer = g->W0 > g->H0 ? g->W0 : g->H0;
+	double seg_ds = mpp_known ? fmax(SEG_UM / g->mpp0, (double)longer / SEG_MAX)
+				  : (double)longer / SEG_MAX_NO_MPP;
+	seg_ds = fmax(seg_ds, 1);
+	const bool keep = !o->coords_only && g->read_level == 0;
+	li_image *thumb = li_slide_thumbnail_threads(hs, o->threads,
+						     (int)fmax(1, llround(longer / seg_ds)),
+						     keep ? KEEP_MAX_PX : 0, keep ? level0 : NULL);
+	if (!thumb)
+		li_die_lib();
+	const double tsx = (double)g->W0 / thumb->width, tsy = (double)g->H0 / thumb->height;
+	li_tissue_opts to = LI_TISSUE_OPTS_DEFAULT;
+	to.sthresh = o->sthresh;
+	double min_area = o->min_area_set ? o->min_area : mpp_known ? DEFAULT_MIN_AREA : 0;
+	if (mpp_known)
+		to.min_area = (size_t)(min_area / (tsx * g->mpp0 * tsy * g->mpp0));
+	li_image *mask = li_tissue_detect(thumb, &to, thresh);
+	li_image_free(thumb);
+	if (!mask)
+		li_die_lib();
+	return mask;
+}
+
+/* Plan the grid: every tile position, and the tiles kept (tissue fraction
+ * >= --min-tissue), in grid order, labelled when there are labels. */
+static tile *plan_grid(const opts *o, const geom *g, const li_image *mask, size_t *nkeep)
+{
+	li_coverage *cov = li_coverage_new(mask, (double)g->W0 / mask->width,
+					   (double)g->H0 / mask->height);
+	if (!cov)
+		li_die_lib();
+	size_t nx = 0, ny = 0;
+	for (;; nx++) {
+		double x = llround(nx * g->step_l0);
+		if (o->edge == EDGE_DROP ? x + g->tile_l0 > g->W0 + 0.5 : x >= g->W0)
+			break;
+	}
+	for (;; ny++) {
+		double y = llround(ny * g->step_l0);
+		if (o->edge == EDGE_DROP ? y + g->tile_l0 > g->H0 + 0.5 : y >= g->H0)
+			break;
+	}
+	size_t n = nx * ny, k = 0;
+	tile *tiles = li_malloc_array(n ? n : 1, sizeof *tiles);
+	if (!tiles)
+		li_die_lib();
+	li_coverage *lab = o->annotations || o->label_mask ? label_map(o, g->W0, g->H0, g->tile_l0)
+							   : NULL;
+	for (size_t j = 0; j < ny; j++)
+		for (size_t i = 0; i < nx; i++) {
+			tile *t = &tiles[k];
+			t->x = llround(i * g->step_l0);
+			t->y = llround(j * g->step_l0);
+			t->tissue = li_coverage_fraction(cov, t->x, t->y, g->tile_l0, g->tile_l0);
+			if (t->tissue + 1e-9 < o->min_tissue)
+				continue;
+			t->label = lab && li_coverage_fraction(lab, t->x, t->y, g->tile_l0, g->tile_l0) +
+							  1e-9 >= o->label_min;
+			k++;
+		}
+	li_coverage_free(lab);
+	li_coverage_free(cov);
+	*nkeep = k;
+	return tiles;
+}
+
+/* Tile i's path: OUTDIR/NAME_xX_yY.EXT, coordinates zero-padded to sort. */
+static char **tile_paths(const opts *o, const geom *g, const char *name, const tile *tiles,
+			 size_t n)
+{
+	int digits = 6;
+	for (int64_t v = g->W0 > g->H0 ? g->W0 : g->H0; v >= 1000000; v /= 10)
+		digits++;
+	char **paths = li_calloc(n ? n : 1, sizeof *paths);
+	if (!paths)
+		li_die_lib();
+	const char *ext = o->jpg ? "jpg" : "png";
+	for (size_t i = 0; i < n; i++) {
+		char buf[PATH_MAX];
+		int len = snprintf(buf, sizeof buf, "%s%s%s_x%0*lld_y%0*lld.%s",
+				   o->outdir ? o->outdir : "", o->outdir ? "/" : "", name, digits,
+				   (long long)tiles[i].x, digits, (long long)tiles[i].y, ext);
+		if (len < 0 || (size_t)len >= sizeof buf)
+			li_die("tile path for '%s' is too long", name);
+		if (!(paths[i] = li_strdup(buf)))
+			li_die_lib();
+	}
+	return paths;
+}
+
+/* Write the tiles of j on o->threads threads, worker t with handle hs[t]
+ * (opened for the thumbnail, or by itself). false (j->err says why) when one
+ * failed: then the tiles this run wrote are removed again, since the slide
+ * would fail the same way next time, and no partial set is left. Tiles of
+ * earlier runs stay; a killed run cannot clean up, and its whole tiles are
+ * kept for resuming. */
+static bool write_tiles(job *j, li_slide **hs)
+{
+	const opts *o = j->o;
+	mkdirs(o->outdir);
+	int nt = o->threads < 1 ? 1 : o->threads;
+	if ((size_t)nt > j->ntiles)
+		nt = (int)j->ntiles;
+	pthread_t *th = li_calloc((size_t)nt, sizeof *th);
+	wctx *w = li_calloc((size_t)nt, sizeof *w);
+	if (!th || !w)
+		li_die_lib();
+	li_progress bar;
+	li_progress_start(&bar, "tiles", j->ntiles);
+	for (int t = 0; t < nt; t++)
+		w[t] = (wctx){j, &hs[t], t == 0 ? &bar : NULL};
+	for (int t = 1; t < nt; t++)
+		if ((errno = pthread_create(&th[t], NULL, worker, &w[t])) != 0)
+			li_die("cannot start a thread: %s", strerror(errno));
+	worker(&w[0]);
+	for (int t = 1; t < nt; t++)
+		pthread_join(th[t], NULL);
+	li_progress_end(&bar);
+	free(th);
+	free(w);
+	if (!atomic_load(&j->stop))
+		return true;
+	for (size_t i = 0; i < j->ntiles; i++)
+		if (j->fresh[i] && unlink(j->paths[i]) < 0 && errno != ENOENT)
+			li_warn("cannot remove '%s': %s", j->paths[i], strerror(errno));
+	return false;
+}
+
+/* The manifest on stdout, in grid order whatever the threads did. */
+static void print_manifest(const opts *o, const geom *g, const char *name, const tile *tiles,
+			   char *const *paths, size_t n)
+{
+	const bool has_label = o->annotations || o->label_mask;
+	char mppbuf[32];
+	fmt_mpp(mppbuf, sizeof mppbuf, g->mpp0 > 0, g->mpp0 * g->D);
+	printf("path\tslide\tx\ty\tlevel\tdownsample\tmpp\tsize\ttissue%s\n",
+	       has_label ? "\tlabel" : "");
+	for (size_t i = 0; i < n; i++) {
+		printf("%s\t%s\t%lld\t%lld\t%d\t%.6g\t%s\t%d\t%.3f", paths[i], name,
+		       (long long)tiles[i].x, (long long)tiles[i].y, g->read_level, g->D, mppbuf,
+		       o->size, tiles[i].tissue);
+		if (has_label)
+			printf("\t%d", tiles[i].label);
+		putchar('\n');
+	}
+}
+
+static size_t count_nonzero(const li_image *mask)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < (size_t)mask->width * mask->height; i++)
+		n += mask->data[i] != 0;
+	return n;
+}
+
 int main(int argc, char **argv)
 {
 	li_cli_init(argv[0]);
@@ -498,155 +725,28 @@ int main(int argc, char **argv)
 	li_slide **hs = li_slide_open_handles(o.slide, o.threads);
 	if (!hs)
 		li_die_lib();
-	li_slide *s = hs[0];
-	int64_t W0, H0;
-	li_slide_level_size(s, 0, &W0, &H0);
-	double mx, my, mpp0 = 0;
-	if (li_slide_mpp(s, &mx, &my))
-		mpp0 = (mx + my) / 2;
-	else if (o.assume_mpp > 0)
-		mpp0 = o.assume_mpp;
-	const bool mpp_known = mpp0 > 0;
-
-	/* Resolution: D output pixels per level-0 pixel, read from read_level. */
-	double D = 1;
-	int read_level = 0;
-	if (o.level >= 0) {
-		if (o.level >= li_slide_level_count(s))
-			li_die("slide '%s' has no level %d (levels 0-%d)", o.slide, o.level,
-			       li_slide_level_count(s) - 1);
-		read_level = o.level;
-		D = li_slide_level_downsample(s, o.level);
-	} else if (o.mpp > 0 || o.mag > 0) {
-		const char *op = li_slide_property(s, "openslide.objective-power");
-		double power = 0;
-		if (o.mag > 0 && op && li_parse_double(op, &power) == 0 && power > 0) {
-			D = power / o.mag;
-		} else {
-			double want = o.mpp > 0 ? o.mpp : 10 / o.mag;
-			if (!mpp_known)
-				li_die("slide '%s' records no resolution (mpp); give --assume-mpp or --level",
-				       o.slide);
-			D = want / mpp0;
-		}
-		li_error_clear();
-		if (D < 0.99 && o.mpp > 0)
-			li_die("slide '%s' has %.4g um/px at level 0; %.4g um/px would need upsampling",
-			       o.slide, mpp0, o.mpp);
-		if (D < 0.99)
-			li_die("slide '%s' is scanned at %.4gx; %.4gx would need upsampling", o.slide,
-			       o.mag * D, o.mag);
-		D = fmax(D, 1);
-		read_level = li_slide_best_level(s, D);
-		double lds = li_slide_level_downsample(s, read_level);
-		if (fabs(D / lds - 1) < 0.01)
-			D = lds; /* a level at the wanted resolution: read it as it is */
-	}
-	const double lds = li_slide_level_downsample(s, read_level);
-	if (o.size * D / lds > 16384)
-		li_die("slide '%s': a tile would be read as %.0f pixels a side from level %d", o.slide,
-		       o.size * D / lds, read_level);
-	const int read_size = (int)lround(o.size * D / lds);
-	const double tile_l0 = o.size * D, step_l0 = o.stride * D;
-
-	/* Tissue detection on a thumbnail. */
-	if (o.min_area_set && o.min_area > 0 && !mpp_known)
-		li_usage_error("--min-area needs the slide's mpp (or --assume-mpp)");
-	const int64_t longer = W0 > H0 ? W0 : H0;
-	double seg_ds = mpp_known ? fmax(SEG_UM / mpp0, (double)longer / SEG_MAX)
-				  : (double)longer / SEG_MAX_NO_MPP;
-	seg_ds = fmax(seg_ds, 1);
+	const geom g = choose_resolution(&o, hs[0]);
 	li_image *level0 = NULL;
-	const bool keep = !o.coords_only && read_level == 0;
-	li_image *thumb = li_slide_thumbnail_threads(hs, o.threads,
-						     (int)fmax(1, llround(longer / seg_ds)),
-						     keep ? KEEP_MAX_PX : 0, keep ? &level0 : NULL);
-	if (!thumb)
-		li_die_lib();
-	const double tsx = (double)W0 / thumb->width, tsy = (double)H0 / thumb->height;
-	li_tissue_opts to = LI_TISSUE_OPTS_DEFAULT;
-	to.sthresh = o.sthresh;
-	double min_area = o.min_area_set ? o.min_area : mpp_known ? DEFAULT_MIN_AREA : 0;
-	if (mpp_known)
-		to.min_area = (size_t)(min_area / (tsx * mpp0 * tsy * mpp0));
 	int thresh;
-	li_image *mask = li_tissue_detect(thumb, &to, &thresh);
-	li_image_free(thumb);
-	if (!mask)
-		li_die_lib();
-	li_coverage *cov = li_coverage_new(mask, tsx, tsy);
-	if (!cov)
-		li_die_lib();
-
-	/* The grid, and the tiles kept. */
-	size_t nx = 0, ny = 0;
-	for (;; nx++) {
-		double x = llround(nx * step_l0);
-		if (o.edge == EDGE_DROP ? x + tile_l0 > W0 + 0.5 : x >= W0)
-			break;
-	}
-	for (;; ny++) {
-		double y = llround(ny * step_l0);
-		if (o.edge == EDGE_DROP ? y + tile_l0 > H0 + 0.5 : y >= H0)
-			break;
-	}
-	size_t n = nx * ny, nkeep = 0;
-	tile *tiles = li_malloc_array(n ? n : 1, sizeof *tiles);
-	if (!tiles)
-		li_die_lib();
-	li_coverage *lab = o.annotations || o.label_mask ? label_map(&o, W0, H0, tile_l0) : NULL;
-	for (size_t j = 0; j < ny; j++)
-		for (size_t i = 0; i < nx; i++) {
-			tile *t = &tiles[nkeep];
-			t->x = llround(i * step_l0);
-			t->y = llround(j * step_l0);
-			t->tissue = li_coverage_fraction(cov, t->x, t->y, tile_l0, tile_l0);
-			if (t->tissue + 1e-9 < o.min_tissue)
-				continue;
-			t->label = lab && li_coverage_fraction(lab, t->x, t->y, tile_l0, tile_l0) + 1e-9 >=
-						  o.label_min;
-			nkeep++;
-		}
-	li_coverage_free(lab);
-	li_coverage_free(cov);
-
+	li_image *mask = detect_tissue(&o, hs, &g, &level0, &thresh);
+	size_t n;
+	tile *tiles = plan_grid(&o, &g, mask, &n);
 	if (o.qc)
-		write_qc(hs, &o, mask, tiles, nkeep, tile_l0, W0, H0);
-	size_t tissue_px = 0;
-	for (size_t i = 0; i < (size_t)mask->width * mask->height; i++)
-		tissue_px += mask->data[i] != 0;
+		write_qc(hs, &o, mask, tiles, n, g.tile_l0, g.W0, g.H0);
+	const size_t tissue_px = count_nonzero(mask);
 	li_image_free(mask);
-	const bool has_label = o.annotations || o.label_mask;
-
 	char *name = slide_name(&o);
-	int digits = 6;
-	for (int64_t v = longer; v >= 1000000; v /= 10)
-		digits++;
-	char **paths = li_calloc(nkeep ? nkeep : 1, sizeof *paths);
-	if (!name || !paths)
-		li_die_lib();
-	const char *ext = o.jpg ? "jpg" : "png";
-	for (size_t i = 0; i < nkeep; i++) {
-		char buf[PATH_MAX];
-		int len = snprintf(buf, sizeof buf, "%s%s%s_x%0*lld_y%0*lld.%s", o.outdir ? o.outdir : "",
-				   o.outdir ? "/" : "", name, digits, (long long)tiles[i].x, digits,
-				   (long long)tiles[i].y, ext);
-		if (len < 0 || (size_t)len >= sizeof buf)
-			li_die("tile path for '%s' is too long", name);
-		if (!(paths[i] = li_strdup(buf)))
-			li_die_lib();
-	}
-
+	char **paths = tile_paths(&o, &g, name, tiles, n);
 	if (tissue_px == 0)
 		li_warn("no tissue found in '%s' (saturation threshold %d%s)", o.slide, thresh,
 			o.sthresh < 0 ? ", Otsu" : "");
-	else if (nkeep == 0)
+	else if (n == 0)
 		li_warn("no tile of '%s' has tissue >= %g (saturation threshold %d%s)", o.slide,
 			o.min_tissue, thresh, o.sthresh < 0 ? ", Otsu" : "");
 
-	job j = {.o = &o, .tiles = tiles, .ntiles = nkeep, .read_level = read_level,
-		 .read_size = read_size, .level0 = level0, .paths = paths,
-		 .fresh = li_calloc(nkeep ? nkeep : 1, 1)};
+	job j = {.o = &o, .tiles = tiles, .ntiles = n, .read_level = g.read_level,
+		 .read_size = g.read_size, .level0 = level0, .paths = paths,
+		 .fresh = li_calloc(n ? n : 1, 1)};
 	if (!j.fresh)
 		li_die_lib();
 	atomic_init(&j.next, 0);
@@ -654,61 +754,15 @@ int main(int argc, char **argv)
 	atomic_init(&j.kept, 0);
 	atomic_init(&j.stop, 0);
 	pthread_mutex_init(&j.lock, NULL);
-	if (!o.coords_only && nkeep > 0) {
-		mkdirs(o.outdir);
-		int nt = o.threads < 1 ? 1 : o.threads;
-		if ((size_t)nt > nkeep)
-			nt = (int)nkeep;
-		pthread_t *th = li_calloc((size_t)nt, sizeof *th);
-		wctx *w = li_calloc((size_t)nt, sizeof *w);
-		if (!th || !w)
-			li_die_lib();
-		/* Worker t uses handle t (opened for the thumbnail, or by itself). */
-		li_progress bar;
-		li_progress_start(&bar, "tiles", nkeep);
-		for (int t = 0; t < nt; t++)
-			w[t] = (wctx){&j, &hs[t], t == 0 ? &bar : NULL};
-		for (int t = 1; t < nt; t++)
-			if ((errno = pthread_create(&th[t], NULL, worker, &w[t])) != 0)
-				li_die("cannot start a thread: %s", strerror(errno));
-		worker(&w[0]);
-		for (int t = 1; t < nt; t++)
-			pthread_join(th[t], NULL);
-		li_progress_end(&bar);
-		free(th);
-		free(w);
-		if (atomic_load(&j.stop)) {
-			/* Bad data (a corrupt tile, a failed read): the slide will fail
-			 * the same way again, so take back what this run wrote and
-			 * leave no partial set. Tiles of earlier runs stay. A killed
-			 * run cannot clean up: its whole tiles are kept for resuming. */
-			for (size_t i = 0; i < nkeep; i++)
-				if (j.fresh[i] && unlink(paths[i]) < 0 && errno != ENOENT)
-					li_warn("cannot remove '%s': %s", paths[i], strerror(errno));
-		}
-	}
+	const bool ok = o.coords_only || n == 0 || write_tiles(&j, hs);
 	pthread_mutex_destroy(&j.lock);
-	bool failed = atomic_load(&j.stop);
-
-	/* The manifest, in grid order whatever the threads did. */
-	if (!failed) {
-		char mppbuf[32];
-		fmt_mpp(mppbuf, sizeof mppbuf, mpp_known, mpp0 * D);
-		printf("path\tslide\tx\ty\tlevel\tdownsample\tmpp\tsize\ttissue%s\n",
-		       has_label ? "\tlabel" : "");
-		for (size_t i = 0; i < nkeep; i++) {
-			printf("%s\t%s\t%lld\t%lld\t%d\t%.6g\t%s\t%d\t%.3f", paths[i], name,
-			       (long long)tiles[i].x, (long long)tiles[i].y, read_level, D, mppbuf,
-			       o.size, tiles[i].tissue);
-			if (has_label)
-				printf("\t%d", tiles[i].label);
-			putchar('\n');
-		}
-		if (!o.coords_only && nkeep > 0 && isatty(2))
-			li_warn("%zu tiles (%zu written, %zu kept from an earlier run)", nkeep,
+	if (ok) {
+		print_manifest(&o, &g, name, tiles, paths, n);
+		if (!o.coords_only && n > 0 && isatty(2))
+			li_note("%zu tiles (%zu written, %zu kept from an earlier run)", n,
 				(size_t)atomic_load(&j.written), (size_t)atomic_load(&j.kept));
 	}
-	for (size_t i = 0; i < nkeep; i++)
+	for (size_t i = 0; i < n; i++)
 		free(paths[i]);
 	free(paths);
 	free(j.fresh);
@@ -716,7 +770,7 @@ int main(int argc, char **argv)
 	free(tiles);
 	li_image_free(level0);
 	li_slide_free_handles(hs, o.threads);
-	if (failed)
+	if (!ok)
 		li_die("%s", j.err);
-	return nkeep && tissue_px ? LI_EXIT_OK : EXIT_NO_TISSUE;
+	return n && tissue_px ? LI_EXIT_OK : EXIT_NO_TISSUE;
 }

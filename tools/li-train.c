@@ -21,6 +21,7 @@
 #include "li_loader.h"
 #include "li_metrics.h"
 #include "li_net.h"
+#include "li_nn.h"
 #include "li_optim.h"
 #include "li_rng.h"
 #include "li_safetensors.h"
@@ -895,7 +896,7 @@ static bool run_epoch(trainer *t, const opts *o, const data *d, int epoch)
 	if (o->checkpoint && save_checkpoint(o->checkpoint, t->net, t->opt, s, o, d->tr.n) < 0)
 		li_die_lib();
 	if (o->patience && s->bad_epochs >= o->patience) {
-		li_warn("no improvement for %d epochs: stopping after epoch %d", o->patience, epoch + 1);
+		li_note("no improvement for %d epochs: stopping after epoch %d", o->patience, epoch + 1);
 		return false;
 	}
 	return true;

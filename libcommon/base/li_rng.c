@@ -49,13 +49,6 @@ uint64_t li_rng_u64(li_rng *r)
 	return result;
 }
 
-li_rng li_rng_split(li_rng *parent)
-{
-	li_rng r;
-	li_rng_seed(&r, li_rng_u64(parent));
-	return r;
-}
-
 uint64_t li_rng_below(li_rng *r, uint64_t n)
 {
 	/* Lemire: multiply-shift with rejection of the biased low region. */

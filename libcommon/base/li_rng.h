@@ -14,8 +14,6 @@ typedef struct li_rng {
 void li_rng_seed(li_rng *r, uint64_t seed);
 /* A generator for stream number `stream` of `seed`; streams do not overlap in practice. */
 li_rng li_rng_derive(uint64_t seed, uint64_t stream);
-/* Split: a new independent generator, advancing the parent by one draw. */
-li_rng li_rng_split(li_rng *parent);
 uint64_t li_rng_u64(li_rng *r);
 /* Uniform in [0, n), unbiased (Lemire's method); n > 0. */
 uint64_t li_rng_below(li_rng *r, uint64_t n);

@@ -34,10 +34,6 @@ static const struct {
 };
 _Static_assert(LI_ARRAY_LEN(dtypes) == LI_NPY_DTYPE_COUNT, "dtype table matches the enum");
 
-const char *li_npy_dtype_name(li_npy_dtype t) { return t < LI_NPY_DTYPE_COUNT ? dtypes[t].name : "?"; }
-
-size_t li_npy_dtype_size(li_npy_dtype t) { return t < LI_NPY_DTYPE_COUNT ? dtypes[t].size : 0; }
-
 /* What the header says, plus where the data starts. */
 typedef struct hdr {
 	li_npy_dtype dtype;
@@ -469,7 +465,6 @@ void li_npy_close(li_npy_reader *r)
 
 li_npy_dtype li_npy_reader_dtype(const li_npy_reader *r) { return r->h.dtype; }
 int li_npy_reader_ndim(const li_npy_reader *r) { return r->h.ndim; }
-const size_t *li_npy_reader_shape(const li_npy_reader *r) { return r->h.shape; }
 size_t li_npy_reader_rows(const li_npy_reader *r) { return r->rows; }
 size_t li_npy_reader_row_size(const li_npy_reader *r) { return r->row_size; }
 

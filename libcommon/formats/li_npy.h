@@ -20,10 +20,6 @@
 
 typedef enum li_npy_dtype { LI_NPY_F32, LI_NPY_I32, LI_NPY_U8, LI_NPY_DTYPE_COUNT } li_npy_dtype;
 
-/* "float32", "int32", "uint8"; and the element size. */
-const char *li_npy_dtype_name(li_npy_dtype t);
-size_t li_npy_dtype_size(li_npy_dtype t);
-
 /* A whole array in memory (data 64-byte aligned, numel * itemsize bytes). */
 typedef struct li_npy {
 	char *path;
@@ -52,7 +48,6 @@ li_npy_reader *li_npy_open(const char *path);
 void li_npy_close(li_npy_reader *r);
 li_npy_dtype li_npy_reader_dtype(const li_npy_reader *r);
 int li_npy_reader_ndim(const li_npy_reader *r);
-const size_t *li_npy_reader_shape(const li_npy_reader *r);
 size_t li_npy_reader_rows(const li_npy_reader *r);
 size_t li_npy_reader_row_size(const li_npy_reader *r); /* elements per row */
 /* Copy rows [start, start + count) into out (count * row_size elements). */

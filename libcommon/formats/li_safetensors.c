@@ -332,13 +332,6 @@ const char *li_st_meta(const li_st *st, const char *key)
 
 int li_st_meta_count(const li_st *st) { return st->nmeta; }
 
-void li_st_meta_at(const li_st *st, int i, const char **key, const char **value)
-{
-	LI_ASSERT(i >= 0 && i < st->nmeta);
-	*key = st->mkey[i];
-	*value = st->mval[i];
-}
-
 /* ---- typed reads ---- */
 
 float li_f16_to_f32(uint16_t h)

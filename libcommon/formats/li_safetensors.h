@@ -59,7 +59,6 @@ const void *li_st_data(const li_st *st, const li_st_info *t);
 /* __metadata__: NULL when the key is absent. */
 const char *li_st_meta(const li_st *st, const char *key);
 int li_st_meta_count(const li_st *st);
-void li_st_meta_at(const li_st *st, int i, const char **key, const char **value);
 
 /* Copy tensor `name` into out as float32, converting F16/BF16/F64 (and
  * integer types exactly representable). When shape is not NULL the tensor's

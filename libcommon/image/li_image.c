@@ -1,5 +1,6 @@
-/* li_image.c: the image type, format sniffing, file I/O around the PNG and
- * JPEG codecs (li_png.c, li_jpeg.c), pixel conversion, resize and crop. */
+/* li_image.c: the image type, pixel conversion, resize and crop: the bottom
+ * of the image district, below the codecs (li_png.c, li_jpeg.c) and the file
+ * I/O that dispatches to them (li_image_io.c). */
 #include "li_image.h"
 
 #include <errno.h>
@@ -9,9 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "li_atomic.h"
 #include "li_error.h"
-#include "li_image_codec.h"
 
 li_image *li_image_new(int width, int height, int channels)
 {
@@ -52,45 +51,20 @@ static size_t image_bytes(const li_image *img)
 	return (size_t)img->width * (size_t)img->height * (size_t)img->channels;
 }
 
+int li_image_check(const li_image *img)
+{
+	if (!img || !img->data || img->width <= 0 || img->height <= 0 ||
+	    (img->channels != 1 && img->channels != 3))
+		return li_error("invalid image");
+	return 0;
+}
+
 li_image *li_image_clone(const li_image *img)
 {
 	li_image *c = li_image_new(img->width, img->height, img->channels);
 	if (c)
 		memcpy(c->data, img->data, image_bytes(img));
 	return c;
-}
-
-li_image_format li_image_sniff(const void *buf, size_t len)
-{
-	static const uint8_t png_sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-	const uint8_t *b = buf;
-	if (len >= 8 && memcmp(b, png_sig, 8) == 0)
-		return LI_IMAGE_PNG;
-	/* SOI then the first byte of any marker: enough to hand it to libjpeg. */
-	if (len >= 3 && b[0] == 0xff && b[1] == 0xd8 && b[2] == 0xff)
-		return LI_IMAGE_JPEG;
-	return LI_IMAGE_UNKNOWN;
-}
-
-const char *li_image_format_name(li_image_format f)
-{
-	switch (f) {
-	case LI_IMAGE_PNG: return "png";
-	case LI_IMAGE_JPEG: return "jpeg";
-	default: return "unknown";
-	}
-}
-
-li_image_format li_image_format_for_path(const char *path)
-{
-	const char *dot = strrchr(path, '.');
-	if (!dot || strchr(dot, '/'))
-		return LI_IMAGE_UNKNOWN;
-	if (strcasecmp(dot, ".png") == 0)
-		return LI_IMAGE_PNG;
-	if (strcasecmp(dot, ".jpg") == 0 || strcasecmp(dot, ".jpeg") == 0)
-		return LI_IMAGE_JPEG;
-	return LI_IMAGE_UNKNOWN;
 }
 
 uint64_t li_image_max_pixels(const li_image_opts *opts)
@@ -113,157 +87,6 @@ int li_image_limit_error(const char *name, uint64_t width, uint64_t height, uint
 	return li_error("'%s' is %llux%llu, over the %llu-pixel limit (LI_MAX_PIXELS)", name,
 	                (unsigned long long)width, (unsigned long long)height,
 	                (unsigned long long)max_pixels);
-}
-
-/* The whole of a file (or stdin for "-") in memory. */
-static int read_file(const char *path, uint8_t **out, size_t *outlen)
-{
-	FILE *fp = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-	if (!fp)
-		return li_error("cannot read '%s': %s", path, strerror(errno));
-	size_t cap = 1 << 16, len = 0;
-	uint8_t *buf = li_malloc(cap);
-	if (!buf)
-		goto fail;
-	for (;;) {
-		if (len == cap) {
-			uint8_t *nb = cap > SIZE_MAX / 2 ? NULL : li_realloc_array(buf, cap * 2, 1);
-			if (!nb)
-				goto fail;
-			buf = nb;
-			cap *= 2;
-		}
-		size_t n = fread(buf + len, 1, cap - len, fp);
-		len += n;
-		if (n == 0)
-			break;
-	}
-	if (ferror(fp)) {
-		li_error("cannot read '%s': %s", path, strerror(errno ? errno : EIO));
-		goto fail;
-	}
-	if (fp != stdin)
-		fclose(fp);
-	*out = buf;
-	*outlen = len;
-	return 0;
-fail:
-	free(buf);
-	if (fp != stdin)
-		fclose(fp);
-	return -1;
-}
-
-li_image *li_image_decode(const void *buf, size_t len, const char *name, const li_image_opts *opts)
-{
-	int channels = opts && opts->channels ? opts->channels : 3;
-	if (channels != 1 && channels != 3) {
-		li_error("cannot decode '%s': %d output channels asked for (1 or 3)", name, channels);
-		return NULL;
-	}
-	uint64_t max_pixels = li_image_max_pixels(opts);
-	int max_scans = opts && opts->max_scans > 0 ? opts->max_scans : LI_IMAGE_DEFAULT_MAX_SCANS;
-	switch (li_image_sniff(buf, len)) {
-	case LI_IMAGE_PNG:
-		return li_png_decode(buf, len, name, channels, max_pixels);
-	case LI_IMAGE_JPEG:
-		return li_jpeg_decode(buf, len, name, channels, max_pixels, max_scans);
-	default:
-		li_error(len ? "cannot decode '%s': not a PNG or JPEG file" : "cannot decode '%s': empty file",
-		         name);
-		return NULL;
-	}
-}
-
-li_image *li_image_read(const char *path, const li_image_opts *opts)
-{
-	uint8_t *buf;
-	size_t len;
-	if (read_file(path, &buf, &len) < 0)
-		return NULL;
-	li_image *img = li_image_decode(buf, len, path, opts);
-	free(buf);
-	return img;
-}
-
-int li_image_decode_info(const void *buf, size_t len, const char *name, li_image_info *info)
-{
-	memset(info, 0, sizeof *info);
-	switch (li_image_sniff(buf, len)) {
-	case LI_IMAGE_PNG:
-		return li_png_info(buf, len, name, info);
-	case LI_IMAGE_JPEG:
-		return li_jpeg_info(buf, len, name, info);
-	default:
-		return li_error(len ? "cannot decode '%s': not a PNG or JPEG file"
-		                    : "cannot decode '%s': empty file", name);
-	}
-}
-
-int li_image_read_info(const char *path, li_image_info *info)
-{
-	uint8_t *buf;
-	size_t len;
-	if (read_file(path, &buf, &len) < 0)
-		return -1;
-	int rc = li_image_decode_info(buf, len, path, info);
-	free(buf);
-	return rc;
-}
-
-static int check_image(const li_image *img)
-{
-	if (!img || !img->data || img->width <= 0 || img->height <= 0 ||
-	    (img->channels != 1 && img->channels != 3))
-		return li_error("invalid image");
-	return 0;
-}
-
-int li_image_encode(const li_image *img, li_image_format fmt, const li_image_wopts *wopts,
-                    void **buf, size_t *len)
-{
-	const li_image_wopts def = LI_IMAGE_WOPTS_DEFAULT;
-	if (!wopts)
-		wopts = &def;
-	if (check_image(img) < 0)
-		return -1;
-	switch (fmt) {
-	case LI_IMAGE_PNG:
-		if (wopts->png_level < 0 || wopts->png_level > 9)
-			return li_error("PNG compression level %d is not in 0-9", wopts->png_level);
-		return li_png_encode(img, wopts->png_level, wopts->png_fast, buf, len);
-	case LI_IMAGE_JPEG:
-		if (wopts->jpeg_quality < 1 || wopts->jpeg_quality > 100)
-			return li_error("JPEG quality %d is not in 1-100", wopts->jpeg_quality);
-		return li_jpeg_encode(img, wopts->jpeg_quality, buf, len);
-	default:
-		return li_error("cannot encode: unknown image format");
-	}
-}
-
-int li_image_write(const li_image *img, const char *path, const li_image_wopts *wopts)
-{
-	li_image_format fmt = li_image_format_for_path(path);
-	if (fmt == LI_IMAGE_UNKNOWN)
-		return li_error("cannot write '%s': unknown image type (use .png, .jpg or .jpeg)", path);
-	void *buf;
-	size_t len;
-	if (li_image_encode(img, fmt, wopts, &buf, &len) < 0)
-		return li_error_prefix("cannot write '%s'", path);
-	li_atomic a;
-	FILE *fp = li_atomic_open(&a, path);
-	if (!fp) {
-		free(buf);
-		return -1;
-	}
-	if (fwrite(buf, 1, len, fp) != len) {
-		int e = errno;
-		free(buf);
-		li_atomic_abort(&a);
-		return li_error("cannot write '%s': %s", path, strerror(e ? e : EIO));
-	}
-	free(buf);
-	return li_atomic_commit(&a);
 }
 
 /* PIL's ITU-R 601 luma in 16-bit fixed point (see the header). */
@@ -304,7 +127,7 @@ void li_image_convert_row(const uint8_t *src, int sc, uint8_t *dst, int dc, size
 
 li_image *li_image_convert(const li_image *src, int channels)
 {
-	if (check_image(src) < 0)
+	if (li_image_check(src) < 0)
 		return NULL;
 	li_image *dst = li_image_new(src->width, src->height, channels);
 	if (!dst)
@@ -316,7 +139,7 @@ li_image *li_image_convert(const li_image *src, int channels)
 
 li_image *li_image_crop(const li_image *src, int x, int y, int width, int height)
 {
-	if (check_image(src) < 0)
+	if (li_image_check(src) < 0)
 		return NULL;
 	li_image *dst = li_image_new(width, height, src->channels);
 	if (!dst)
@@ -424,7 +247,7 @@ static inline uint8_t clamp8(double v)
 
 li_image *li_image_resize(const li_image *src, int width, int height)
 {
-	if (check_image(src) < 0)
+	if (li_image_check(src) < 0)
 		return NULL;
 	if (width <= 0 || height <= 0) {
 		li_error("invalid resize target %dx%d", width, height);

@@ -16,7 +16,7 @@
 #include <jpeglib.h>
 
 #include "li_error.h"
-#include "li_image_codec.h"
+#include "li_jpeg.h"
 
 typedef struct jerr {
 	struct jpeg_error_mgr pub;

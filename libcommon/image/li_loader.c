@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "li_error.h"
-#include "li_image.h"
+#include "li_image_io.h"
 #include "li_rng.h"
 
 #define NSLOTS (LI_LOADER_DEPTH + 1) /* + the batch the caller holds */
@@ -320,15 +320,6 @@ li_batch *li_loader_wait(li_loader *L)
 	L->collected++;
 	pthread_mutex_unlock(&L->mu);
 	return &s->b;
-}
-
-int li_loader_pending(const li_loader *L)
-{
-	li_loader *m = (li_loader *)L;
-	pthread_mutex_lock(&m->mu);
-	int p = (int)(m->submitted - m->collected);
-	pthread_mutex_unlock(&m->mu);
-	return p;
 }
 
 uint64_t li_loader_resized(const li_loader *L)

@@ -66,8 +66,6 @@ int li_loader_submit(li_loader *L, int n, const char *const *path, const size_t 
 /* The oldest submitted batch, complete; valid until the next wait. NULL with
  * li_error when nothing was submitted. */
 li_batch *li_loader_wait(li_loader *L);
-/* Batches submitted and not yet collected. */
-int li_loader_pending(const li_loader *L);
 
 /* How many samples so far were resized (their size differed from size). */
 uint64_t li_loader_resized(const li_loader *L);

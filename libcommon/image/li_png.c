@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "li_error.h"
-#include "li_image_codec.h"
+#include "li_png.h"
 
 typedef struct png_io {
 	const uint8_t *buf; /* reading */

@@ -172,7 +172,7 @@ LI_INLINE void bn_backward_task_body(void *ctx, int begin, int end)
 		bn->dgamma[c] += (float)sgx;
 		float k = bn->gamma[c] * invstd;
 		float mg = (float)(sg / (double)m), mgx = (float)(sgx / (double)m);
-		for (size_t i = 0; i < m; i++) {
+		for (i = 0; i < m; i++) {
 			float g = dy[i];
 			if (j->relu && !(scale * x[i] + shift > 0.0f))
 				g = 0.0f;

@@ -18,12 +18,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "li_cpu.h"
 #include "li_error.h"
 #include "li_nn.h"
 #include "li_rng.h"
+#include "li_util.h"
 
 #define MAX_UNITS 64
 #define MAX_LAYERS 32
@@ -87,12 +87,6 @@ struct li_net {
 	int nprof;
 };
 
-static double now(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 /* ---- builder: pass 0 counts, pass 1 assigns arena pointers ---- */
 
@@ -509,11 +503,11 @@ int li_net_prepare(li_net *net, int max_batch, int height, int width)
 static void conv_fwd(li_net *net, unit *u, const float *w, const float *x, int n, float *y,
 		     float beta)
 {
-	double t = now();
+	double t = li_now();
 	bool folded = w == u->wf && u->uf;
 	li_conv_forward_u(&u->conv, w, folded ? u->uf : NULL, folded ? &u->uf_ready : NULL, x, n,
 			  u->h, u->w, y, beta, net->col, net->col_floats, net->pool);
-	u->prof.forward_s += now() - t;
+	u->prof.forward_s += li_now() - t;
 	u->prof.forward_flop += 2.0 * u->conv.cout * u->conv.cin * u->conv.kh * u->conv.kw *
 				(double)n * u->oh * u->ow;
 	u->prof.forward_calls++;
@@ -522,10 +516,10 @@ static void conv_fwd(li_net *net, unit *u, const float *w, const float *x, int n
 static void conv_bwd(li_net *net, unit *u, const float *x, int n, const float *dy, float *dx,
 		     bool add)
 {
-	double t = now();
+	double t = li_now();
 	li_conv_backward(&u->conv, x, n, u->h, u->w, dy, dx, add, net->col, net->col_floats,
 			 net->pool);
-	u->prof.backward_s += now() - t;
+	u->prof.backward_s += li_now() - t;
 	u->prof.backward_flop += (dx ? 4.0 : 2.0) * u->conv.cout * u->conv.cin * u->conv.kh *
 				 u->conv.kw * (double)n * u->oh * u->ow;
 	u->prof.backward_calls++;
@@ -740,10 +734,10 @@ int li_net_forward(li_net *net, const float *x, int n, float *logits, float *fea
 	float *a = net->xin, *feat = NULL;
 	for (int i = 0; i < net->nlayers; i++) {
 		li_layer *l = &net->layers[i];
-		double t = now(), f0 = unit_flop(l, false);
+		double t = li_now(), f0 = unit_flop(l, false);
 		feat = a;
 		a = l->ops->forward(net, l, a, stored);
-		l->prof.forward_s += now() - t;
+		l->prof.forward_s += li_now() - t;
 		l->prof.forward_flop += unit_flop(l, false) - f0;
 		l->prof.forward_calls++;
 	}
@@ -766,9 +760,9 @@ int li_net_backward(li_net *net, const float *dlogits)
 	net->n = net->n_stored;
 	for (int i = net->nlayers - 1; i >= 0 && g; i--) {
 		li_layer *l = &net->layers[i];
-		double t = now(), f0 = unit_flop(l, true);
+		double t = li_now(), f0 = unit_flop(l, true);
 		g = l->ops->backward(net, l, g);
-		l->prof.backward_s += now() - t;
+		l->prof.backward_s += li_now() - t;
 		l->prof.backward_flop += unit_flop(l, true) - f0;
 		l->prof.backward_calls++;
 	}

@@ -66,16 +66,7 @@ void li_net_set_training(li_net *net, bool training);
 int li_net_forward(li_net *net, const float *x, int n, float *logits, float *features);
 int li_net_feature_dim(const li_net *net);
 
-/* Softmax cross-entropy as torch.nn.functional.cross_entropy (mean reduction;
- * with class weights the mean is weighted by the targets' weights; label
- * smoothing as PyTorch). Writes dlogits (n x classes) = d(loss)/d(logits) and
- * returns the loss. class_weights may be NULL. */
-typedef struct li_loss_config {
-	const float *class_weights;
-	float label_smoothing;
-} li_loss_config;
-double li_softmax_xent(const float *logits, const int *labels, int n, int classes,
-		       const li_loss_config *cfg, float *dlogits);
+/* The loss (li_softmax_xent) is with the layers, in li_nn.h. */
 
 /* Backward from dlogits after a training-mode forward of the same batch. A
  * BN-folded eval forward in between (e.g. a validation batch) is allowed; an

@@ -10,6 +10,7 @@
 #include "li_error.h"
 #include "li_net.h"
 #include "li_safetensors.h"
+#include "li_util.h"
 
 #ifndef LI_VERSION
 #define LI_VERSION "unknown"
@@ -112,10 +113,8 @@ static int meta_int(const li_st *st, const char *key, int lo, int hi, int *out)
 	const char *v = li_st_meta(st, key);
 	if (!v)
 		return 0;
-	char *end;
-	errno = 0;
-	long x = strtol(v, &end, 10);
-	if (errno || end == v || *end || x < lo || x > hi)
+	long x;
+	if (li_parse_long(v, &x) < 0 || x < lo || x > hi)
 		return li_error("'%s': metadata '%s' is '%s', expected an integer from %d to %d",
 				li_st_path(st), key, v, lo, hi);
 	*out = (int)x;

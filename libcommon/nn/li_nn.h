@@ -185,6 +185,18 @@ void li_fc_forward(const li_fc *fc, const float *x, int n, float *y);
 /* dW += dy^T x, db += sum dy, dx = dy W (overwritten; NULL to skip) */
 void li_fc_backward(const li_fc *fc, const float *x, int n, const float *dy, float *dx);
 
+/* ---- loss (li_layers.c) ---- */
+/* Softmax cross-entropy as torch.nn.functional.cross_entropy (mean reduction;
+ * with class weights the mean is weighted by the targets' weights; label
+ * smoothing as PyTorch). Writes dlogits (n x classes) = d(loss)/d(logits) and
+ * returns the loss. class_weights may be NULL. */
+typedef struct li_loss_config {
+	const float *class_weights;
+	float label_smoothing;
+} li_loss_config;
+double li_softmax_xent(const float *logits, const int *labels, int n, int classes,
+		       const li_loss_config *cfg, float *dlogits);
+
 /* The parallel NCHW <-> CNHW transposition (planes of hw floats). */
 void li_nchw_to_cnhw(const float *x, int n, int c, int hw, float *y, li_pool *pool);
 #endif

@@ -7,7 +7,6 @@
 
 #include <errno.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -19,8 +18,10 @@
 #include <tmmintrin.h>
 #endif
 
-#include "li_cli.h"
 #include "li_error.h"
+#include "li_image_io.h"
+#include "li_pool.h"
+#include "li_util.h"
 
 struct li_slide {
 	char *path;
@@ -204,7 +205,6 @@ li_slide *li_slide_open(const char *path)
 	return s;
 }
 
-const char *li_slide_path(const li_slide *s) { return s->path; }
 const char *li_slide_vendor(const li_slide *s) { return s->vendor; }
 int li_slide_level_count(const li_slide *s) { return s->levels; }
 
@@ -494,15 +494,18 @@ static int part_run(thumb_part *p)
 	return 0;
 }
 
-static void *part_thread(void *arg)
+/* Pool task: parts [begin, end), each with its own slide handle. */
+static void part_task(void *ctx, int begin, int end)
 {
-	thumb_part *p = arg;
-	p->rc = part_run(p);
-	if (p->rc < 0) {
-		atomic_store(&p->t->failed, 1);
-		snprintf(p->err, sizeof p->err, "%s", li_errmsg());
+	thumb_part *parts = ctx;
+	for (int k = begin; k < end; k++) {
+		thumb_part *p = &parts[k];
+		p->rc = part_run(p);
+		if (p->rc < 0) {
+			atomic_store(&p->t->failed, 1);
+			snprintf(p->err, sizeof p->err, "%s", li_errmsg());
+		}
 	}
-	return NULL;
 }
 
 li_image *li_slide_thumbnail_threads(li_slide **hs, int n, int max_size, uint64_t keep_max,
@@ -560,10 +563,8 @@ li_image *li_slide_thumbnail_threads(li_slide **hs, int n, int max_size, uint64_
 	t.out = li_image_new(tw, th, 3);
 	int64_t *xs = li_malloc_array((size_t)tw + 1, sizeof *xs);
 	thumb_part *parts = li_calloc((size_t)n, sizeof *parts);
-	pthread_t *tid = li_calloc((size_t)n, sizeof *tid);
-	bool *started = li_calloc((size_t)n, sizeof *started);
 	thumb_row_sum merged = {0};
-	bool ok = t.out && xs && parts && tid && started && row_sum_alloc(&merged, tw) == 0;
+	bool ok = t.out && xs && parts && row_sum_alloc(&merged, tw) == 0;
 	for (int k = 0; ok && k < n; k++) {
 		thumb_part *p = &parts[k];
 		p->t = &t;
@@ -591,16 +592,12 @@ li_image *li_slide_thumbnail_threads(li_slide **hs, int n, int max_size, uint64_
 	}
 	t.xs = xs;
 	memset(t.out->data, 255, (size_t)tw * th * 3);
-	/* Part 0 runs here; a part whose thread cannot start runs here too. */
-	for (int k = 1; k < n; k++)
-		started[k] = pthread_create(&tid[k], NULL, part_thread, &parts[k]) == 0;
-	part_thread(&parts[0]);
-	for (int k = 1; k < n; k++) {
-		if (started[k])
-			pthread_join(tid[k], NULL);
-		else
-			part_thread(&parts[k]);
-	}
+	/* One part per thread; without a pool (no thread could start) the parts
+	 * run here, one after another, with the same result. */
+	li_pool *pool = li_pool_new(n);
+	li_error_clear();
+	li_pool_run_chunked(pool, n, 1, part_task, parts);
+	li_pool_free(pool);
 	/* The first part that failed (others may have stopped early) tells why. */
 	bool told = false;
 	for (int k = 0; k < n; k++) {
@@ -639,8 +636,6 @@ out:
 	}
 	row_sum_free(&merged);
 	free(parts);
-	free(tid);
-	free(started);
 	free(xs);
 	if (!ok) {
 		li_image_free(t.keep);

@@ -33,7 +33,6 @@ typedef struct li_slide li_slide;
 li_slide *li_slide_open(const char *path);
 void li_slide_free(li_slide *s);
 
-const char *li_slide_path(const li_slide *s);
 /* OpenSlide's vendor ("aperio", "generic-tiff", ...) or "png" / "jpeg". */
 const char *li_slide_vendor(const li_slide *s);
 

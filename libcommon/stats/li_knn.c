@@ -4,20 +4,22 @@
 
 #include <cblas.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "li_error.h"
+#include "li_pool.h"
 
 #define DEFAULT_BLOCK 1024
 #define QUERY_CHUNK 1024 /* queries per sgemm: bounds the score buffer */
 #define MAX_SUMSQ 1e36   /* |x| <= 1e18: every product stays finite in float */
 
-/* What one worker thread owns: its heaps over the blocks it searched, and
- * its scratch. The heaps of all threads are merged when results are read. */
+/* What one pool thread owns (indexed by li_pool_self): its heaps over the
+ * blocks it searched, and its scratch. The heaps of all threads are merged
+ * when results are read, by (score, index): the result does not depend on
+ * which thread searched which block. */
 typedef struct knn_thread {
 	float *hs;     /* nq x k heap scores, max-heap on (score, index) */
 	uint64_t *hi;  /* nq x k heap indices; UINT64_MAX marks an empty slot */
@@ -29,6 +31,7 @@ struct li_knn {
 	size_t nq, dim, k, block;
 	li_knn_metric metric;
 	int threads;
+	li_pool *pool;
 	float *q;       /* nq x dim */
 	float *qn;      /* l2: |q|^2; cosine: 1/|q| (0 for a zero query) */
 	knn_thread *th;
@@ -38,21 +41,15 @@ struct li_knn {
 	int sorted;     /* results were read: the heaps are merged into thread 0's */
 };
 
-/* One li_knn_add call: threads take blocks from a shared counter, so a thread
- * slowed down by the machine's other work does not hold the others up. */
+/* One li_knn_add call: the pool's threads take blocks one at a time, so a
+ * thread slowed down by the machine's other work does not hold the others up. */
 typedef struct job {
 	li_knn *s;
 	const float *pool;
-	size_t n, nblocks;
+	size_t n;
 	uint64_t first;
-	atomic_size_t next;
 	atomic_int bad;
 } job;
-
-typedef struct worker {
-	job *j;
-	knn_thread *t;
-} worker;
 
 const char *li_knn_metric_name(li_knn_metric m)
 {
@@ -75,6 +72,7 @@ void li_knn_free(li_knn *s)
 			li_free_aligned(s->th[t].c);
 		}
 	free(s->th);
+	li_pool_free(s->pool);
 	free(s->ms);
 	free(s->mi);
 	free(s);
@@ -142,7 +140,8 @@ li_knn *li_knn_new(const float *queries, size_t nq, size_t dim, size_t k, li_knn
 	s->th = li_calloc((size_t)threads, sizeof(knn_thread));
 	s->ms = li_malloc_array(k, sizeof(float));
 	s->mi = li_malloc_array(k, sizeof(uint64_t));
-	if (!s->q || !s->qn || !s->th || !s->ms || !s->mi)
+	s->pool = li_pool_new(threads);
+	if (!s->q || !s->qn || !s->th || !s->ms || !s->mi || !s->pool)
 		goto fail;
 	for (int t = 0; t < threads; t++) {
 		knn_thread *th = &s->th[t];
@@ -265,28 +264,23 @@ static void search_block(const li_knn *s, knn_thread *t, const float *pool, size
 	}
 }
 
-static void *run_worker(void *arg)
+/* Pool task: blocks [begin, end) of the job, into this thread's heaps. */
+static void search_blocks(void *ctx, int begin, int end)
 {
-	worker *w = arg;
-	/* cppcheck 2.10 loses track of the VLA of workers filled before the threads start */
-	// cppcheck-suppress uninitvar
-	job *j = w->j;
+	job *j = ctx;
 	const li_knn *s = j->s;
-	for (;;) {
+	knn_thread *t = &s->th[li_pool_self()];
+	for (int b = begin; b < end; b++) {
 		if (atomic_load(&j->bad))
-			break;
-		size_t b = atomic_fetch_add(&j->next, 1);
-		if (b >= j->nblocks)
-			break;
-		size_t a = b * s->block, nb = j->n - a < s->block ? j->n - a : s->block;
+			return;
+		size_t a = (size_t)b * s->block, nb = j->n - a < s->block ? j->n - a : s->block;
 		const float *pool = j->pool + a * s->dim;
-		if (norms(s, pool, nb, w->t->pn)) {
+		if (norms(s, pool, nb, t->pn)) {
 			atomic_store(&j->bad, 1);
-			break;
+			return;
 		}
-		search_block(s, w->t, pool, nb, j->first + a);
+		search_block(s, t, pool, nb, j->first + a);
 	}
-	return NULL;
 }
 
 int li_knn_add(li_knn *s, const float *pool, size_t n, uint64_t first)
@@ -294,28 +288,16 @@ int li_knn_add(li_knn *s, const float *pool, size_t n, uint64_t first)
 	LI_ASSERT(!s->sorted);
 	if (n == 0)
 		return 0;
-	job j = {.s = s, .pool = pool, .n = n, .nblocks = (n + s->block - 1) / s->block,
-		 .first = first};
-	atomic_init(&j.next, 0);
+	size_t nblocks = (n + s->block - 1) / s->block;
+	if (nblocks > INT32_MAX)
+		return li_error("k-NN: %zu rows in one call are too many", n);
+	job j = {.s = s, .pool = pool, .n = n, .first = first};
 	atomic_init(&j.bad, 0);
-	int T = s->threads;
-	if ((size_t)T > j.nblocks)
-		T = (int)j.nblocks;
-	worker w[T];
-	pthread_t tid[T];
-	for (int t = 0; t < T; t++)
-		w[t] = (worker){&j, &s->th[t]};
-	/* Every worker calls sgemm itself: keep OpenBLAS from starting threads of
+	/* Every thread calls sgemm itself: keep OpenBLAS from starting threads of
 	 * its own on top of ours. */
 	int blas_threads = openblas_get_num_threads();
 	openblas_set_num_threads(1);
-	int started = 1;
-	for (int t = 1; t < T; t++, started++)
-		if (pthread_create(&tid[t], NULL, run_worker, &w[t]))
-			break; /* the others take its blocks */
-	run_worker(&w[0]);
-	for (int t = 1; t < started; t++)
-		pthread_join(tid[t], NULL);
+	li_pool_run_chunked(s->pool, (int)nblocks, 1, search_blocks, &j);
 	openblas_set_num_threads(blas_threads);
 	if (atomic_load(&j.bad)) {
 		/* the first bad row, whichever thread saw one */

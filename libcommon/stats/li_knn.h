@@ -5,8 +5,8 @@
  *
  * Per pool block of B rows: the pool norms are computed once, one sgemm gives
  * the query x block inner products, and a bounded max-heap of k entries per
- * query keeps the best rows. Worker threads take blocks from a shared
- * counter (a thread slowed by other work does not hold the rest up), each
+ * query keeps the best rows. The threads of an li_pool take blocks one at
+ * a time (a thread slowed by other work does not hold the rest up), each
  * with its own sgemm, scratch and heaps; the heaps are merged when the
  * results are read, so no lock is taken while searching.
  *
@@ -51,7 +51,8 @@ void li_knn_set_block(li_knn *s, size_t rows);
  * not finite or too large, as for queries ("pool row 17 ...", the global
  * index). Each worker calls sgemm itself, so OpenBLAS is set to one thread
  * for the duration of the call (and restored after): no other OpenBLAS work
- * should run in the process meanwhile. */
+ * should run in the process meanwhile. Not to be called from inside an
+ * li_pool task (the pool's threads index their heaps by li_pool_self). */
 int li_knn_add(li_knn *s, const float *pool, size_t n, uint64_t first);
 
 /* Pool rows seen so far. */

@@ -6,11 +6,11 @@
  * matrix, the Mann-Whitney AUROC and the step-wise AUPRC together. */
 #include "li_metrics.h"
 #include "li_error.h"
+#include "li_pool.h"
 #include "li_rng.h"
 
 #include <math.h>
 #include <stdbool.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -269,21 +269,18 @@ typedef struct boot_job {
 	const size_t *pos, *neg; /* sorted positions of each class */
 	double threshold;
 	uint64_t seed;
-	long resamples, first, step;
+	uint32_t *w; /* threads x n: each pool thread's resample weights */
 	double *out; /* resamples x LI_METRIC_COUNT */
-	int failed;
 } boot_job;
 
-static void *boot_worker(void *arg)
+/* Pool task: resamples [begin, end). Resample r draws from its own stream
+ * (seed, r), so the result does not depend on which thread runs it. */
+static void boot_task(void *ctx, int begin, int end)
 {
-	boot_job *j = arg;
+	boot_job *j = ctx;
 	const sorted *st = j->st;
-	uint32_t *w = li_malloc_array(st->n, sizeof *w);
-	if (!w) {
-		j->failed = 1;
-		return NULL;
-	}
-	for (long r = j->first; r < j->resamples; r += j->step) {
+	uint32_t *w = j->w + (size_t)li_pool_self() * st->n;
+	for (int r = begin; r < end; r++) {
 		li_rng rng = li_rng_derive(j->seed, (uint64_t)r);
 		memset(w, 0, st->n * sizeof *w);
 		for (size_t i = 0; i < st->n_pos; i++)
@@ -294,8 +291,6 @@ static void *boot_worker(void *arg)
 		evaluate(st, w, j->threshold, &m);
 		memcpy(j->out + (size_t)r * LI_METRIC_COUNT, m.value, sizeof m.value);
 	}
-	free(w);
-	return NULL;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -317,8 +312,8 @@ int li_metrics_bootstrap(const int *label, const double *score, size_t n, double
 			 long resamples, uint64_t seed, int threads, double level,
 			 double ci[LI_METRIC_COUNT][2], double *samples)
 {
-	if (resamples < 1)
-		return li_error("the number of resamples must be positive, not %ld", resamples);
+	if (resamples < 1 || resamples > INT32_MAX)
+		return li_error("the number of resamples must be in 1-%d, not %ld", INT32_MAX, resamples);
 	if (!(level > 0 && level < 1))
 		return li_error("the interval level must be in (0, 1), not %g", level);
 	sorted st;
@@ -326,6 +321,8 @@ int li_metrics_bootstrap(const int *label, const double *score, size_t n, double
 		return -1;
 	int rc = -1;
 	size_t np = 0, nn = 0;
+	boot_job job = {0};
+	li_pool *pool = NULL;
 	size_t *pos = li_malloc_array(st.n_pos ? st.n_pos : 1, sizeof *pos);
 	size_t *neg = li_malloc_array(st.n_neg ? st.n_neg : 1, sizeof *neg);
 	double *out = li_malloc_array((size_t)resamples, LI_METRIC_COUNT * sizeof *out);
@@ -344,24 +341,12 @@ int li_metrics_bootstrap(const int *label, const double *score, size_t n, double
 		threads = (int)resamples;
 	if (threads > 64)
 		threads = 64;
-	boot_job jobs[64];
-	pthread_t tid[64];
-	bool started[64] = {false};
-	for (int t = 0; t < threads; t++)
-		jobs[t] = (boot_job){&st, pos, neg, threshold, seed, resamples, t, threads, out, 0};
-	for (int t = 1; t < threads; t++)
-		started[t] = pthread_create(&tid[t], NULL, boot_worker, &jobs[t]) == 0;
-	for (int t = 0; t < threads; t++)
-		if (!started[t]) /* thread 0, or one that could not start: run it here */
-			boot_worker(&jobs[t]);
-	for (int t = 1; t < threads; t++)
-		if (started[t])
-			pthread_join(tid[t], NULL);
-	for (int t = 0; t < threads; t++)
-		if (jobs[t].failed) {
-			li_error("out of memory in the bootstrap");
-			goto done;
-		}
+	job = (boot_job){&st, pos, neg, threshold, seed, NULL, out};
+	job.w = li_malloc_array((size_t)threads, (st.n ? st.n : 1) * sizeof *job.w);
+	pool = job.w ? li_pool_new(threads) : NULL;
+	if (!pool)
+		goto done;
+	li_pool_run(pool, (int)resamples, boot_task, &job);
 	double a = (1 - level) / 2;
 	for (int k = 0; k < LI_METRIC_COUNT; k++) {
 		size_t m = 0;
@@ -382,6 +367,8 @@ int li_metrics_bootstrap(const int *label, const double *score, size_t n, double
 		memcpy(samples, out, (size_t)resamples * LI_METRIC_COUNT * sizeof *out);
 	rc = 0;
 done:
+	li_pool_free(pool);
+	free(job.w);
 	free(pos);
 	free(neg);
 	free(out);

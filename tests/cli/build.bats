@@ -4,6 +4,7 @@
 # targets the README shows. Make runs with BUILD set to the build under test
 # (the parent of $LI_BIN), so nothing is rebuilt elsewhere.
 bats_require_minimum_version 1.5.0
+load helpers
 
 setup() {
 	: "${LI_BIN:?LI_BIN must name the bin directory of the build}"
@@ -12,21 +13,6 @@ setup() {
 	cd "$BATS_TEST_TMPDIR" || return 1
 	mapfile -t PROGS < <(li_programs)
 	mapfile -t PAGES < <(compgen -G "$LI_ROOT/man/*.[1-8]" | sort)
-}
-
-# Every li program: compiled (in $LI_BIN) or a script (tools/li-*).
-li_programs() {
-	local p
-	for p in "$LI_BIN"/li-* "$LI_ROOT"/tools/li-*; do
-		case $p in *.c | *.h | *.o) continue ;; esac
-		[ -f "$p" ] && [ -x "$p" ] && printf '%s\n' "$p"
-	done
-	return 0
-}
-
-flunk() {
-	printf '%s\n' "$@" >&2
-	return 1
 }
 
 li_make() {
@@ -86,6 +72,50 @@ li_make() {
 @test "make lint passes" {
 	run --separate-stderr li_make lint
 	[ "$status" -eq 0 ] || flunk "make lint: exit $status" "$output" "$stderr"
+}
+
+# A copy of the tree's lint and library, to break on purpose.
+lint_tree() {
+	mkdir -p t/tests/cli
+	cp -R "$LI_ROOT/libcommon" "$LI_ROOT/tools" "$LI_ROOT/bench" t/
+	cp -R "$LI_ROOT/tests/unit" t/tests/
+}
+
+@test "lint: includes follow the district order and draw no cycle" {
+	lint_tree
+	run -0 t/tools/lint includes
+	# A codec that includes the module dispatching to it closes a circle.
+	echo '#include "li_image_io.h"' >> t/libcommon/image/li_png.c
+	run -1 t/tools/lint includes
+	[[ $output == *"include cycle: "*"li_image_io -> li_png"* ]] || flunk "$output"
+	cp "$LI_ROOT/libcommon/image/li_png.c" t/libcommon/image/
+	# The library below cli/ never includes the programs' helpers.
+	echo '#include "li_cli.h"' >> t/libcommon/slide/li_slide.c
+	run -1 t/tools/lint includes
+	[ "$output" = "lint: libcommon/slide/li_slide.c: includes li_cli.h of cli, above slide (order, bottom to top: base formats image slide nn stats cli, tools)" ]
+	cp "$LI_ROOT/libcommon/slide/li_slide.c" t/libcommon/slide/
+	mkdir t/libcommon/misc
+	run -1 t/tools/lint includes
+	[[ $output == *"libcommon/misc: not a district"* ]] || flunk "$output"
+}
+
+@test "lint: a bare '! cmd' line is an error except as the last line of a test" {
+	lint_tree
+	printf '%s\n' 'bats_require_minimum_version 1.5.0' '@test "t" {' '	! false' '	true' '}' \
+		'@test "u" {' '	true' '	! false' '}' > t/tests/cli/x.bats
+	run -1 t/tools/lint bats
+	[ "$output" = 'lint: tests/cli/x.bats:3: a bare "! cmd" line asserts nothing here (bats ignores its status): use "run ! cmd"' ]
+	sed -i '3s/!/run !/' t/tests/cli/x.bats
+	run -0 t/tools/lint bats
+}
+
+@test "lint: every function a libcommon header declares has a caller" {
+	lint_tree
+	run -0 t/tools/lint api
+	echo 'int li_rng_unused(int x);' >> t/libcommon/base/li_rng.h
+	echo 'int li_rng_unused(int x) { return x; }' >> t/libcommon/base/li_rng.c
+	run -1 t/tools/lint api
+	[[ $output == *"used nowhere besides their definition"*": li_rng_unused "* ]] || flunk "$output"
 }
 
 @test "make pipeline without CONFIG: usage, exit 2" {

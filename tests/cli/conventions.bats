@@ -5,6 +5,7 @@
 # covered without editing this file. Programs are run by name through PATH,
 # as users run them (getopt's own messages then start with the bare name).
 bats_require_minimum_version 1.5.0
+load helpers
 
 setup() {
 	: "${LI_BIN:?LI_BIN must name the bin directory of the build}"
@@ -12,29 +13,6 @@ setup() {
 	cd "$BATS_TEST_TMPDIR" || return 1
 	mapfile -t PROGS < <(li_programs)
 	VERSION=$(sed -n 's/^VERSION *:= *//p' "$LI_ROOT/Makefile")
-}
-
-# Every li program: compiled (in $LI_BIN) or a script (tools/li-*).
-li_programs() {
-	local p
-	for p in "$LI_BIN"/li-* "$LI_ROOT"/tools/li-*; do
-		case $p in *.c | *.h | *.o) continue ;; esac
-		[ -f "$p" ] && [ -x "$p" ] && printf '%s\n' "$p"
-	done
-	return 0
-}
-
-# Run program path $1 by its name, with its directory first in PATH.
-byname() {
-	local p=$1
-	shift
-	PATH="${p%/*}:$PATH" "${p##*/}" "$@"
-}
-
-# Print why, and fail the test.
-flunk() {
-	printf '%s\n' "$@" >&2
-	return 1
 }
 
 @test "at least one li program exists" {

@@ -5,17 +5,13 @@
 # silently. Under `make asan` this runs against the sanitizer build, so any
 # ASan/UBSan report fails the test (it adds stderr lines and a non-1 status).
 bats_require_minimum_version 1.5.0
+load helpers
 
 setup() {
 	: "${LI_ROOT:?LI_ROOT must name the source tree}"
 	cd "$BATS_TEST_TMPDIR" || return 1
 	FIX=$LI_ROOT/tests/fixtures/images/hostile
 	SHARED=${LI_SHARED:-$LI_ROOT/../shared}/data/hostile
-}
-
-flunk() {
-	printf '%s\n' "$@" >&2
-	return 1
 }
 
 is_valid() {

@@ -5,6 +5,7 @@
 # the build runs, without an illegal instruction, on an emulated CPU that has
 # no AVX at all (qemu-user), taking the base path there.
 bats_require_minimum_version 1.5.0
+load helpers
 
 setup_file() {
 	cd "$BATS_FILE_TMPDIR"
@@ -27,11 +28,6 @@ PY
 setup() {
 	cd "$BATS_TEST_TMPDIR"
 	D=$BATS_FILE_TMPDIR
-}
-
-flunk() {
-	printf '%s\n' "$@" >&2
-	return 1
 }
 
 # The largest absolute difference between the prob columns of two outputs.

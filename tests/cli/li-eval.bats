@@ -3,6 +3,7 @@
 # fixtures), intervals, the paired DeLong test, plots, the results CSV, bad
 # input, and the man page's examples.
 bats_require_minimum_version 1.5.0
+load helpers
 
 FIX="$LI_ROOT/tests/fixtures/metrics"
 
@@ -71,9 +72,9 @@ second_model() {
 	run -0 --separate-stderr li-eval "$FIX/allneg.tsv"
 	echo "$output" > out.json
 	jq -e '.auroc == null and .auprc == null and .sensitivity == null and .specificity == 0.5' out.json
-	! grep -qi nan out.json
 	[ "${stderr_lines[0]}" = "li-eval: warning: auroc is undefined (the list has no positive rows): null" ]
 	[ "${#stderr_lines[@]}" -eq 3 ]
+	run ! grep -qi nan out.json
 	run -0 --separate-stderr li-eval --ci 50 "$FIX/allpos.tsv"
 	echo "$output" > pos.json
 	jq -e '.auroc == null and .auroc_ci == null and .auroc_delong_ci == null and .specificity == null' pos.json
@@ -85,7 +86,7 @@ second_model() {
 	li-eval --ci 300 --seed 5 -j 2 "$FIX/random3.tsv" > b.json
 	li-eval --ci=300 --seed 6 "$FIX/random3.tsv" > c.json
 	cmp a.json b.json
-	! cmp -s a.json c.json
+	run ! cmp -s a.json c.json
 	for k in auroc auprc sensitivity specificity precision f1 accuracy; do
 		jq -e --arg k "$k" '.[$k + "_ci"][0] <= .[$k] and .[$k] <= .[$k + "_ci"][1]' a.json
 	done
@@ -151,9 +152,9 @@ png_size() {
 	[ "$(png_size pr.png)" = 640x640 ]
 	[ "$(ls -A | sort | tr '\n' ' ')" = "pr.png roc.png " ]
 	# The curves differ from each other and between data sets.
-	! cmp -s roc.png pr.png
+	run ! cmp -s roc.png pr.png
 	li-eval --roc roc2.png "$FIX/random0.tsv" > /dev/null
-	! cmp -s roc.png roc2.png
+	run ! cmp -s roc.png roc2.png
 	run -2 li-eval --roc roc.jpg "$FIX/random0.tsv"
 	[ "${lines[0]}" = "li-eval: --roc: 'roc.jpg' must end in .png" ]
 }
@@ -164,6 +165,24 @@ png_size() {
 	[ -z "$(ls -A)" ]
 	run -1 li-eval --roc roc.png "$FIX/nopredpos.tsv" --compare /nonexistent.tsv
 	[ -z "$(ls -A)" ]
+}
+
+@test "-o FILE: the same JSON as stdout, written atomically with the other outputs" {
+	li-eval --ci 50 "$FIX/random5.tsv" > want.json
+	run -0 --separate-stderr li-eval --ci 50 -o got.json "$FIX/random5.tsv"
+	[ -z "$output" ]
+	cmp want.json got.json
+	run -0 li-eval --output=- --ci 50 "$FIX/random5.tsv"
+	[ "$output" = "$(cat want.json)" ]
+	# A failure leaves neither the JSON nor any other output, and an old file as it was.
+	echo old > got.json
+	run -1 li-eval -o got.json --roc roc.png "$FIX/allneg.tsv"
+	[ "$(cat got.json)" = old ]
+	[ -z "$(ls -A | grep -v -e "^got.json$" -e "^want.json$" -e "^separate-stderr-")" ] || flunk "left behind: $(ls -A)"
+	run -1 li-eval -o missing/dir.json "$FIX/random5.tsv"
+	[[ $output == "li-eval: cannot "*"missing/dir.json"* ]]
+	run -2 li-eval -o x.png --roc x.png "$FIX/random5.tsv"
+	[ "${lines[0]}" = "li-eval: 'x.png' is given for two outputs" ]
 }
 
 @test "--csv: the author's columns, header once, rows appended, values = the JSON's" {

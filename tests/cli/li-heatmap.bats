@@ -3,17 +3,13 @@
 # are, the thumbnail elsewhere, the colour bar), the colour map's lightness
 # ramp, filtering by slide, and errors.
 bats_require_minimum_version 1.5.0
+load helpers
 
 setup() {
 	: "${LI_ROOT:?LI_ROOT must name the source tree}"
 	cd "$BATS_TEST_TMPDIR" || return 1
 	CMU=${LI_SHARED:-$LI_ROOT/../shared}/data/CMU-1-Small-Region.tiff
 	[ -f "$CMU" ] || { echo "missing $CMU" >&2; return 1; }
-}
-
-flunk() {
-	printf '%s\n' "$@" >&2
-	return 1
 }
 
 # scores PROB: the CMU manifest (coords only) with every prob set to PROB

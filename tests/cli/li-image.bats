@@ -1,17 +1,13 @@
 #!/usr/bin/env bats
 # li-image.bats: info, check and convert (li-image(1)).
 bats_require_minimum_version 1.5.0
+load helpers
 
 setup() {
 	: "${LI_ROOT:?LI_ROOT must name the source tree}"
 	cd "$BATS_TEST_TMPDIR" || return 1
 	IMG=$LI_ROOT/tests/fixtures/images
 	SHARED=${LI_SHARED:-$LI_ROOT/../shared}/data
-}
-
-flunk() {
-	printf '%s\n' "$@" >&2
-	return 1
 }
 
 @test "info: a header, then path, format, width, height, channels per file" {

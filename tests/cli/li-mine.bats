@@ -3,6 +3,7 @@
 # against a numpy brute force (pairs and union, both metrics), shards and
 # blocking changing nothing, the random baseline, the montage, bad input.
 bats_require_minimum_version 1.5.0
+load helpers
 
 PY=/usr/bin/python3
 
@@ -99,7 +100,7 @@ EOF
 	[ "$output" = "$(printf 'path\tlabel\tscore\nc\t0\t7')" ]
 	run -0 --separate-stderr li-mine top -n 10 q.tsv --by score
 	[ "${#lines[@]}" -eq 4 ]
-	[[ $stderr == *"-n 10 is more than the 3 rows of 'q.tsv': keeping all"* ]]
+	[[ $stderr == *"li-mine: warning: -n 10 is more than the 3 rows of 'q.tsv': keeping all"* ]]
 	run -2 li-mine top p.tsv
 	run -1 --separate-stderr li-mine top -n 1 --by nope p.tsv
 	[ "$stderr" = "li-mine: 'p.tsv': no column 'nope'" ]
@@ -196,18 +197,18 @@ np.save("pool.npy", np.array([[0, 0], [3, 0], [0, 2]], np.float32))
 	li-mine knn --method random -q q.npy -l pool.tsv -p pool.npy -k 5 > r2.tsv 2> /dev/null
 	cmp r1.tsv r2.tsv
 	li-mine knn --method random -n 50 -l pool.tsv --seed 2 > r3.tsv 2> /dev/null
-	! cmp -s r1.tsv r3.tsv
+	run ! cmp -s r1.tsv r3.tsv
 	li-mine knn --method random -n 7 -l pool.tsv > r4.tsv 2> /dev/null
 	[ "$(tail -n +2 r4.tsv | wc -l)" -eq 7 ]
 	run -0 --separate-stderr li-mine knn --method random -n 1000 -l pool.tsv
 	[ "${#lines[@]}" -eq 301 ]
-	[[ $stderr == *"1000 rows asked for, the pool has 300: drawing all"* ]]
+	[[ $stderr == *"li-mine: warning: 1000 rows asked for, the pool has 300: drawing all"* ]]
 }
 
 @test "knn: k larger than the pool is clamped with a warning" {
 	mkfeat 3 6 4
 	run -0 --separate-stderr li-mine knn -q q.npy -p pool.npy -l pool.tsv -k 20 --pairs pairs.tsv
-	[[ $stderr == *"li-mine: -k 20 is larger than the pool (6 rows): using 6"* ]]
+	[[ $stderr == *"li-mine: warning: -k 20 is larger than the pool (6 rows): using 6"* ]]
 	[ "$(tail -n +2 pairs.tsv | wc -l)" -eq 18 ]
 	[ "${#lines[@]}" -eq 7 ]
 }
@@ -217,7 +218,7 @@ np.save("pool.npy", np.array([[0, 0], [3, 0], [0, 2]], np.float32))
 	$PY -c 'import numpy as np; np.save("none.npy", np.zeros((0, 4), np.float32))'
 	run -0 --separate-stderr li-mine knn -q none.npy -p pool.npy -l pool.tsv
 	[ "$output" = "$(printf 'path\tlabel\tslide\tdistance\trank\tquery')" ]
-	[ "$stderr" = "li-mine: no queries in 'none.npy': nothing mined" ]
+	[ "$stderr" = "li-mine: warning: no queries in 'none.npy': nothing mined" ]
 }
 
 @test "knn: bad input: exact messages, exit 1, no output file" {

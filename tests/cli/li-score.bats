@@ -4,6 +4,7 @@
 # classes separated, --features shape, --tta, streaming from a pipe, resizing,
 # bad images with and without --skip-bad, and bad input.
 bats_require_minimum_version 1.5.0
+load helpers
 
 # 40 noisy 32x32 PNGs (class 1 bright, class 0 dark) and one trained model,
 # shared by every test of the file.
@@ -106,7 +107,7 @@ setup() {
 	{ printf 'path\n'; echo "$D/big.png"; echo "$D/big.png"; echo "$D/p001.png"; } > l.tsv
 	run -0 --separate-stderr li-score -m "$M" l.tsv
 	[ "${#lines[@]}" -eq 4 ]
-	[ "$stderr" = "li-score: images are not 32x32: resizing them to the model's input size" ]
+	[ "$stderr" = "li-score: warning: images are not 32x32: resizing them to the model's input size" ]
 }
 
 @test "an undecodable image is an error naming it, and no output file is left" {
@@ -124,9 +125,9 @@ setup() {
 	{ head -3 "$D/list.tsv"; printf '%s\t1\ts1\n' "$PWD/bad.png" "$PWD/missing.png"; sed -n 4p "$D/list.tsv"; } > l.tsv
 	run -0 --separate-stderr li-score -m "$M" --skip-bad --features f.npy l.tsv
 	[ "${#lines[@]}" -eq 4 ]
-	[[ "$stderr" == *"li-score: skipping line 4: cannot decode '$PWD/bad.png'"* ]]
-	[[ "$stderr" == *"li-score: skipping line 5: "*"missing.png"* ]]
-	[[ "$stderr" == *"li-score: skipped 2 of 5 images" ]]
+	[[ "$stderr" == *"li-score: warning: skipping line 4: cannot decode '$PWD/bad.png'"* ]]
+	[[ "$stderr" == *"li-score: warning: skipping line 5: "*"missing.png"* ]]
+	[[ "$stderr" == *"li-score: warning: skipped 2 of 5 images" ]]
 	run -0 /usr/bin/python3 -c "import numpy; print(numpy.load('f.npy').shape)"
 	[ "$output" = "(3, 64)" ]
 }

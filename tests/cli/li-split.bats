@@ -4,6 +4,7 @@
 # seed, sizes near the fractions, both classes in every split, file order
 # irrelevant), ablation subsets, an external test set, bad input.
 bats_require_minimum_version 1.5.0
+load helpers
 
 setup() {
 	cd "$BATS_TEST_TMPDIR"
@@ -111,7 +112,7 @@ mkdata() {
 	mkdata
 	touch D/hard_labeled_dataset/notes.txt D/hard_labeled_dataset/.hidden.png
 	run -0 --separate-stderr li-split --from-dir D -o out
-	[[ $stderr == *"ignored 1 entry without a .png, .jpg or .jpeg name, e.g. 'D/hard_labeled_dataset/notes.txt'"* ]]
+	[[ $stderr == *"li-split: warning: '"*"': ignored 1 entry without a .png, .jpg or .jpeg name, e.g. 'D/hard_labeled_dataset/notes.txt'"* ]]
 	mkdir -p Empty/hard_labeled_dataset
 	run -1 --separate-stderr li-split --from-dir Empty -o out2
 	[[ $stderr == *"'Empty/hard_labeled_dataset': no .png, .jpg or .jpeg files"* ]]
@@ -153,9 +154,9 @@ mkdata() {
 	li-split -s 42 -o e42 list.tsv 2> /dev/null
 	cmp d42/test.tsv e42/test.tsv # 42 is the default
 	li-split -s 44 -o c list.tsv 2> /dev/null
-	! cmp -s a/test.tsv c/test.tsv
-	! cmp -s a/test.tsv e42/test.tsv
-	! cmp -s c/test.tsv e42/test.tsv
+	run ! cmp -s a/test.tsv c/test.tsv
+	run ! cmp -s a/test.tsv e42/test.tsv
+	run ! cmp -s c/test.tsv e42/test.tsv
 }
 
 @test "the input's row order does not change which rows go where" {
@@ -184,7 +185,7 @@ mkdata() {
 	run -0 --separate-stderr li-split -o two two.tsv
 	[ "$(colvals two/train.tsv label | tr '\n' ' ')" = "0 1 " ]
 	[ "$(colvals two/test.tsv label | tr '\n' ' ')" = "0 1 " ]
-	[[ $stderr == *"valid has only negative rows"* ]]
+	[[ $stderr == *"li-split: warning: valid has only negative rows"* ]]
 }
 
 @test "--group patient: no patient in two splits" {
@@ -220,7 +221,7 @@ mkdata() {
 		[ "$m" -eq "$(awk -v n="$n" 'BEGIN { print int(n * 0.25 + 0.5) }')" ]
 	done
 	li-split -s 5 --subset 0.25 --subset-seed 9 -o sub9 list.tsv 2> /dev/null
-	! cmp -s sub/train.tsv sub9/train.tsv
+	run ! cmp -s sub/train.tsv sub9/train.tsv
 	cmp full/test.tsv sub9/test.tsv
 }
 

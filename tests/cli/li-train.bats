@@ -4,6 +4,7 @@
 # li-score separating the classes, determinism, bit-identical resume after
 # kill -9, presets, --last/--select/--patience, --init, and bad input.
 bats_require_minimum_version 1.5.0
+load helpers
 
 setup_file() {
 	cd "$BATS_FILE_TMPDIR"

@@ -3,6 +3,7 @@
 # NAME matches its file, and every program has a page (loops over whatever
 # pages and programs exist, so new ones are covered without editing this file).
 bats_require_minimum_version 1.5.0
+load helpers
 
 setup() {
 	: "${LI_BIN:?LI_BIN must name the bin directory of the build}"
@@ -10,21 +11,6 @@ setup() {
 	cd "$BATS_TEST_TMPDIR" || return 1
 	mapfile -t PAGES < <(compgen -G "$LI_ROOT/man/*.[1-8]" | sort)
 	mapfile -t PROGS < <(li_programs)
-}
-
-# Every li program: compiled (in $LI_BIN) or a script (tools/li-*).
-li_programs() {
-	local p
-	for p in "$LI_BIN"/li-* "$LI_ROOT"/tools/li-*; do
-		case $p in *.c | *.h | *.o) continue ;; esac
-		[ -f "$p" ] && [ -x "$p" ] && printf '%s\n' "$p"
-	done
-	return 0
-}
-
-flunk() {
-	printf '%s\n' "$@" >&2
-	return 1
 }
 
 @test "the overview and format pages exist" {

@@ -2,6 +2,7 @@
 # pipeline.bats: li-pipeline end to end on a tiny Fashion-MNIST LI-like task,
 # resumability, config errors, mining methods, and sharded scoring.
 bats_require_minimum_version 1.5.0
+load helpers
 
 setup_file() {
 	export FL="$BATS_FILE_TMPDIR/fl"
@@ -37,7 +38,7 @@ config() {
 	# The summary table names both models' metrics and the DeLong comparison.
 	[[ "$output" == *"auroc"* ]]
 	[[ "$output" == *"DeLong"* ]]
-	[[ "$stderr" == *"device 'cuda' is ignored"* ]]
+	[[ "$stderr" == *"li-pipeline: warning: device 'cuda' is ignored"* ]]
 	# Same test rows for weak and strong, and they are the external test list.
 	cmp <(cut -f1 "$R/test.weak.tsv") <(cut -f1 "$R/test.strong.tsv")
 	cmp <(cut -f1 "$R/test.tsv") <(cut -f1 "$FL/test.tsv")
@@ -58,7 +59,8 @@ config() {
 	run --separate-stderr li-pipeline "$cfg"
 	[ "$status" -eq 0 ]
 	[[ "$stderr" == *"up to date"* ]]
-	! grep -q 'up to date' <<<"$(grep -v 'up to date' <<<"$stderr" | grep '\] ')"
+	reran=$(grep '\] ' <<<"$stderr" | grep -v ': up to date$' || true)
+	[ -z "$reran" ] || { echo "steps redone: $reran"; false; }
 	[ "$(wc -l < "$BATS_TEST_TMPDIR/results/weak_model_results.csv")" -eq 2 ]
 
 	# Deleting one step's output redoes that step and those after it only.
@@ -67,6 +69,40 @@ config() {
 	[ "$status" -eq 0 ]
 	[[ "$stderr" == *"[1] split: up to date"* ]]
 	[[ "$stderr" == *"mine (knn) ("* ]]
+}
+
+@test "a run directory with a space: a second run redoes nothing" {
+	cfg=$(config sp "out_dir: $BATS_TEST_TMPDIR/my results")
+	sed -i "0,/^out_dir:.*/{/^out_dir:.*/d}" "$cfg"
+	run --separate-stderr li-pipeline "$cfg"
+	[ "$status" -eq 0 ] || flunk "$stderr"
+	[ -s "$BATS_TEST_TMPDIR/my results/sp_fold-1/compare.json" ]
+	run --separate-stderr li-pipeline "$cfg"
+	[ "$status" -eq 0 ] || flunk "$stderr"
+	reran=$(grep '\] ' <<<"$stderr" | grep -v ': up to date$' || true)
+	[ -z "$reran" ] || flunk "steps redone: $reran"
+}
+
+@test "a step that fails removes its temporary output" {
+	cfg=$(config tmp)
+	run -0 li-pipeline "$cfg"
+	R=$BATS_TEST_TMPDIR/results/tmp_fold-1
+	# A mined list of one's own, without a label column: the merge into the
+	# strong model's training list (deleted, to be made again) fails.
+	printf 'path\nx.png\n' > "$R/mined.tsv"
+	rm "$R/train.strong.tsv"
+	run --separate-stderr li-pipeline "$cfg"
+	[ "$status" -eq 1 ]
+	[[ $stderr == *"step 'strong training list' failed"* ]] || flunk "$stderr"
+	[ -z "$(cd "$R" && ls -A | grep '\.tmp$')" ] || flunk "left behind: $(ls -A "$R")"
+}
+
+@test "-n prints the commands and creates nothing" {
+	cfg=$(config dry)
+	run -0 --separate-stderr li-pipeline -n "$cfg"
+	[ ! -e "$BATS_TEST_TMPDIR/results" ] || flunk "created: $(find "$BATS_TEST_TMPDIR/results")"
+	[[ ${lines[0]} == "li-split --from-dir $FL/data "* ]] || flunk "$output"
+	[[ $output == *"li-eval "*" -o $BATS_TEST_TMPDIR/results/dry_fold-1/compare.json "* ]] || flunk "$output"
 }
 
 @test "no false positives: mining adds nothing, the strong model is still trained and compared" {

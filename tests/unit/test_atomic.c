@@ -11,22 +11,12 @@
 #include "li_atomic.h"
 #include "li_error.h"
 #include "tap.h"
-
-static char dir[] = "/tmp/li-test-atomic.XXXXXX";
-
-static const char *in_dir(const char *name)
-{
-	static char buf[4][512];
-	static int k;
-	k = (k + 1) % 4;
-	snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-	return buf[k];
-}
+#include "testdir.h"
 
 /* Entries in the test directory (temp files start with '.'). */
 static int entries(void)
 {
-	DIR *d = opendir(dir);
+	DIR *d = opendir(test_dir);
 	int n = 0;
 	struct dirent *e;
 	while (d && (e = readdir(d)))
@@ -34,17 +24,6 @@ static int entries(void)
 	if (d)
 		closedir(d);
 	return n;
-}
-
-static const char *slurp(const char *path)
-{
-	static char buf[256];
-	FILE *f = fopen(path, "r");
-	size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
-	buf[n] = '\0';
-	if (f)
-		fclose(f);
-	return f ? buf : "(absent)";
 }
 
 static void on_term_own(int sig)
@@ -83,7 +62,7 @@ static void killed_child(int sig, int own_handler, const char *label)
 		if (own_handler) {
 			char fd[16];
 			snprintf(fd, sizeof fd, "%d", p[1]);
-			execl("/proc/self/exe", "test_atomic", "--own-handler", dir, fd, (char *)NULL);
+			execl("/proc/self/exe", "test_atomic", "--own-handler", test_dir, fd, (char *)NULL);
 			_exit(4);
 		}
 		child_writes(p[1]);
@@ -143,7 +122,7 @@ static void test_stale(void)
 	snprintf(want, sizeof want, "cannot read the directory of '%s': No such file or directory", in_dir("nope/m.st"));
 	is_str(li_errmsg(), want, "its message");
 	char cmd[700];
-	snprintf(cmd, sizeof cmd, "rm -f '%s'/.m.st* '%s'/.xm.st* '%s'", dir, dir, in_dir("m.st"));
+	snprintf(cmd, sizeof cmd, "rm -f '%s'/.m.st* '%s'/.xm.st* '%s'", test_dir, test_dir, in_dir("m.st"));
 	ok(system(cmd) == 0, "clean");
 }
 
@@ -166,15 +145,13 @@ static void test_check(void)
 int main(int argc, char **argv)
 {
 	if (argc == 4 && strcmp(argv[1], "--own-handler") == 0) {
-		snprintf(dir, sizeof dir, "%s", argv[2]);
+		snprintf(test_dir, sizeof test_dir, "%s", argv[2]);
 		signal(SIGTERM, on_term_own);
 		child_writes((int)strtol(argv[3], NULL, 10));
 	}
 	umask(022);
-	if (!mkdtemp(dir)) {
-		ok(0, "mkdtemp");
+	if (test_dir_make() < 0)
 		return done_testing();
-	}
 	li_atomic a;
 	FILE *f = li_atomic_open(&a, in_dir("out.txt"));
 	ok(f != NULL && a.fp == f && a.tmp && a.slot >= 0, "open");
@@ -185,17 +162,17 @@ int main(int argc, char **argv)
 	fputs("good\n", f);
 	ok(access(in_dir("out.txt"), F_OK) != 0, "nothing at the destination before commit");
 	is_int(li_atomic_commit(&a), 0, "commit");
-	is_str(slurp(in_dir("out.txt")), "good\n", "committed content");
+	is_str(read_text(in_dir("out.txt")), "good\n", "committed content");
 	is_int(entries(), 1, "no temp file left after commit");
 	struct stat sb;
 	ok(stat(in_dir("out.txt"), &sb) == 0 && (sb.st_mode & 0777) == 0644, "mode follows the umask (0644)");
 	li_atomic_abort(&a); /* no-op after commit */
-	is_str(slurp(in_dir("out.txt")), "good\n", "abort after commit changes nothing");
+	is_str(read_text(in_dir("out.txt")), "good\n", "abort after commit changes nothing");
 
 	f = li_atomic_open(&a, in_dir("out.txt"));
 	fputs("bad\n", f);
 	li_atomic_abort(&a);
-	is_str(slurp(in_dir("out.txt")), "good\n", "abort keeps the old file");
+	is_str(read_text(in_dir("out.txt")), "good\n", "abort keeps the old file");
 	is_int(entries(), 1, "abort removes the temp file");
 
 	/* A commit that fails at the flush (the descriptor is gone). */
@@ -206,7 +183,7 @@ int main(int argc, char **argv)
 	char want[1024];
 	snprintf(want, sizeof want, "cannot write '%s': Bad file descriptor", in_dir("out.txt"));
 	is_str(li_errmsg(), want, "its message");
-	is_str(slurp(in_dir("out.txt")), "good\n", "a failed commit keeps the good file");
+	is_str(read_text(in_dir("out.txt")), "good\n", "a failed commit keeps the good file");
 	is_int(entries(), 1, "and removes the temp file");
 
 	/* A commit that fails at the rename (the destination is a directory). */
@@ -253,7 +230,7 @@ int main(int argc, char **argv)
 	waitpid(pid, &st, 0);
 	ok(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM, "forked child killed");
 	is_int(li_atomic_commit(&a), 0, "the parent's file survives and commits");
-	is_str(slurp(in_dir("parent.txt")), "parent\n", "its content");
+	is_str(read_text(in_dir("parent.txt")), "parent\n", "its content");
 	unlink(in_dir("parent.txt"));
 
 	test_stale();
@@ -265,8 +242,6 @@ int main(int argc, char **argv)
 	killed_child(SIGPIPE, 0, "SIGPIPE");
 	killed_child(SIGTERM, 1, "own SIGTERM handler");
 
-	char cmd[600];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	ok(system(cmd) == 0, "cleanup");
+	ok(test_dir_remove() == 0, "cleanup");
 	return done_testing();
 }

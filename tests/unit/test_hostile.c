@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "li_error.h"
-#include "li_image.h"
+#include "li_image_io.h"
 #include "li_slide.h"
 #include "tap.h"
 

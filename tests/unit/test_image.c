@@ -8,13 +8,13 @@
 #include <unistd.h>
 
 #include "li_error.h"
-#include "li_image.h"
+#include "li_image_io.h"
 #include "tap.h"
+#include "testdir.h"
 
 #define FIX "tests/fixtures/images"
 #define PYTHON "/usr/bin/python3"
 
-static char tmpdir[] = "/tmp/li-test-image.XXXXXX";
 static int noise = 8; /* pattern(): hash noise amplitude (a power of two) */
 
 static uint8_t *slurp(const char *path, size_t *len)
@@ -64,7 +64,7 @@ static void test_against_pil(void)
 {
 	char cmd[4096];
 	snprintf(cmd, sizeof cmd, PYTHON " tests/unit/py/image_ref.py %s " FIX "/pngsuite/*.png " FIX
-	         "/jpeg/*", tmpdir);
+	         "/jpeg/*", test_dir);
 	FILE *p = popen(cmd, "r");
 	if (!ok(p != NULL, "run image_ref.py"))
 		return;
@@ -99,7 +99,7 @@ static void test_against_pil(void)
 			diag("%s", li_errmsg());
 			continue;
 		}
-		snprintf(ref, sizeof ref, "%s/%s.rgb", tmpdir, name);
+		snprintf(ref, sizeof ref, "%s/%s.rgb", test_dir, name);
 		if (compare_ref(img, ref, tol, name)) {
 			if (is_jpeg)
 				jpeg++;
@@ -112,7 +112,7 @@ static void test_against_pil(void)
 		if (ok(img && img->channels == 1, "%s decodes as gray", name)) {
 			char what[1200];
 			snprintf(what, sizeof what, "%s gray", name);
-			snprintf(ref, sizeof ref, "%s/%s.gray", tmpdir, name);
+			snprintf(ref, sizeof ref, "%s/%s.gray", test_dir, name);
 			compare_ref(img, ref, tol, what);
 		}
 		li_image_free(img);
@@ -187,7 +187,7 @@ static void test_round_trips(void)
 	/* To files, atomically, format by extension. */
 	li_image *img = pattern(20, 10, 3, 2);
 	char path[512];
-	snprintf(path, sizeof path, "%s/out.PNG", tmpdir);
+	snprintf(path, sizeof path, "%s/out.PNG", test_dir);
 	is_int(li_image_write(img, path, NULL), 0, "write .PNG");
 	li_image *d = li_image_read(path, NULL);
 	ok(d && memcmp(d->data, img->data, 600) == 0, "read back .PNG exact");
@@ -200,24 +200,24 @@ static void test_round_trips(void)
 		li_image_wopts fast = LI_IMAGE_WOPTS_DEFAULT;
 		fast.png_fast = 1;
 		fast.png_level = level;
-		snprintf(path, sizeof path, "%s/fast%d.png", tmpdir, level);
+		snprintf(path, sizeof path, "%s/fast%d.png", test_dir, level);
 		is_int(li_image_write(img, path, &fast), 0, "write with png_fast, level %d", level);
 		d = li_image_read(path, NULL);
 		ok(d && memcmp(d->data, img->data, 600) == 0, "png_fast level %d reads back exact", level);
 		li_image_free(d);
 	}
-	snprintf(path, sizeof path, "%s/out.jpeg", tmpdir);
+	snprintf(path, sizeof path, "%s/out.jpeg", test_dir);
 	is_int(li_image_write(img, path, NULL), 0, "write .jpeg");
 	is_int(li_image_read_info(path, &info), 0, "info of written JPEG");
 	ok(info.format == LI_IMAGE_JPEG && info.width == 20 && info.channels == 3, "JPEG info fields");
-	snprintf(path, sizeof path, "%s/out.bmp", tmpdir);
+	snprintf(path, sizeof path, "%s/out.bmp", test_dir);
 	is_int(li_image_write(img, path, NULL), -1, "unknown extension refused");
 	char want[600];
 	snprintf(want, sizeof want, "cannot write '%s': unknown image type (use .png, .jpg or .jpeg)", path);
 	is_str(li_errmsg(), want, "unknown extension message");
 	ok(access(path, F_OK) != 0, "nothing written for .bmp");
 	li_image_wopts bad = {.png_level = 10, .jpeg_quality = 90};
-	snprintf(path, sizeof path, "%s/bad.png", tmpdir);
+	snprintf(path, sizeof path, "%s/bad.png", test_dir);
 	is_int(li_image_write(img, path, &bad), -1, "level 10 refused");
 	snprintf(want, sizeof want, "cannot write '%s': PNG compression level 10 is not in 0-9", path);
 	is_str(li_errmsg(), want, "level message");
@@ -291,8 +291,8 @@ static void test_resize(void)
 	/* Against PIL: BOX for integer downscale (PIL rounds its intermediate
 	 * pass to 8 bits, so within 1), BILINEAR for upscale (within 1). */
 	char png[512], out[512], cmd[2048];
-	snprintf(png, sizeof png, "%s/src.png", tmpdir);
-	snprintf(out, sizeof out, "%s/pil.rgb", tmpdir);
+	snprintf(png, sizeof png, "%s/src.png", test_dir);
+	snprintf(out, sizeof out, "%s/pil.rgb", test_dir);
 	li_image_write(src, png, NULL);
 	struct { int w, h; const char *filter; } cases[] = {
 		{32, 24, "BOX"}, {16, 12, "BOX"}, {8, 6, "BOX"}, {160, 120, "BILINEAR"}, {97, 61, "BILINEAR"},
@@ -395,17 +395,13 @@ static void test_errors(void)
 
 int main(void)
 {
-	if (!mkdtemp(tmpdir)) {
-		ok(0, "mkdtemp");
+	if (test_dir_make() < 0)
 		return done_testing();
-	}
 	test_against_pil();
 	test_round_trips();
 	test_resize();
 	test_errors();
-	char cmd[600];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-	if (system(cmd) != 0)
-		diag("could not remove %s", tmpdir);
+	if (test_dir_remove() != 0)
+		diag("could not remove %s", test_dir);
 	return done_testing();
 }

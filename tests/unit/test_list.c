@@ -11,37 +11,7 @@
 #include "li_error.h"
 #include "li_list.h"
 #include "tap.h"
-
-static char dir[] = "/tmp/li-test-list.XXXXXX";
-
-static const char *in_dir(const char *name)
-{
-	static char buf[4][512];
-	static int k;
-	k = (k + 1) % 4;
-	snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-	return buf[k];
-}
-
-static const char *put(const char *name, const char *text)
-{
-	const char *p = in_dir(name);
-	FILE *f = fopen(p, "wb");
-	fputs(text, f);
-	fclose(f);
-	return p;
-}
-
-static char *slurp(const char *path)
-{
-	static char buf[8192];
-	FILE *f = fopen(path, "rb");
-	size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
-	buf[n] = '\0';
-	if (f)
-		fclose(f);
-	return buf;
-}
+#include "testdir.h"
 
 /* The list must be refused with message "'<path>'<rest>". */
 static void refused(const char *name, const char *text, const char *rest)
@@ -80,10 +50,8 @@ static void generate_rows(int fd, long n)
 
 int main(void)
 {
-	if (!mkdtemp(dir)) {
-		ok(0, "mkdtemp");
+	if (test_dir_make() < 0)
 		return done_testing();
-	}
 	/* A header list with an unknown column, UTF-8, CRLF ends and trailing empty lines. */
 	const char *p = put("a.tsv", "path\tlabel\tstain\tprob\r\n"
 				     "pos_p1_s1_0001.png\t1\tH&E\t0.93\r\n"
@@ -124,7 +92,7 @@ int main(void)
 	is_int(li_list_write(l, q, idx, 2), 0, "write a subset");
 	const char *subset = "path\tlabel\tstain\tprob\tfold\nd.png\t0\tx\t0.5\t1\n"
 			     "neg/ünïcode 图像.png\t0\t\t1e-3\t2\n";
-	is_str(slurp(q), subset, "subset written with header, unknown column and new column");
+	is_str(read_text(q), subset, "subset written with header, unknown column and new column");
 	li_list *m = li_list_read(q);
 	ok(m && m->nrows == 2 && m->ncols == 5 && strcmp(m->rows[1].field[4], "2") == 0, "written list reads back");
 	li_list_free(m);
@@ -132,7 +100,7 @@ int main(void)
 	is_int(li_list_write(l, q, NULL, 0), -1, "tab inside a field refused on write");
 	snprintf(want, sizeof want, "'%s': column 'stain' of row 1 contains a tab or newline", q);
 	is_str(li_errmsg(), want, "its message");
-	is_str(slurp(q), subset, "the failed write left the old file alone");
+	is_str(read_text(q), subset, "the failed write left the old file alone");
 	li_list_free(l);
 
 	/* Typed access errors, with line numbers. */
@@ -207,7 +175,7 @@ int main(void)
 	is_str(li_errmsg(), "'w.tsv': column 'prob' of row 2 contains a tab or newline", "its message");
 	li_list_writer_free(w);
 	fclose(f);
-	is_str(slurp(in_dir("w.tsv")), "path\tprob\tslide\tlabel\na\t0.75\ts1\t1\n",
+	is_str(read_text(in_dir("w.tsv")), "path\tprob\tslide\tlabel\na\t0.75\ts1\t1\n",
 	       "header once; 'label' appended, 'prob' replaced in place");
 	li_list_free(l);
 	const char *cols[] = {"path", "label"};
@@ -289,8 +257,6 @@ int main(void)
 	fclose(in);
 	waitpid(pid, NULL, 0);
 
-	char cmd[600];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	ok(system(cmd) == 0, "cleanup");
+	ok(test_dir_remove() == 0, "cleanup");
 	return done_testing();
 }

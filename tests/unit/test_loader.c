@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "li_error.h"
-#include "li_image.h"
+#include "li_image_io.h"
 #include "li_loader.h"
 #include "tap.h"
 
@@ -150,7 +150,7 @@ static void test_bad(void)
 	li_loader_submit(L, N, q, NULL, NULL, true, NULL);
 	li_loader_submit(L, N, q, NULL, NULL, true, NULL);
 	li_loader_free(L);
-	ok(1, "free with queued batches returns");
+	ok(1, "liveness only: free with queued batches returns (a hang times the test out; leaks show under make asan)");
 }
 
 int main(void)

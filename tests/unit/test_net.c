@@ -11,6 +11,7 @@
 
 #include "li_error.h"
 #include "li_net.h"
+#include "li_nn.h"
 #include "li_rng.h"
 #include "li_safetensors.h"
 #include "tap.h"

@@ -13,25 +13,7 @@
 #include "li_error.h"
 #include "li_npy.h"
 #include "tap.h"
-
-static char dir[] = "/tmp/li-test-npy.XXXXXX";
-
-static const char *in_dir(const char *name)
-{
-	static char buf[4][512];
-	static int k;
-	k = (k + 1) % 4;
-	snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-	return buf[k];
-}
-
-static int sh(const char *fmt, const char *a, const char *b)
-{
-	char cmd[2048];
-	snprintf(cmd, sizeof cmd, fmt, a, b);
-	int rc = system(cmd);
-	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
+#include "testdir.h"
 
 /* The formulas npy_make.py and npy_check.py use. */
 static float f32v(size_t i) { return (float)(i * 0.25 - 3); }
@@ -155,12 +137,10 @@ static li_npy *read_via_stdin(const char *name, long len)
 
 int main(void)
 {
-	if (!mkdtemp(dir)) {
-		ok(0, "mkdtemp");
+	if (test_dir_make() < 0)
 		return done_testing();
-	}
 	ok(access("/usr/bin/python3", X_OK) == 0, "/usr/bin/python3 is there (python3-numpy is a dependency)");
-	is_int(sh("/usr/bin/python3 tests/unit/py/npy_make.py %s%s", dir, ""), 0, "numpy wrote the test files");
+	is_int(sh("/usr/bin/python3 tests/unit/py/npy_make.py %s", test_dir), 0, "numpy wrote the test files");
 
 	/* numpy -> C */
 	read_good("f32_3x4.npy", 2, (size_t[]){3, 4});
@@ -301,8 +281,6 @@ int main(void)
 	ok(a == NULL, "truncated pipe refused");
 	is_str(li_errmsg(), "'stdin': data is 400 bytes, shape (100, 3) float32 needs 1200", "its message");
 
-	char cmd[600];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	ok(system(cmd) == 0, "cleanup");
+	ok(test_dir_remove() == 0, "cleanup");
 	return done_testing();
 }

@@ -21,6 +21,7 @@
 #include "li_cli.h"
 #include "li_error.h"
 #include "li_net.h"
+#include "li_nn.h"
 #include "li_optim.h"
 #include "li_safetensors.h"
 #include "tap.h"

@@ -12,25 +12,7 @@
 #include "li_error.h"
 #include "li_safetensors.h"
 #include "tap.h"
-
-static char dir[] = "/tmp/li-test-st.XXXXXX";
-
-static const char *in_dir(const char *name)
-{
-	static char buf[4][512];
-	static int k;
-	k = (k + 1) % 4;
-	snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-	return buf[k];
-}
-
-static int sh(const char *fmt, const char *a)
-{
-	char cmd[2048];
-	snprintf(cmd, sizeof cmd, fmt, a);
-	int rc = system(cmd);
-	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
+#include "testdir.h"
 
 /* Bit-exact float comparison (so -0 != 0 and nan == nan of the same kind). */
 static int same_bits(float a, float b)
@@ -61,12 +43,10 @@ static float trunc_bf16(float x)
 
 int main(void)
 {
-	if (!mkdtemp(dir)) {
-		ok(0, "mkdtemp");
+	if (test_dir_make() < 0)
 		return done_testing();
-	}
 	ok(access("/usr/bin/python3", X_OK) == 0, "/usr/bin/python3 is there (python3-numpy is a dependency)");
-	is_int(sh("/usr/bin/python3 tests/unit/py/st_make.py %s", dir), 0, "numpy wrote the test files");
+	is_int(sh("/usr/bin/python3 tests/unit/py/st_make.py %s", test_dir), 0, "numpy wrote the test files");
 
 	is_str(li_dtype_name(LI_DT_BF16), "BF16", "dtype name");
 	is_int(li_dtype_from_name("I64"), LI_DT_I64, "dtype from name");
@@ -226,8 +206,6 @@ int main(void)
 	ok(st && li_st_count(st) == 0 && li_st_meta_count(st) == 0, "empty file reads back");
 	li_st_close(st);
 
-	char cmd[600];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	ok(system(cmd) == 0, "cleanup");
+	ok(test_dir_remove() == 0, "cleanup");
 	return done_testing();
 }

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "li_error.h"
-#include "li_image.h"
+#include "li_image_io.h"
 #include "li_slide.h"
 #include "tap.h"
 
@@ -129,10 +129,10 @@ static void test_aperio(const char *path)
 	static const int at[][2] = {{0, 0}, {1, 1}, {239, 479}, {1000, 1400}, {2100, 2900},
 				    {-50, 100}, {2000, -30}};
 	for (size_t i = 0; l0 && i < LI_ARRAY_LEN(at); i++) {
-		li_image *r = li_slide_read_region(s, at[i][0], at[i][1], 0, 224, 224);
+		li_image *rd = li_slide_read_region(s, at[i][0], at[i][1], 0, 224, 224);
 		li_image *c = li_image_crop(l0, at[i][0], at[i][1], 224, 224);
-		crops_same &= same_image(r, c);
-		li_image_free(r);
+		crops_same &= same_image(rd, c);
+		li_image_free(rd);
 		li_image_free(c);
 	}
 	ok(l0 && crops_same, "regions read at level 0 = crops of the kept level");

@@ -9,6 +9,7 @@
 #include "li_geojson.h"
 #include "li_tissue.h"
 #include "tap.h"
+#include "testdir.h"
 
 static uint64_t rs = 88172645463325252ULL;
 static unsigned rnd(void)
@@ -246,20 +247,6 @@ static void test_detect(void)
 	li_image_free(rgb);
 }
 
-static char dir[] = "/tmp/li-test-tissue.XXXXXX";
-
-static const char *put(const char *name, const char *text)
-{
-	static char p[2][512];
-	static int k;
-	k ^= 1;
-	snprintf(p[k], sizeof p[k], "%s/%s", dir, name);
-	FILE *f = fopen(p[k], "wb");
-	fputs(text, f);
-	fclose(f);
-	return p[k];
-}
-
 static void test_geojson(void)
 {
 	/* A QuPath FeatureCollection: a square with a square hole (class LI),
@@ -325,8 +312,8 @@ static void test_geojson(void)
 
 int main(void)
 {
-	if (!mkdtemp(dir))
-		return 1;
+	if (test_dir_make() < 0)
+		return done_testing();
 	test_median();
 	test_otsu();
 	test_close();
@@ -334,9 +321,7 @@ int main(void)
 	test_coverage();
 	test_detect();
 	test_geojson();
-	char cmd[600];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	if (system(cmd) != 0)
-		diag("could not remove %s", dir);
+	if (test_dir_remove() != 0)
+		diag("could not remove %s", test_dir);
 	return done_testing();
 }

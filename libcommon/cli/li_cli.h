@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "li_util.h"
+
 enum { LI_EXIT_OK = 0, LI_EXIT_FAILURE = 1, LI_EXIT_USAGE = 2 };
 
 void li_cli_init(const char *argv0);
@@ -20,8 +22,12 @@ const char *li_prog(void);
 /* The noreturn attribute repeats _Noreturn for cppcheck, which reads only
  * the former and would otherwise flag every "if (!p) li_die(...)". */
 
-/* "prog: message" on stderr. */
+/* "prog: warning: message" on stderr: something the user should look at (a
+ * fallback taken, input ignored, a result undefined); the run goes on. */
 void li_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "prog: message" on stderr: what the run did (counts, choices), or the error
+ * of one item when the program goes on with the others and exits 1 at the end. */
+void li_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* "prog: message", exit 1. */
 _Noreturn void li_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 /* "prog: <li_errmsg()>", exit 1: for a library call that failed. */
@@ -49,9 +55,7 @@ double li_opt_double(const char *opt, const char *arg, double min, double max);
 uint64_t li_opt_u64(const char *opt, const char *arg);
 /* Pick one of a NULL-terminated list of names; returns its index. */
 int li_opt_choice(const char *opt, const char *arg, const char *const *names);
-/* The same checks without dying: 0 on success, -1 with li_error set. */
-int li_parse_long(const char *s, long *out);
-int li_parse_double(const char *s, double *out);
+/* The same checks without dying: li_parse_long and li_parse_double (li_util.h). */
 
 /* Colour on stderr: only on a TTY, never when NO_COLOR is set (no-color.org). */
 bool li_cli_color(void);
@@ -70,7 +74,4 @@ typedef struct li_progress {
 void li_progress_start(li_progress *p, const char *label, uint64_t total);
 void li_progress_update(li_progress *p, uint64_t done, const char *extra);
 void li_progress_end(li_progress *p);
-
-/* Monotonic seconds. */
-double li_now(void);
 #endif

@@ -9,7 +9,6 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 static const char *prog = "li";
@@ -28,18 +27,27 @@ void li_cli_init(const char *argv0)
 		li_die_lib();
 }
 
-static void vmsg(const char *fmt, va_list ap)
+/* "prog: " (and the label, "warning: ", when given), the message, a newline. */
+static void vmsg(const char *label, const char *fmt, va_list ap)
 {
-	fprintf(stderr, "%s: ", prog);
+	fprintf(stderr, "%s: %s", prog, label ? label : "");
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);
+}
+
+void li_note(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vmsg(NULL, fmt, ap);
+	va_end(ap);
 }
 
 void li_warn(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vmsg(fmt, ap);
+	vmsg("warning: ", fmt, ap);
 	va_end(ap);
 }
 
@@ -47,7 +55,7 @@ void li_die(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vmsg(fmt, ap);
+	vmsg(NULL, fmt, ap);
 	va_end(ap);
 	exit(LI_EXIT_FAILURE);
 }
@@ -62,7 +70,7 @@ void li_usage_error(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vmsg(fmt, ap);
+	vmsg(NULL, fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "Try '%s --help' for more information.\n", prog);
 	exit(LI_EXIT_USAGE);
@@ -105,36 +113,6 @@ void li_cli_close_stdout(void)
 			errno ? strerror(errno) : "I/O error");
 		_exit(LI_EXIT_FAILURE);
 	}
-}
-
-int li_parse_long(const char *s, long *out)
-{
-	char *end;
-	if (!s || !*s)
-		return li_error("empty number");
-	errno = 0;
-	long v = strtol(s, &end, 10);
-	if (end == s || *end)
-		return li_error("'%s' is not an integer", s);
-	if (errno == ERANGE)
-		return li_error("'%s' is out of range", s);
-	*out = v;
-	return 0;
-}
-
-int li_parse_double(const char *s, double *out)
-{
-	char *end;
-	if (!s || !*s)
-		return li_error("empty number");
-	errno = 0;
-	double v = strtod(s, &end);
-	if (end == s || *end)
-		return li_error("'%s' is not a number", s);
-	if (errno == ERANGE || !isfinite(v))
-		return li_error("'%s' is out of range", s);
-	*out = v;
-	return 0;
 }
 
 long li_opt_long(const char *opt, const char *arg, long min, long max)
@@ -197,13 +175,6 @@ int li_cli_default_threads(void)
 		return (int)v;
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
 	return n >= 1 ? (int)(n > 1024 ? 1024 : n) : 1;
-}
-
-double li_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 void li_progress_start(li_progress *p, const char *label, uint64_t total)
