@@ -4,7 +4,8 @@
  *   infer_img_s X      eval forward at --batch (median)
  *   infer1_img_s X     eval forward at batch 1 (median)
  *   peak_rss_mb X      getrusage ru_maxrss
- *   layer NAME fwd_ms X bwd_ms Y fwd_gflop_s Z bwd_gflop_s W   (per iteration)
+ *   layer NAME fwd_ms X bwd_ms Y fwd_gflop_s Z bwd_gflop_s W [fwd_path P] [bwd_path Q]
+ *                      (per iteration; P, Q: the conv's path, li_conv_path)
  * usage: bench_net [--describe] [--arch A] [--size S] [--batch B] [--classes K]
  *                  [--threads T] [--iters N] [--warmup W] [--mode all|train|infer]
  *                  [--im2col]   (no Winograd: every conv as im2col + GEMM)
@@ -49,10 +50,15 @@ static void print_profile(const li_net *net, int iters, const char *prefix)
 		const li_net_prof *p = li_net_prof_at(net, i);
 		if (!p->forward_calls && !p->backward_calls)
 			continue;
-		printf("%s %s fwd_ms %.2f bwd_ms %.2f fwd_gflop_s %.1f bwd_gflop_s %.1f\n", prefix,
+		printf("%s %s fwd_ms %.2f bwd_ms %.2f fwd_gflop_s %.1f bwd_gflop_s %.1f", prefix,
 		       p->name, 1e3 * p->forward_s / iters, 1e3 * p->backward_s / iters,
 		       p->forward_s > 0 ? p->forward_flop / p->forward_s / 1e9 : 0.0,
 		       p->backward_s > 0 ? p->backward_flop / p->backward_s / 1e9 : 0.0);
+		if (p->forward_path)
+			printf(" fwd_path %s", p->forward_path);
+		if (p->backward_path && p->backward_calls)
+			printf(" bwd_path %s", p->backward_path);
+		printf("\n");
 	}
 }
 

@@ -380,3 +380,15 @@ void li_nchw_to_cnhw(const float *x, int n, int c, int hw, float *y, li_pool *po
 	transpose_job j = {.x = x, .y = y, .n = n, .c = c, .hw = (size_t)hw};
 	li_pool_run(pool, n * c, transpose_task, &j);
 }
+
+const char *li_conv_path(const li_conv *c, int n, int h, int w, size_t col_floats, bool cached,
+			 bool backward, li_pool *pool)
+{
+	if (is_pointwise(c))
+		return "gemm";
+	if (!backward)
+		return wino_block(c, n, h, w, col_floats, cached, pool) ? "winograd" : "im2col";
+	bool dx = wino_block(c, n, h, w, col_floats, false, pool) > 0;
+	bool dw = wgrad_block(c, n, h, w, col_floats) > 0;
+	return dx && dw ? "winograd" : dx ? "dx-winograd/dw-im2col" : dw ? "dx-im2col/dw-winograd" : "im2col";
+}

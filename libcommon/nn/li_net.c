@@ -511,6 +511,8 @@ static void conv_fwd(li_net *net, unit *u, const float *w, const float *x, int n
 	u->prof.forward_flop += 2.0 * u->conv.cout * u->conv.cin * u->conv.kh * u->conv.kw *
 				(double)n * u->oh * u->ow;
 	u->prof.forward_calls++;
+	u->prof.forward_path = li_conv_path(&u->conv, n, u->h, u->w, net->col_floats,
+					    folded && u->uf_ready, false, net->pool);
 }
 
 static void conv_bwd(li_net *net, unit *u, const float *x, int n, const float *dy, float *dx,
@@ -523,6 +525,8 @@ static void conv_bwd(li_net *net, unit *u, const float *x, int n, const float *d
 	u->prof.backward_flop += (dx ? 4.0 : 2.0) * u->conv.cout * u->conv.cin * u->conv.kh *
 				 u->conv.kw * (double)n * u->oh * u->ow;
 	u->prof.backward_calls++;
+	u->prof.backward_path = li_conv_path(&u->conv, n, u->h, u->w, net->col_floats, false, true,
+					     net->pool);
 }
 
 /* Stored path: z = conv(x) kept, y = act(bn(z) + add). */

@@ -114,6 +114,7 @@ typedef struct li_net_prof {
 	double forward_s, backward_s;       /* seconds */
 	double forward_flop, backward_flop; /* floating-point operations */
 	long forward_calls, backward_calls;
+	const char *forward_path, *backward_path; /* a conv's last (li_conv_path), or NULL */
 } li_net_prof;
 int li_net_prof_count(const li_net *net);
 const li_net_prof *li_net_prof_at(const li_net *net, int i);

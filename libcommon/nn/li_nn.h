@@ -60,6 +60,12 @@ void li_conv_forward(const li_conv *c, const float *w, const float *x, int n, in
 void li_conv_forward_u(const li_conv *c, const float *w, float *u, bool *u_ready, const float *x,
 		       int n, int h, int wd, float *y, float beta, float *col, size_t col_floats,
 		       li_pool *pool);
+/* Which path li_conv_forward (cached: li_conv_forward_u with its transformed
+ * weights ready) or li_conv_backward takes for this batch: "winograd",
+ * "im2col", "gemm" (1x1), or for backward the path of dx and of dW when they
+ * differ. For profiles and benchmarks (li_net_prof). */
+const char *li_conv_path(const li_conv *c, int n, int h, int w, size_t col_floats, bool cached,
+			 bool backward, li_pool *pool);
 /* dW += dy (x)^T, db += sum(dy); dx = W^T dy (overwritten, or added when
  * dx_add) unless dx is NULL (the first layer needs no input gradient). */
 void li_conv_backward(const li_conv *c, const float *x, int n, int h, int wd, const float *dy,

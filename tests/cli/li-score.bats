@@ -182,7 +182,7 @@ PY
 @test "preprocessing comes from the model's metadata" {
 	restamp "$M" m64.st input_size=64
 	run -0 --separate-stderr li-score -m m64.st "$D/list.tsv"
-	[ "$stderr" = "li-score: images are not 64x64: resizing them to the model's input size" ]
+	[ "$stderr" = "li-score: warning: images are not 64x64: resizing them to the model's input size" ]
 	restamp "$M" badstd.st std=0.2,0,0.2
 	run -1 li-score -m badstd.st "$D/list.tsv"
 	[ "$output" = "li-score: 'badstd.st': metadata 'std' has a value that is not positive" ]
