@@ -423,33 +423,54 @@ LI_INLINE void dy_transform_body(const wgrad_job *g, int co0, int co1)
 	const wino_job *j = &g->w;
 	int h = j->h, w = j->w, ldv = g->ldv;
 	size_t plane = (size_t)j->cout * ldv;
+	/* Even and odd columns of the tile row's two dy rows, eight tiles side
+	 * by side: deinterleave() gives, for padded column 2 (tx0 + i), input
+	 * column 2 (tx0 + i) - 1 in ev[i] and 2 (tx0 + i) in od[i], so tile q's
+	 * columns are od[q] and ev[q + 1] (zero past w). */
+	int wide = j->tw + 10;
+	float ev[2][wide], od[2][wide];
 	for (int co = co0; co < co1; co++) {
 		float *dst = g->yt + (size_t)co * ldv;
 		for (int t = g->t0, img, ty, tx0, len; t < g->t1; t += len) {
 			len = segment(j, t, g->t1, &img, &ty, &tx0);
 			const float *src = g->dy + ((size_t)co * j->n + img) * h * w;
-			int oy = 2 * ty;
-			const float *r0 = src + (size_t)oy * w, *r1 = oy + 1 < h ? r0 + w : NULL;
-			for (int q = 0; q < len; q++) {
-				int ox = 2 * (tx0 + q);
-				float d[2][2];
-				d[0][0] = r0[ox];
-				d[0][1] = ox + 1 < w ? r0[ox + 1] : 0.0f;
-				d[1][0] = r1 ? r1[ox] : 0.0f;
-				d[1][1] = r1 && ox + 1 < w ? r1[ox + 1] : 0.0f;
-				float s[4][2];
+			for (int r = 0; r < 2; r++) {
+				int oy = 2 * ty + r;
+				if (oy >= h) {
+					memset(ev[r], 0, sizeof(float) * (size_t)(len + 2));
+					memset(od[r], 0, sizeof(float) * (size_t)(len + 2));
+					continue;
+				}
+				deinterleave(src + (size_t)oy * w, w, tx0, len + 1, ev[r], od[r]);
+			}
+			for (int q = 0; q < len; q += 8) {
+				v8 d[2][2], s[4][2], o[16];
+				for (int r = 0; r < 2; r++) {
+					load8(&d[r][0], od[r] + q);
+					load8(&d[r][1], ev[r] + q + 1);
+				}
 				for (int c = 0; c < 2; c++) {
 					s[0][c] = d[0][c];
 					s[1][c] = d[0][c] + d[1][c];
 					s[2][c] = d[0][c] - d[1][c];
 					s[3][c] = -d[1][c];
 				}
-				float *o = dst + (t - g->t0) + q;
 				for (int k = 0; k < 4; k++) {
-					o[(4 * k + 0) * plane] = s[k][0];
-					o[(4 * k + 1) * plane] = s[k][0] + s[k][1];
-					o[(4 * k + 2) * plane] = s[k][0] - s[k][1];
-					o[(4 * k + 3) * plane] = -s[k][1];
+					o[4 * k + 0] = s[k][0];
+					o[4 * k + 1] = s[k][0] + s[k][1];
+					o[4 * k + 2] = s[k][0] - s[k][1];
+					o[4 * k + 3] = -s[k][1];
+				}
+				float *out = dst + (t - g->t0) + q;
+				if (q + 8 <= len) {
+					for (int x = 0; x < 16; x++)
+						store8(out + x * plane, &o[x]);
+				} else { /* past len is the next channel's row */
+					for (int x = 0; x < 16; x++) {
+						float tmp[8];
+						store8(tmp, &o[x]);
+						memcpy(out + x * plane, tmp, sizeof(float) * (size_t)(len - q));
+					}
 				}
 			}
 		}
