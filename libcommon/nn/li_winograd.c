@@ -239,10 +239,14 @@ LI_INLINE void input_transform_body(const wino_job *j, int t0, int t1, float *v,
 				}
 				btdb(d, o);
 				float *dst = vc + loc + q;
-				if (q + 8 <= len) {
+				/* Whole vectors also past the run when they stay in this
+				 * channel's row: the lanes past len land on later runs of
+				 * the row (written after this one) or on its padding. A
+				 * variable-length copy costs a library call. */
+				if (q + 8 <= len || loc + q + 8 <= ldv) {
 					for (int x = 0; x < 16; x++)
 						store8(dst + x * plane, &o[x]);
-				} else { /* past len is the next channel's row, already written */
+				} else { /* past len and ldv is the next channel's row */
 					for (int x = 0; x < 16; x++) {
 						float tmp[8];
 						store8(tmp, &o[x]);
@@ -462,10 +466,10 @@ LI_INLINE void dy_transform_body(const wgrad_job *g, int co0, int co1)
 					o[4 * k + 3] = -s[k][1];
 				}
 				float *out = dst + (t - g->t0) + q;
-				if (q + 8 <= len) {
+				if (q + 8 <= len || (t - g->t0) + q + 8 <= ldv) { /* as input_transform */
 					for (int x = 0; x < 16; x++)
 						store8(out + x * plane, &o[x]);
-				} else { /* past len is the next channel's row */
+				} else { /* past len and ldv is the next channel's row */
 					for (int x = 0; x < 16; x++) {
 						float tmp[8];
 						store8(tmp, &o[x]);
