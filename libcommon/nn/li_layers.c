@@ -276,11 +276,14 @@ static void pool_range(int out, int size, int s, int p, int k, int *lo, int *hi)
  * strided gather of the general loop does not. Same order, same ties, same
  * NaN rule as the general loop. */
 #define POOL2_MAX 1024
-/* y[q] = v[q] where v[q] > y[q] or v[q] is NaN, 8 at a time (the select
- * is spelled with masks: the compiler does not vectorise the scalar form). */
-LI_INLINE void pool_select(const float *src, float *y, int n)
+/* y[q] = v[q] (and am[q] = idx when am is not NULL) where v[q] > y[q] or
+ * v[q] is NaN, 8 at a time: the select is spelled with masks (the compiler
+ * does not vectorise the scalar form), narrowed to bytes for am. */
+typedef signed char v8b __attribute__((vector_size(8)));
+LI_INLINE void pool_select(const float *src, float *y, uint8_t *am, uint8_t idx, int n)
 {
 	int q = 0;
+	v8b vidx = (v8b){0} + (signed char)idx;
 	for (; q + 8 <= n; q += 8) {
 		v8 v, yv;
 		ld8(&v, src + q);
@@ -290,11 +293,19 @@ LI_INLINE void pool_select(const float *src, float *y, int n)
 		memcpy(&yi, &yv, sizeof yi);
 		yi = (vi & m) | (yi & ~m);
 		memcpy(y + q, &yi, sizeof yi);
+		if (am) {
+			v8b mb = __builtin_convertvector(m, v8b), a;
+			memcpy(&a, am + q, sizeof a);
+			a = (vidx & mb) | (a & ~mb);
+			memcpy(am + q, &a, sizeof a);
+		}
 	}
 	for (; q < n; q++) {
 		float v = src[q];
 		int take = (v > y[q]) | (v != v);
 		y[q] = take ? v : y[q];
+		if (am)
+			am[q] = take ? idx : am[q];
 	}
 }
 
@@ -339,15 +350,7 @@ LI_INLINE void maxpool2_row(const pool_job *j, const float *x, int o, float *y, 
 		for (int b = 0; b < k; b++) {
 			const float *src = b % 2 ? od + b / 2 : ev + b / 2;
 			uint8_t idx = (uint8_t)(a * k + b);
-			if (am)
-				for (int q = 0; q < ow; q++) {
-					float v = src[q];
-					int take = (v > y[q]) | (v != v);
-					y[q] = take ? v : y[q];
-					am[q] = take ? idx : am[q];
-				}
-			else
-				pool_select(src, y, ow);
+			pool_select(src, y, am, idx, ow);
 		}
 	}
 }

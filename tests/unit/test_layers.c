@@ -471,6 +471,8 @@ int main(void)
 		test_maxpool_ref(p, 2, 8, 9, 3, 2, 1);
 		test_maxpool_ref(p, 2, 5, 5, 2, 2, 0);
 		test_maxpool_ref(p, 2, 6, 7, 2, 2, 1);
+		test_maxpool_ref(p, 2, 9, 37, 3, 2, 1);   /* 19 outputs a row: 8-lane selects */
+		test_maxpool_ref(p, 2, 6, 40, 2, 2, 0);
 		test_maxpool_ref(p, 1, 3, 2101, 3, 2, 1); /* wider than the stride-2 buffers */
 		test_maxpool_ref(p, 2, 6, 5, 3, 1, 1);
 		test_maxpool_ref(p, 2, 9, 10, 3, 3, 2);
