@@ -237,6 +237,23 @@ print(bad)' "$DATA/ihc.png"
 	[[ $stderr == *"has no polygon of class 'Tumour'"* ]]
 }
 
+@test "GeoJSON with absurd coordinates: exit 1 naming the feature, no crash (issue 10)" {
+	# finite but huge: the rasteriser once wrote at row[INT_MIN] (exit 139)
+	cat > huge.geojson <<-'EOF'
+	{"type": "FeatureCollection", "features": [
+	 {"type": "Feature", "properties": {"classification": {"name": "LI"}}, "geometry":
+	  {"type": "Polygon", "coordinates": [[[0, 0], [500, 0], [0, 500]]]}},
+	 {"type": "Feature", "properties": {"classification": {"name": "LI"}}, "geometry":
+	  {"type": "Polygon", "coordinates": [[[-1.7e308, -1.7e308], [1.7e308, 1.7e308], [-1.7e308, 1.7e308]]]}}]}
+	EOF
+	run --separate-stderr li-tile --coords-only --min-tissue 0 --mpp 0.5 "$CMU" \
+		--annotations huge.geojson --positive-class LI -o out
+	[ "$status" -eq 1 ] || flunk "exit $status: $stderr"
+	[[ $stderr == "li-tile: 'huge.geojson': feature 2: ring 1: coordinate 1 "*"out of range"* ]] || flunk "$stderr"
+	[ "${#stderr_lines[@]}" -eq 1 ]
+	[ -z "$output" ]
+}
+
 @test "labels from a mask PNG at a stated downsample agree with the GeoJSON" {
 	/usr/bin/python3 -c '
 from PIL import Image, ImageDraw
