@@ -24,11 +24,25 @@ void li_cli_init(const char *argv0)
 	atexit(li_cli_close_stdout);
 }
 
+/* One line on stderr, escaped (li_escape) as library messages are: tools
+ * quote names from the command line and from files too. */
 static void vmsg(const char *fmt, va_list ap)
 {
-	fprintf(stderr, "%s: ", prog);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	char stack[1024], *raw = stack, *out = NULL;
+	va_list ap2;
+	va_copy(ap2, ap);
+	int n = vsnprintf(stack, sizeof stack, fmt, ap);
+	if (n >= (int)sizeof stack && (raw = malloc((size_t)n + 1)))
+		vsnprintf(raw, (size_t)n + 1, fmt, ap2);
+	va_end(ap2);
+	if (!raw)
+		raw = stack; /* out of memory: the message cut to its first 1 KB */
+	size_t cap = 4 * strlen(raw) + 1;
+	out = malloc(cap);
+	fprintf(stderr, "%s: %s\n", prog, out ? li_escape(raw, out, cap) : "(out of memory)");
+	free(out);
+	if (raw != stack)
+		free(raw);
 }
 
 void li_warn(const char *fmt, ...)

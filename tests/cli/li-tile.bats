@@ -254,6 +254,14 @@ print(bad)' "$DATA/ihc.png"
 	[ -z "$output" ]
 }
 
+@test "a slide name with a newline and an escape code: a one-line message, escaped (issue 10)" {
+	ln -s "$CMU" "CMU"$'\n\e[2J'"x.tiff"
+	run --separate-stderr li-tile --coords-only "CMU"$'\n\e[2J'"x.tiff" -o out
+	[ "$status" -eq 1 ]
+	[ "$stderr" = "li-tile: slide name 'CMU\\n\\x1b[2Jx' has a tab or newline (use --name)" ] || flunk "$stderr"
+	[ "${#stderr_lines[@]}" -eq 1 ]
+}
+
 @test "labels from a mask PNG at a stated downsample agree with the GeoJSON" {
 	/usr/bin/python3 -c '
 from PIL import Image, ImageDraw

@@ -2,7 +2,7 @@
  *
  * Every harness feeds one input to a parser of libcommon and checks, beyond
  * what ASan and UBSan catch, the library's error contract: a call that fails
- * must leave a message (li_errmsg() not empty). Path-based parsers read the
+ * must leave a message (li_errmsg() not empty, no control bytes). Path-based parsers read the
  * input from a per-process file under $TMPDIR (or /dev/shm). */
 #ifndef LI_FUZZ_H
 #define LI_FUZZ_H
@@ -14,15 +14,23 @@
 
 #include "li_error.h"
 
-/* Abort (a libFuzzer finding) when a failed call left no message. */
-#define FUZZ_FAILED(what)                                                                          \
-	do {                                                                                       \
-		if (!li_errmsg()[0]) {                                                             \
-			fprintf(stderr, "fuzz: %s failed with an empty error message\n", what);    \
-			abort();                                                                   \
-		}                                                                                  \
-		li_error_clear();                                                                  \
-	} while (0)
+/* Abort (a libFuzzer finding) when a failed call left no message, or one
+ * with a control byte in it (messages are one line, names escaped). */
+#define FUZZ_FAILED(what) fuzz_failed(what)
+static inline void fuzz_failed(const char *what)
+{
+	const char *m = li_errmsg();
+	if (!m[0]) {
+		fprintf(stderr, "fuzz: %s failed with an empty error message\n", what);
+		abort();
+	}
+	for (const unsigned char *p = (const unsigned char *)m; *p; p++)
+		if (*p < 0x20 || *p == 0x7f) {
+			fprintf(stderr, "fuzz: %s: control byte 0x%02x in the message\n", what, *p);
+			abort();
+		}
+	li_error_clear();
+}
 
 /* Write the input to this process's scratch file and return its path; the
  * name ends with ext (".npy", ...) for parsers that care. */
