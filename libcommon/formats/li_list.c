@@ -145,6 +145,8 @@ int li_list_col(const li_list *l, const char *name)
 int li_list_require(const li_list *l, const char *name)
 {
 	int c = li_list_col(l, name);
+	if (c < 0 && !l->header && l->nrows == 0)
+		return li_error("'%s': the list is empty (no header, no rows)", l->name);
 	if (c < 0)
 		return li_error("'%s': no column '%s'", l->name, name);
 	return c;

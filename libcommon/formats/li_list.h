@@ -53,7 +53,8 @@ void li_list_free(li_list *l);
 
 /* Column index by name, -1 when absent (no error recorded). */
 int li_list_col(const li_list *l, const char *name);
-/* The same, but absence is an error: "'x.tsv': no column 'label'". */
+/* The same, but absence is an error: "'x.tsv': no column 'label'", or for
+ * an empty input "'x.tsv': the list is empty (no header, no rows)". */
 int li_list_require(const li_list *l, const char *name);
 /* Add a column at the end (every row gets ""); returns its index, or the
  * existing index if the column is already there. */

@@ -276,6 +276,9 @@ mkdata() {
 }
 
 @test "bad input: exact messages, exit 1, nothing written" {
+	: > zero.tsv
+	run -1 --separate-stderr li-split -o o zero.tsv
+	[ "$stderr" = "li-split: 'zero.tsv': the list is empty (no header, no rows)" ]
 	printf 'path\tlabel\n' > empty.tsv
 	run -1 --separate-stderr li-split -o o empty.tsv
 	[ "$stderr" = "li-split: 'empty.tsv': no column 'slide'" ]

@@ -254,6 +254,15 @@ print(bad)' "$DATA/ihc.png"
 	[ -z "$output" ]
 }
 
+@test "a stripped (non-tiled) TIFF is refused with a message that says so (issue 10)" {
+	/usr/bin/python3 -c 'from PIL import Image; Image.new("RGB", (300, 200), (200, 100, 150)).save("stripped.tif")'
+	run --separate-stderr li-tile --coords-only stripped.tif -o out
+	[ "$status" -eq 1 ]
+	[ "$stderr" = "li-tile: cannot open slide 'stripped.tif': a TIFF that OpenSlide does not read (only tiled TIFFs are: convert a stripped one, e.g. with 'vips tiffsave IN OUT --tile --pyramid')" ] || flunk "$stderr"
+	run li-tile --help
+	[[ $output == *"tiled TIFF"* ]]
+}
+
 @test "a slide name with a newline and an escape code: a one-line message, escaped (issue 10)" {
 	ln -s "$CMU" "CMU"$'\n\e[2J'"x.tiff"
 	run --separate-stderr li-tile --coords-only "CMU"$'\n\e[2J'"x.tiff" -o out
