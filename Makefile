@@ -75,7 +75,7 @@ $(BUILD)/obj/tests/unit/%.o: tests/unit/%.c tests/unit/tap.h $(LIB_HDR) | deps
 # fuzz target for 5 s when clang is there (tests/fuzz/README).
 test: all
 	@if [ -n "$(FUZZ_CC)" ]; then $(MAKE) --no-print-directory fuzz-build; fi
-	@tests/run-tests --unit --cli --fuzz $(BUILD)
+	@LI_FUZZ_CC='$(FUZZ_CC)' tests/run-tests --unit --cli --fuzz $(BUILD)
 
 test-unit: all
 	@tests/run-tests --unit $(BUILD)
