@@ -275,6 +275,16 @@ mkdata() {
 	[ "$(find out2 -name '.*' | wc -l)" -eq 0 ]
 }
 
+@test "a rerun without the weak folder removes the previous run's pool.tsv" {
+	mkdata
+	run -0 --separate-stderr li-split --from-dir D -o out
+	[ -s out/pool.tsv ]
+	rm -r D/weakly_labeled_dataset
+	run -0 --separate-stderr li-split --from-dir D -o out
+	[ ! -e out/pool.tsv ]
+	[[ $stderr == *"li-split: removed the previous run's 'out/pool.tsv'"* ]]
+}
+
 @test "bad input: exact messages, exit 1, nothing written" {
 	: > zero.tsv
 	run -1 --separate-stderr li-split -o o zero.tsv
