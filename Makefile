@@ -1,5 +1,5 @@
 # li toolkit: one static library (libcommon) and small programs (tools/).
-# Targets: all test demo pipeline install clean asan lint deps bench
+# Targets: all test demo pipeline install clean asan lint deps bench fuzz
 # Every .c in a district of libcommon/ (libcommon/*/ : base, formats, image,
 # slide, nn, stats; see libcommon/README.md) goes into the library, every
 # tools/li-*.c becomes a program and every tests/unit/test_*.c a TAP test, so
@@ -38,7 +38,8 @@ TOOLS     := $(TOOL_SRC:tools/%.c=$(BUILD)/bin/%)
 TESTS     := $(TEST_SRC:tests/unit/%.c=$(BUILD)/test/%)
 SCRIPT_BINS := $(SCRIPTS:tools/%=$(BUILD)/bin/%)
 
-.PHONY: bench-build all deps test test-unit test-cli demo pipeline install clean asan lint bench
+.PHONY: bench-build all deps test test-unit test-cli demo pipeline install clean asan lint bench \
+	fuzz fuzz-build fuzzers
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -73,9 +74,11 @@ $(BUILD)/obj/tests/unit/%.o: tests/unit/%.c $(wildcard tests/unit/*.h) $(LIB_HDR
 	@mkdir -p $(dir $@)
 	$(CC) $(LI_CFLAGS) -Itests/unit $(CFLAGS) -c -o $@ $<
 
-# make test: unit tests (TAP from each binary), then the bats suites.
+# make test: unit tests (TAP from each binary), the bats suites, then every
+# fuzz target for 5 s when clang is there (tests/fuzz/README).
 test: all
-	@tests/run-tests $(BUILD)
+	@if [ -n "$(FUZZ_CC)" ]; then $(MAKE) --no-print-directory fuzz-build; fi
+	@LI_FUZZ_CC='$(FUZZ_CC)' tests/run-tests --unit --cli --fuzz $(BUILD)
 
 test-unit: all
 	@tests/run-tests --unit $(BUILD)
@@ -90,6 +93,25 @@ asan:
 	  LDFLAGS='-fsanitize=address,undefined' all
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  LI_ASAN=1 tests/run-tests --unit --hostile build/asan
+
+# Fuzzing (tests/fuzz/README): libFuzzer harnesses over every parser, built
+# with clang and ASan + UBSan in their own tree, build/fuzz. `make fuzz` runs
+# each target for FUZZ_SECONDS and fails on any finding.
+FUZZ_CC      ?= $(shell command -v clang-14 || command -v clang)
+FUZZ_SECONDS ?= 30
+FUZZ_SRC     := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+fuzz-build:
+	@test -n "$(FUZZ_CC)" || { echo "fuzz: clang not found (tools/install-deps installs clang-14)" >&2; exit 1; }
+	@$(MAKE) --no-print-directory BUILD=build/fuzz CC=$(FUZZ_CC) \
+	  CFLAGS='-O1 -g $(ARCHFLAGS) -fno-omit-frame-pointer $(FUZZ_SAN) -fsanitize=fuzzer-no-link' \
+	  LDFLAGS='$(FUZZ_SAN) -fsanitize=fuzzer' fuzzers
+fuzzers: $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(wildcard tests/fuzz/*.h) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LI_CFLAGS) -Itests/fuzz $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+fuzz: fuzz-build
+	@tests/fuzz/run build/fuzz $(FUZZ_SECONDS)
 
 demo: all
 	@if [ -x examples/demo ]; then LI_BIN="$(CURDIR)/$(BUILD)/bin" examples/demo; \

@@ -11,7 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include "li_atomic.h"
 #include "li_cli.h"
 #include "li_error.h"
 #include "li_list.h"
@@ -453,14 +455,42 @@ static void summary(const char *name, const split *s, const size_t *idx, size_t 
 		li_warn("%s has only %s rows", name, pos ? "positive" : "negative");
 }
 
-static void write_list(const li_list *l, const char *dir, const char *name, const size_t *idx,
-		       size_t n)
+/* The lists of one run appear together or not at all: each is written to a
+ * temporary file, and only when all are complete are they renamed in place
+ * (li_atomic_commit_all), so a failed rerun never leaves a new train.tsv
+ * beside an old test.tsv (a slide in both). */
+enum { MAX_LISTS = 4 };
+typedef struct outputs {
+	li_atomic a[MAX_LISTS];
+	int n;
+} outputs;
+
+static void out_path(char *path, size_t cap, const char *dir, const char *name)
+{
+	if (snprintf(path, cap, "%s/%s", dir, name) >= (int)cap)
+		li_die("path too long: '%s'", dir);
+}
+
+static void abort_all(outputs *out)
+{
+	for (int i = 0; i < out->n; i++)
+		li_atomic_abort(&out->a[i]);
+}
+
+static void write_list(outputs *out, const li_list *l, const char *dir, const char *name,
+		       const size_t *idx, size_t n)
 {
 	char path[4096];
-	if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path)
-		li_die("path too long: '%s'", dir);
-	if (li_list_write(l, path, idx, n)) /* idx NULL: every row */
+	out_path(path, sizeof path, dir, name);
+	LI_ASSERT(out->n < MAX_LISTS);
+	li_atomic *a = &out->a[out->n];
+	FILE *fp = li_atomic_open(a, path);
+	if (fp)
+		out->n++;
+	if (!fp || li_list_write_fp(l, fp, path, idx, n) < 0) { /* idx NULL: every row */
+		abort_all(out);
 		li_die_lib();
+	}
 }
 
 /* Paths of the external test set must not be in the list being split. */
@@ -532,21 +562,26 @@ int main(int argc, char **argv)
 
 	if (mkdir(o.out_dir, 0777) != 0 && errno != EEXIST)
 		li_die("cannot create directory '%s': %s", o.out_dir, strerror(errno));
-	write_list(s.l, o.out_dir, "train.tsv", idx[0], cnt[0]);
-	write_list(s.l, o.out_dir, "valid.tsv", idx[1], cnt[1]);
+	outputs out = {.n = 0};
+	write_list(&out, s.l, o.out_dir, "train.tsv", idx[0], cnt[0]);
+	write_list(&out, s.l, o.out_dir, "valid.tsv", idx[1], cnt[1]);
+	write_list(&out, test ? test : s.l, o.out_dir, "test.tsv", test ? NULL : idx[2], cnt[2]);
+	if (pool)
+		write_list(&out, pool, o.out_dir, "pool.tsv", NULL, 0);
+	if (li_atomic_commit_all(out.a, out.n) < 0)
+		li_die_lib();
+	char stale[4096];
+	out_path(stale, sizeof stale, o.out_dir, "pool.tsv");
+	if (o.from_dir && !pool && unlink(stale) == 0)
+		li_note("removed the previous run's '%s'", stale);
 	summary("train", &s, idx[0], cnt[0]);
 	summary("valid", &s, idx[1], cnt[1]);
-	if (test) {
-		write_list(test, o.out_dir, "test.tsv", NULL, 0);
+	if (test)
 		li_note("test  %zu rows from '%s' (as given)", test->nrows, test->name);
-	} else {
-		write_list(s.l, o.out_dir, "test.tsv", idx[2], cnt[2]);
+	else
 		summary("test", &s, idx[2], cnt[2]);
-	}
-	if (pool) {
-		write_list(pool, o.out_dir, "pool.tsv", NULL, 0);
+	if (pool)
 		li_note("pool  %zu rows", pool->nrows);
-	}
 
 	for (int k = 0; k < 3; k++)
 		free(idx[k]);

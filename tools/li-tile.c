@@ -82,8 +82,9 @@ typedef struct job {
 _Noreturn static void usage(void)
 {
 	printf("Usage: li-tile [OPTION]... SLIDE -o OUTDIR > manifest.tsv\n"
-	       "Cut a slide (any OpenSlide format, TIFF, PNG, JPEG) into patches on tissue and\n"
-	       "print their manifest: path slide x y level downsample mpp size tissue [label].\n"
+	       "Cut a slide (any OpenSlide format, tiled TIFF, PNG, JPEG) into patches on\n"
+	       "tissue and print their manifest: path slide x y level downsample mpp size\n"
+	       "tissue [label].\n"
 	       "Coordinates are level-0 pixels. Exit 3 when no tissue is found.\n"
 	       "\n"
 	       "Resolution (default: level 0):\n"

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "li_atomic.h"
@@ -590,11 +591,25 @@ static void log_epoch(const char *path, int epoch, double lr, double train_loss,
 			   "\"valid_auroc\": %s, \"valid_auprc\": %s, \"seconds\": %.3f, "
 			   "\"images_per_s\": %s}\n",
 			   epoch, f[0], f[1], f[2], f[3], f[4], seconds, f[5]);
+	/* A failed append (full disk) leaves the log as it was: no partial line,
+	 * and no empty file where there was none. */
+	struct stat st;
+	bool existed = stat(path, &st) == 0;
 	FILE *fp = fopen(path, "a");
 	if (!fp)
 		li_die("cannot write '%s': %s", path, strerror(errno));
-	if (fwrite(line, 1, (size_t)len, fp) != (size_t)len || fclose(fp) != 0)
-		li_die("cannot write '%s': %s", path, strerror(errno));
+	errno = 0;
+	bool bad = fwrite(line, 1, (size_t)len, fp) != (size_t)len;
+	bad |= fclose(fp) != 0;
+	if (bad) {
+		int err = errno ? errno : EIO;
+		if (!existed)
+			unlink(path);
+		else if (S_ISREG(st.st_mode) && truncate(path, st.st_size) != 0)
+			li_warn("cannot restore '%s' to its %lld bytes: %s", path,
+				(long long)st.st_size, strerror(errno));
+		li_die("cannot write '%s': %s", path, strerror(err));
+	}
 }
 
 /* ---- validation ---- */

@@ -203,19 +203,10 @@ static int sync_dir(const char *path)
 	return rc;
 }
 
-int li_atomic_commit(li_atomic *a)
+/* Flush, fsync and close the temporary file (it stays registered for
+ * cleanup); on failure remove it and reset a. 0 or -1 with li_error. */
+static int finish_tmp(li_atomic *a)
 {
-	if (!a->fp)
-		return li_error("cannot commit '%s': not open", a->path ? a->path : "?");
-	if (!a->tmp) { /* stdout: flush and report, li_cli closes it at exit */
-		errno = 0;
-		int bad = fflush(a->fp) != 0 || ferror(a->fp);
-		int err = errno;
-		if (bad)
-			li_error("cannot write '%s': %s", "stdout", strerror(err ? err : EIO));
-		reset(a);
-		return bad ? -1 : 0;
-	}
 	int err = 0;
 	errno = 0;
 	if (fflush(a->fp) != 0 || ferror(a->fp))
@@ -232,6 +223,24 @@ int li_atomic_commit(li_atomic *a)
 		reset(a);
 		return -1;
 	}
+	return 0;
+}
+
+int li_atomic_commit(li_atomic *a)
+{
+	if (!a->fp)
+		return li_error("cannot commit '%s': not open", a->path ? a->path : "?");
+	if (!a->tmp) { /* stdout: flush and report, li_cli closes it at exit */
+		errno = 0;
+		int bad = fflush(a->fp) != 0 || ferror(a->fp);
+		int err = errno;
+		if (bad)
+			li_error("cannot write '%s': %s", "stdout", strerror(err ? err : EIO));
+		reset(a);
+		return bad ? -1 : 0;
+	}
+	if (finish_tmp(a) < 0)
+		return -1;
 	if (rename(a->tmp, a->path) != 0) {
 		li_error("cannot write '%s': %s", a->path, strerror(errno));
 		unlink(a->tmp);
@@ -312,4 +321,43 @@ int li_atomic_check(const char *path)
 		return -1;
 	li_atomic_abort(&a);
 	return 0;
+}
+
+int li_atomic_commit_all(li_atomic *a, int n)
+{
+	int rc = 0;
+	for (int i = 0; i < n && rc == 0; i++) {
+		struct stat st;
+		if (!a[i].fp || !a[i].tmp)
+			rc = li_error("cannot commit '%s': not an open file", a[i].path ? a[i].path : "?");
+		else if (stat(a[i].path, &st) == 0 && S_ISDIR(st.st_mode))
+			rc = li_error("cannot write '%s': %s", a[i].path, strerror(EISDIR));
+		else
+			rc = finish_tmp(&a[i]);
+	}
+	if (rc < 0) {
+		for (int i = 0; i < n; i++)
+			li_atomic_abort(&a[i]);
+		return -1;
+	}
+	/* Every file is complete on disk: only the renames are left, and they
+	 * can hardly fail within one directory. Should one fail all the same,
+	 * the files already renamed are removed, so no mix of runs remains. */
+	for (int i = 0; i < n; i++) {
+		if (rename(a[i].tmp, a[i].path) != 0) {
+			rc = li_error("cannot write '%s': %s", a[i].path, strerror(errno));
+			for (int k = 0; k < i; k++)
+				unlink(a[k].path);
+			for (int k = i; k < n; k++)
+				unlink(a[k].tmp);
+			break;
+		}
+	}
+	for (int i = 0; i < n; i++) {
+		slot_release(a[i].slot);
+		if (rc == 0)
+			rc = sync_dir(a[i].path);
+		reset(&a[i]);
+	}
+	return rc;
 }

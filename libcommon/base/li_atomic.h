@@ -22,6 +22,11 @@ FILE *li_atomic_open(li_atomic *a, const char *path);
 /* Flush, fsync, close and rename into place; 0 or -1 with li_error (the
  * temporary file is removed on failure). */
 int li_atomic_commit(li_atomic *a);
+/* Commit n files together, all or nothing: every file is flushed, synced
+ * and closed first (any failure removes every temporary and leaves every
+ * destination as it was), then all are renamed. For outputs that belong
+ * together, such as li-split's lists. Not for stdout. 0 or -1. */
+int li_atomic_commit_all(li_atomic *a, int n);
 /* Close and remove the temporary file; a no-op after commit, after a failed
  * open, and on a zero-initialised struct. */
 void li_atomic_abort(li_atomic *a);

@@ -8,22 +8,59 @@
 
 static _Thread_local char errmsg[LI_ERRMSG_MAX];
 
+char *li_escape(const char *s, char *out, size_t cap)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t n = 0;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		char e[8];
+		size_t k = 0;
+		unsigned c = *p;
+		if (c == '\n' || c == '\r' || c == '\t') {
+			e[k++] = '\\';
+			e[k++] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
+		} else if (c < 0x20 || c == 0x7f) {
+			memcpy(e, "\\x", 2);
+			k = 2;
+			e[k++] = hex[c >> 4];
+			e[k++] = hex[c & 15];
+		} else if (c == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+			c = *++p;
+			memcpy(e, "\\u00", 4);
+			k = 4;
+			e[k++] = hex[c >> 4];
+			e[k++] = hex[c & 15];
+		} else {
+			e[k++] = (char)c;
+		}
+		if (n + k >= cap)
+			break;
+		memcpy(out + n, e, k);
+		n += k;
+	}
+	out[n] = '\0';
+	return out;
+}
+
 int li_error(const char *fmt, ...)
 {
+	char raw[LI_ERRMSG_MAX];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(errmsg, sizeof errmsg, fmt, ap);
+	vsnprintf(raw, sizeof raw, fmt, ap);
 	va_end(ap);
+	li_escape(raw, errmsg, sizeof errmsg);
 	return -1;
 }
 
 int li_error_prefix(const char *fmt, ...)
 {
-	char prefix[LI_ERRMSG_MAX], old[LI_ERRMSG_MAX];
+	char raw[LI_ERRMSG_MAX], prefix[LI_ERRMSG_MAX], old[LI_ERRMSG_MAX];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(prefix, sizeof prefix, fmt, ap);
+	vsnprintf(raw, sizeof raw, fmt, ap);
 	va_end(ap);
+	li_escape(raw, prefix, sizeof prefix);
 	memcpy(old, errmsg, sizeof old);
 	/* Build "<prefix>: <old>" by hand; a message longer than the buffer is cut. */
 	size_t n = strlen(prefix), cap = sizeof errmsg - 1;

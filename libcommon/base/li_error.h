@@ -5,7 +5,12 @@
  * thread-local, so worker threads do not clobber each other. Messages start in
  * lower case, have no full stop, and quote their subject:
  *     return li_error("cannot read '%s': %s", path, strerror(errno));
- * Programmer errors (broken invariants) abort through LI_ASSERT with file:line. */
+ * Programmer errors (broken invariants) abort through LI_ASSERT with file:line.
+ *
+ * Messages quote names and text from files (tensor names, slide names, list
+ * fields), so every message is escaped when recorded (li_escape): a name
+ * holding a newline or a terminal escape code cannot split a message into
+ * several lines or drive the terminal. */
 #ifndef LI_ERROR_H
 #define LI_ERROR_H
 #include <stddef.h>
@@ -17,6 +22,13 @@
 int li_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prefix the current message: "<prefix>: <old message>"; returns -1. */
 int li_error_prefix(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Copy s into out (cap > 0 bytes, always terminated, cut if need be) with
+ * control characters made visible: \n \r \t, other bytes below 0x20 and DEL
+ * as \xHH, C1 controls (UTF-8 C2 80 - C2 9F) as \u00HH. Everything else,
+ * backslashes included, is kept, so escaping twice changes nothing. li_error,
+ * li_error_prefix and the tools' li_warn/li_die apply it to whole messages.
+ * Returns out. */
+char *li_escape(const char *s, char *out, size_t cap);
 /* The last message recorded in this thread ("" when none). */
 const char *li_errmsg(void);
 void li_error_clear(void);

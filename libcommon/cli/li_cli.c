@@ -27,12 +27,27 @@ void li_cli_init(const char *argv0)
 		li_die_lib();
 }
 
-/* "prog: " (and the label, "warning: ", when given), the message, a newline. */
+/* "prog: " (and the label, "warning: ", when given), the message, a newline:
+ * one line on stderr, escaped (li_escape) as library messages are, since
+ * tools quote names from the command line and from files too. */
 static void vmsg(const char *label, const char *fmt, va_list ap)
 {
-	fprintf(stderr, "%s: %s", prog, label ? label : "");
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	char stack[1024], *raw = stack, *out = NULL;
+	va_list ap2;
+	va_copy(ap2, ap);
+	int n = vsnprintf(stack, sizeof stack, fmt, ap);
+	if (n >= (int)sizeof stack && (raw = malloc((size_t)n + 1)))
+		vsnprintf(raw, (size_t)n + 1, fmt, ap2);
+	va_end(ap2);
+	if (!raw)
+		raw = stack; /* out of memory: the message cut to its first 1 KB */
+	size_t cap = 4 * strlen(raw) + 1;
+	out = malloc(cap);
+	fprintf(stderr, "%s: %s%s\n", prog, label ? label : "",
+		out ? li_escape(raw, out, cap) : "(out of memory)");
+	free(out);
+	if (raw != stack)
+		free(raw);
 }
 
 void li_note(const char *fmt, ...)

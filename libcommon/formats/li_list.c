@@ -145,6 +145,8 @@ int li_list_col(const li_list *l, const char *name)
 int li_list_require(const li_list *l, const char *name)
 {
 	int c = li_list_col(l, name);
+	if (c < 0 && !l->header && l->nrows == 0)
+		return li_error("'%s': the list is empty (no header, no rows)", l->name);
 	if (c < 0)
 		return li_error("'%s': no column '%s'", l->name, name);
 	return c;
@@ -634,27 +636,33 @@ void li_list_writer_free(li_list_writer *w)
 	free(w);
 }
 
-int li_list_write(const li_list *l, const char *path, const size_t *idx, size_t n)
+int li_list_write_fp(const li_list *l, FILE *fp, const char *name, const size_t *idx, size_t n)
 {
-	li_atomic at;
-	FILE *fp = li_atomic_open(&at, path);
-	if (!fp)
+	li_list_writer *w = li_list_writer_new(fp, name, l, 0, NULL);
+	if (!w)
 		return -1;
-	li_list_writer *w = li_list_writer_new(fp, strcmp(path, "-") ? path : "stdout", l, 0, NULL);
-	if (!w) {
-		li_atomic_abort(&at);
-		return -1;
-	}
 	size_t count = idx ? n : l->nrows;
 	for (size_t i = 0; i < count; i++) {
 		size_t k = idx ? idx[i] : i;
 		LI_ASSERT(k < l->nrows);
 		if (li_list_writer_put(w, &l->rows[k], NULL) < 0) {
 			li_list_writer_free(w);
-			li_atomic_abort(&at);
 			return -1;
 		}
 	}
 	li_list_writer_free(w);
+	return 0;
+}
+
+int li_list_write(const li_list *l, const char *path, const size_t *idx, size_t n)
+{
+	li_atomic at;
+	FILE *fp = li_atomic_open(&at, path);
+	if (!fp)
+		return -1;
+	if (li_list_write_fp(l, fp, strcmp(path, "-") ? path : "stdout", idx, n) < 0) {
+		li_atomic_abort(&at);
+		return -1;
+	}
 	return li_atomic_commit(&at);
 }

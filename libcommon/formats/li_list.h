@@ -53,7 +53,8 @@ void li_list_free(li_list *l);
 
 /* Column index by name, -1 when absent (no error recorded). */
 int li_list_col(const li_list *l, const char *name);
-/* The same, but absence is an error: "'x.tsv': no column 'label'". */
+/* The same, but absence is an error: "'x.tsv': no column 'label'", or for
+ * an empty input "'x.tsv': the list is empty (no header, no rows)". */
 int li_list_require(const li_list *l, const char *name);
 /* Add a column at the end (every row gets ""); returns its index, or the
  * existing index if the column is already there. */
@@ -73,6 +74,9 @@ int li_list_long(const li_list *l, const li_row *r, int col, long *out);
 /* Write the whole list (header always) or, with idx != NULL, rows idx[0..n)
  * in that order; atomic (li_atomic), "-" is stdout. 0 or -1. */
 int li_list_write(const li_list *l, const char *path, const size_t *idx, size_t n);
+/* The same on a FILE* it does not close (name labels messages): for lists
+ * that must be committed together (li_atomic_commit_all). 0 or -1. */
+int li_list_write_fp(const li_list *l, FILE *fp, const char *name, const size_t *idx, size_t n);
 
 /* Streaming reader. Open reads the first line (to detect the header), so it
  * blocks until that line arrives. The returned list has the columns and name

@@ -228,11 +228,16 @@ static int parse_dict(const char *name, const char *text, size_t len, hdr *h)
 	h->dtype = (li_npy_dtype)t;
 	if (fortran)
 		return li_error("'%s': Fortran-order arrays are not supported (save with C order)", name);
+	/* Every partial product must fit too, not only the total: with a zero
+	 * dimension numel is 0 whatever the others are, and a row of shape
+	 * (0, 2^32, 2^32) would wrap to 0 elements. */
+	size_t span = dtypes[t].size;
 	h->numel = 1;
 	for (int i = 0; i < h->ndim; i++)
-		if (li_size_mul(h->numel, h->shape[i], &h->numel) < 0)
+		if (li_size_mul(h->numel, h->shape[i], &h->numel) < 0 ||
+		    (h->shape[i] && li_size_mul(span, h->shape[i], &span) < 0))
 			goto too_large;
-	if (li_size_mul(h->numel, dtypes[t].size, &h->nbytes) < 0 || h->nbytes > (size_t)INT64_MAX)
+	if (li_size_mul(h->numel, dtypes[t].size, &h->nbytes) < 0 || span > (size_t)INT64_MAX)
 		goto too_large;
 	return 0;
 too_large:;
@@ -444,7 +449,7 @@ li_npy_reader *li_npy_open(const char *path)
 	r->rows = r->h.ndim ? r->h.shape[0] : 1;
 	r->row_size = 1;
 	for (int i = 1; i < r->h.ndim; i++)
-		r->row_size *= r->h.shape[i]; /* cannot overflow: numel did not */
+		r->row_size *= r->h.shape[i]; /* cannot overflow: read_header checked every product */
 	return r;
 fail:
 	fclose(fp);

@@ -6,7 +6,8 @@
  * refused with a message naming them. The header dict is parsed as the Python
  * literal it is (any key order, spaces, trailing commas, "(5,)" and "()").
  * The data may start at any offset (numpy's own files are not always
- * 64-aligned); shape * itemsize is checked against the file size with
+ * 64-aligned); shape * itemsize (and the product of the non-zero dimensions,
+ * so no row size can wrap) is checked against the file size with
  * overflow-safe arithmetic, and the file must end where the data ends.
  * Errors name the file: "'x.npy': data is 400 bytes, shape (10, 20) float32
  * needs 800". "-" is stdin for li_npy_read and stdout for the writers. */

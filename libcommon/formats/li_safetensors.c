@@ -133,14 +133,17 @@ static int parse_tensor(li_st *st, const char *name, json_t *e, li_st_info *t, s
 		return li_error("'%s': tensor '%s' has %zu dimensions, at most %d are supported", p, name,
 				json_array_size(sh), LI_ST_MAX_DIMS);
 	t->ndim = (int)json_array_size(sh);
-	size_t numel = 1, nbytes;
+	/* span: the product of the non-zero dimensions in bytes, so that no
+	 * partial product (a row, a channel) can wrap when numel is 0. */
+	size_t numel = 1, nbytes, span = dtypes[d].size;
 	for (int i = 0; i < t->ndim; i++) {
 		size_t dim;
 		if (!get_size(json_array_get(sh, (size_t)i), &dim))
 			return li_error("'%s': tensor '%s' has a bad shape (dimensions must be integers >= 0)",
 					p, name);
 		t->shape[i] = (int64_t)dim;
-		if (li_size_mul(numel, dim, &numel) < 0)
+		if (li_size_mul(numel, dim, &numel) < 0 || (dim && li_size_mul(span, dim, &span) < 0) ||
+		    span > (size_t)INT64_MAX)
 			return li_error("'%s': tensor '%s' has a shape too large", p, name);
 	}
 	if (li_size_mul(numel, dtypes[d].size, &nbytes) < 0)

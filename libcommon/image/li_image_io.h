@@ -14,7 +14,8 @@
  * Hostile input is refused with -1/NULL and a one-line message naming the
  * file (li_errmsg()): over-limit dimensions (li_image_max_pixels), corrupt or
  * truncated data, bad CRCs and zlib checks, JPEGs with more than max_scans
- * scans. Ancillary PNG chunks the decoder does not need are skipped without
+ * scans, progressive JPEGs whose scans stop early, and arithmetic-coded JPEGs
+ * (whose truncation cannot be detected; see li_jpeg.c). Ancillary PNG chunks the decoder does not need are skipped without
  * being buffered, so a tiny file cannot make a huge allocation. Warnings from
  * libpng and libjpeg are never printed (truncation and corrupt data are
  * errors, not warnings).

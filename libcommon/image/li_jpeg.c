@@ -7,7 +7,19 @@
  * corrupt or truncated data (it then pads with grey and carries on), so every
  * warning is fatal here: a half-grey patch must never reach training. A
  * progress monitor caps the number of scans, because a few kilobytes of
- * progressive JPEG can otherwise cost minutes of CPU. */
+ * progressive JPEG can otherwise cost minutes of CPU.
+ *
+ * Two kinds of truncation give no warning, so they are checked here:
+ *  - arithmetic-coded data: the decoder reads zeros once it meets a marker
+ *    (T.81 lets an encoder drop its final zero bytes), so the first 30% of a
+ *    file plus an EOI decodes "fine". How much of the zeros an intact file
+ *    needs depends on its content (a white region costs almost nothing), so
+ *    no count of rows or bytes tells the two apart: arithmetic-coded JPEGs
+ *    are refused, with the lossless way out (jpegtran rewrites them with
+ *    Huffman codes);
+ *  - a progressive file cut at a scan boundary is a valid JPEG with fewer
+ *    scans (a blurred image): every coefficient of every component must
+ *    have been refined to full precision by the scans read. */
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,6 +83,18 @@ static void setup_errors(j_common_ptr c, jerr *e)
 	e->msg[0] = '\0';
 }
 
+/* After all scans of a progressive file: libjpeg's coef_bits holds, per
+ * component and coefficient, -1 (never sent) or the bit position refined so
+ * far; a complete image has 0 everywhere. */
+static int progressive_complete(j_decompress_ptr d)
+{
+	for (int c = 0; c < d->num_components; c++)
+		for (int k = 0; k < DCTSIZE2; k++)
+			if (d->coef_bits[c][k] != 0)
+				return 0;
+	return 1;
+}
+
 /* PIL's CMYK -> RGB: (255-K) - C(255-K)/255, with its rounding. */
 static inline uint8_t cmyk_channel(unsigned c, unsigned nk)
 {
@@ -96,6 +120,12 @@ li_image *li_jpeg_decode(const uint8_t *buf, size_t len, const char *name, int c
 	cinfo.progress = &prog.pub;
 	jpeg_mem_src(&cinfo, buf, (unsigned long)len);
 	jpeg_read_header(&cinfo, TRUE);
+	if (cinfo.arith_code) {
+		li_error("cannot decode '%s': arithmetic-coded JPEG is not supported (truncation "
+		         "cannot be detected in it; 'jpegtran -copy all' rewrites it losslessly "
+		         "with Huffman codes)", name);
+		goto fail;
+	}
 	uint64_t w = cinfo.image_width, h = cinfo.image_height;
 	if (w * h > max_pixels) {
 		li_image_limit_error(name, w, h, max_pixels);
@@ -111,7 +141,12 @@ li_image *li_jpeg_decode(const uint8_t *buf, size_t len, const char *name, int c
 		cinfo.out_color_space = JCS_GRAYSCALE;
 	else
 		cinfo.out_color_space = JCS_RGB;
-	jpeg_start_decompress(&cinfo);
+	jpeg_start_decompress(&cinfo); /* reads every scan of a progressive file */
+	if (cinfo.progressive_mode && !progressive_complete(&cinfo)) {
+		li_error("cannot decode '%s': file is truncated (its progressive scans stop "
+		         "before every coefficient is complete)", name);
+		goto fail;
+	}
 	const int oc = cinfo.output_components;
 	if (cinfo.output_width != w || cinfo.output_height != h || (oc != 1 && oc != 3 && oc != 4)) {
 		li_error("cannot decode '%s': unexpected output layout", name);

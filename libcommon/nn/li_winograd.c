@@ -168,6 +168,14 @@ LI_INLINE void btdb(v8 d[4][4], v8 o[16])
 }
 
 typedef int v8i __attribute__((vector_size(32)));
+/* GCC's two-vector shuffle; clang (the fuzz build) spells it differently. */
+#ifdef __clang__
+#define SHUFFLE8(a, b, i0, i1, i2, i3, i4, i5, i6, i7) \
+	__builtin_shufflevector(a, b, i0, i1, i2, i3, i4, i5, i6, i7)
+#else
+#define SHUFFLE8(a, b, i0, i1, i2, i3, i4, i5, i6, i7) \
+	__builtin_shuffle(a, b, (v8i){i0, i1, i2, i3, i4, i5, i6, i7})
+#endif
 
 /* ev[i] and od[i], i < count: padded columns 2 (tx0 + i) and 2 (tx0 + i) + 1
  * of input row r (padded column c is input column c - 1, zero outside). */
@@ -189,8 +197,8 @@ LI_INLINE void deinterleave(const float *r, int w, int tx0, int count, float *ev
 		v8 a, b;
 		load8(&a, p);
 		load8(&b, p + 8);
-		v8 e = __builtin_shuffle(a, b, (v8i){0, 2, 4, 6, 8, 10, 12, 14});
-		v8 o = __builtin_shuffle(a, b, (v8i){1, 3, 5, 7, 9, 11, 13, 15});
+		v8 e = SHUFFLE8(a, b, 0, 2, 4, 6, 8, 10, 12, 14);
+		v8 o = SHUFFLE8(a, b, 1, 3, 5, 7, 9, 11, 13, 15);
 		store8(ev + i, &e);
 		store8(od + i, &o);
 	}
@@ -289,8 +297,8 @@ LI_INLINE void output_transform_body(const wino_job *j, int t0, int t1, const fl
 					int cols = 2 * n8, edge = w - 2 * (tx0 + q);
 					if (cols == 16 && edge >= 16) {
 						/* columns e0 f0 e1 f1 ...: two interleaving shuffles */
-						v8 lo = __builtin_shuffle(e, f, (v8i){0, 8, 1, 9, 2, 10, 3, 11});
-						v8 hi = __builtin_shuffle(e, f, (v8i){4, 12, 5, 13, 6, 14, 7, 15});
+						v8 lo = SHUFFLE8(e, f, 0, 8, 1, 9, 2, 10, 3, 11);
+						v8 hi = SHUFFLE8(e, f, 4, 12, 5, 13, 6, 14, 7, 15);
 						if (beta != 0.0f) {
 							v8 y0, y1;
 							load8(&y0, yr);

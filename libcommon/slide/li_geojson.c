@@ -80,6 +80,15 @@ static int add_polygon(reader *r, json_t *rings, const char *cls)
 					 i + 1, j + 1);
 				return fail(r, msg);
 			}
+			if (fabs(json_number_value(x)) > LI_GEO_MAX_COORD ||
+			    fabs(json_number_value(y)) > LI_GEO_MAX_COORD) {
+				poly_free(&p);
+				char msg[192];
+				snprintf(msg, sizeof msg, "ring %zu: coordinate %zu (%g, %g) is out of range "
+					 "(at most %g pixels from the origin)", i + 1, j + 1,
+					 json_number_value(x), json_number_value(y), LI_GEO_MAX_COORD);
+				return fail(r, msg);
+			}
 			p.xy[2 * k] = json_number_value(x);
 			p.xy[2 * k + 1] = json_number_value(y);
 			k++;
@@ -219,6 +228,28 @@ static int cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* (int)v for v clamped to [lo, hi]; NaN gives lo (a plain cast of NaN or of a
+ * value out of int's range is undefined, and was INT_MIN in practice). */
+static int clamp_int(double v, int lo, int hi)
+{
+	return !(v >= lo) ? lo : v > hi ? hi : (int)v;
+}
+
+/* Where the edge (x0, y0)-(x1, y1) crosses the line y = yc. When a span
+ * overflows (huge finite coordinates) the plain formula gives inf/inf = NaN;
+ * then t is computed on halves, kept in [0, 1], and the crossing written as a
+ * weighted mean, which is never NaN. The plain formula stays for every other
+ * edge, so masks are bit-for-bit what they were. */
+static double crossing(double x0, double y0, double x1, double y1, double yc)
+{
+	double x = x0 + (yc - y0) * (x1 - x0) / (y1 - y0);
+	if (isfinite(x))
+		return x;
+	double t = (yc / 2 - y0 / 2) / (y1 / 2 - y0 / 2);
+	t = !(t >= 0) ? 0 : t > 1 ? 1 : t;
+	return x0 * (1 - t) + x1 * t;
+}
+
 int li_geojson_rasterize(const li_geojson *g, const char *cls, li_image *mask, double downsample)
 {
 	if (!mask || mask->channels != 1 || !(downsample > 0))
@@ -245,9 +276,8 @@ int li_geojson_rasterize(const li_geojson *g, const char *cls, li_image *mask, d
 		}
 		/* Rows whose centre (j + 0.5) * ds lies in [ymin, ymax]. */
 		double j0 = ceil(ymin / downsample - 0.5), j1 = floor(ymax / downsample - 0.5);
-		j0 = j0 < 0 ? 0 : j0 > h ? h : j0;
-		j1 = j1 > h - 1 ? h - 1 : j1 < -1 ? -1 : j1;
-		for (int j = (int)j0; j <= (int)j1; j++) {
+		const int jlo = clamp_int(j0, 0, h), jhi = clamp_int(j1, -1, h - 1);
+		for (int j = jlo; j <= jhi; j++) {
 			double yc = (j + 0.5) * downsample;
 			size_t nx = 0;
 			for (int rg = 0; rg < p->nrings; rg++) {
@@ -258,7 +288,7 @@ int li_geojson_rasterize(const li_geojson *g, const char *cls, li_image *mask, d
 					double x1 = p->xy[2 * l], y1 = p->xy[2 * l + 1];
 					/* Half-open in y, so a vertex is crossed once. */
 					if ((y0 <= yc) != (y1 <= yc))
-						xs[nx++] = x0 + (yc - y0) * (x1 - x0) / (y1 - y0);
+						xs[nx++] = crossing(x0, y0, x1, y1, yc);
 				}
 			}
 			qsort(xs, nx, sizeof *xs, cmp_double);
@@ -267,9 +297,8 @@ int li_geojson_rasterize(const li_geojson *g, const char *cls, li_image *mask, d
 				/* Columns whose centre lies in [xs[k], xs[k+1]). */
 				double i0 = ceil(xs[k] / downsample - 0.5);
 				double i1 = ceil(xs[k + 1] / downsample - 0.5) - 1;
-				i0 = i0 < 0 ? 0 : i0 > w ? w : i0;
-				i1 = i1 > w - 1 ? w - 1 : i1 < -1 ? -1 : i1;
-				for (int i = (int)i0; i <= (int)i1; i++)
+				const int ilo = clamp_int(i0, 0, w), ihi = clamp_int(i1, -1, w - 1);
+				for (int i = ilo; i <= ihi; i++)
 					row[i] = 255;
 			}
 		}

@@ -9,7 +9,9 @@
  * The class is properties.classification.name (QuPath >= 0.2), or
  * properties.classification when it is a string; "" when absent.
  *
- * Rings need 3 or more points; an explicit closing point (equal to the
+ * Coordinates must be finite and at most LI_GEO_MAX_COORD from the origin
+ * (far beyond any slide; larger values are refused as corrupt, naming the
+ * feature). Rings need 3 or more points; an explicit closing point (equal to the
  * first) is dropped, an open ring is closed implicitly. Errors name the file
  * and the 1-based feature: "'a.geojson': feature 3: ring 2 has fewer than 3
  * points". */
@@ -18,6 +20,8 @@
 #include <stddef.h>
 
 #include "li_image.h"
+
+#define LI_GEO_MAX_COORD 1e9
 
 typedef struct li_geo_polygon {
 	char *cls;         /* class name, "" when none */

@@ -189,7 +189,15 @@ li_slide *li_slide_open(const char *path)
 	li_image_format fmt = li_image_sniff(magic, n);
 	const char *vendor = fmt == LI_IMAGE_UNKNOWN ? openslide_detect_vendor(path) : NULL;
 	if (fmt == LI_IMAGE_UNKNOWN && !vendor) {
-		li_error("cannot open slide '%s': not PNG, JPEG or a format OpenSlide reads", path);
+		/* OpenSlide's generic-tiff reads tiled TIFFs only: say so for a
+		 * stripped one rather than "not a format OpenSlide reads". */
+		if (n >= 4 && (memcmp(magic, "II*\0", 4) == 0 || memcmp(magic, "MM\0*", 4) == 0 ||
+			       memcmp(magic, "II+\0", 4) == 0 || memcmp(magic, "MM\0+", 4) == 0))
+			li_error("cannot open slide '%s': a TIFF that OpenSlide does not read (only "
+			         "tiled TIFFs are: convert a stripped one, e.g. with "
+			         "'vips tiffsave IN OUT --tile --pyramid')", path);
+		else
+			li_error("cannot open slide '%s': not PNG, JPEG or a format OpenSlide reads", path);
 		return NULL;
 	}
 	li_slide *s = li_calloc(1, sizeof *s);

@@ -252,7 +252,44 @@ mkdata() {
 	[ ! -e out2/train.tsv ]
 }
 
+@test "a failed rerun leaves the previous run's lists as they were, and no temporaries (issue 10)" {
+	mkdata
+	run -0 --separate-stderr li-split --from-dir D -o out --seed 1
+	cp -r out before
+	# a pool file whose name holds a tab: pool.tsv, the last list, cannot be
+	# written; train, valid and test of the new seed must not appear either
+	touch "D/weakly_labeled_dataset/P1_7_Sa_5"$'\t'"x.png"
+	run -1 --separate-stderr li-split --from-dir D -o out --seed 2
+	[[ $stderr == *"contains a tab or newline"* ]] || { echo "$stderr"; false; }
+	diff -r before out
+	[ "$(find out -name '.*' | wc -l)" -eq 0 ]
+	# the same rerun without the bad file replaces all four together
+	rm "D/weakly_labeled_dataset/P1_7_Sa_5"$'\t'"x.png"
+	run -0 --separate-stderr li-split --from-dir D -o out --seed 2
+	run ! diff -q before/train.tsv out/train.tsv
+	# a destination that cannot be replaced (a directory) fails before any rename
+	cp -r before out2 && rm out2/test.tsv && mkdir out2/test.tsv
+	run -1 --separate-stderr li-split --from-dir D -o out2 --seed 2
+	[[ $stderr == *"out2/test.tsv': Is a directory" ]] || { echo "$stderr"; false; }
+	cmp before/train.tsv out2/train.tsv
+	cmp before/pool.tsv out2/pool.tsv
+	[ "$(find out2 -name '.*' | wc -l)" -eq 0 ]
+}
+
+@test "a rerun without the weak folder removes the previous run's pool.tsv" {
+	mkdata
+	run -0 --separate-stderr li-split --from-dir D -o out
+	[ -s out/pool.tsv ]
+	rm -r D/weakly_labeled_dataset
+	run -0 --separate-stderr li-split --from-dir D -o out
+	[ ! -e out/pool.tsv ]
+	[[ $stderr == *"li-split: removed the previous run's 'out/pool.tsv'"* ]]
+}
+
 @test "bad input: exact messages, exit 1, nothing written" {
+	: > zero.tsv
+	run -1 --separate-stderr li-split -o o zero.tsv
+	[ "$stderr" = "li-split: 'zero.tsv': the list is empty (no header, no rows)" ]
 	printf 'path\tlabel\n' > empty.tsv
 	run -1 --separate-stderr li-split -o o empty.tsv
 	[ "$stderr" = "li-split: 'empty.tsv': no column 'slide'" ]

@@ -233,6 +233,40 @@ print(bad)' "$DATA/ihc.png"
 	[[ $stderr == "li-tile: warning: '"*"' has no polygon of class 'Tumour'"* ]]
 }
 
+@test "GeoJSON with absurd coordinates: exit 1 naming the feature, no crash (issue 10)" {
+	# finite but huge: the rasteriser once wrote at row[INT_MIN] (exit 139)
+	cat > huge.geojson <<-'EOF'
+	{"type": "FeatureCollection", "features": [
+	 {"type": "Feature", "properties": {"classification": {"name": "LI"}}, "geometry":
+	  {"type": "Polygon", "coordinates": [[[0, 0], [500, 0], [0, 500]]]}},
+	 {"type": "Feature", "properties": {"classification": {"name": "LI"}}, "geometry":
+	  {"type": "Polygon", "coordinates": [[[-1.7e308, -1.7e308], [1.7e308, 1.7e308], [-1.7e308, 1.7e308]]]}}]}
+	EOF
+	run --separate-stderr li-tile --coords-only --min-tissue 0 --mpp 0.5 "$CMU" \
+		--annotations huge.geojson --positive-class LI -o out
+	[ "$status" -eq 1 ] || flunk "exit $status: $stderr"
+	[[ $stderr == "li-tile: 'huge.geojson': feature 2: ring 1: coordinate 1 "*"out of range"* ]] || flunk "$stderr"
+	[ "${#stderr_lines[@]}" -eq 1 ]
+	[ -z "$output" ]
+}
+
+@test "a stripped (non-tiled) TIFF is refused with a message that says so (issue 10)" {
+	/usr/bin/python3 -c 'from PIL import Image; Image.new("RGB", (300, 200), (200, 100, 150)).save("stripped.tif")'
+	run --separate-stderr li-tile --coords-only stripped.tif -o out
+	[ "$status" -eq 1 ]
+	[ "$stderr" = "li-tile: cannot open slide 'stripped.tif': a TIFF that OpenSlide does not read (only tiled TIFFs are: convert a stripped one, e.g. with 'vips tiffsave IN OUT --tile --pyramid')" ] || flunk "$stderr"
+	run li-tile --help
+	[[ $output == *"tiled TIFF"* ]]
+}
+
+@test "a slide name with a newline and an escape code: a one-line message, escaped (issue 10)" {
+	ln -s "$CMU" "CMU"$'\n\e[2J'"x.tiff"
+	run --separate-stderr li-tile --coords-only "CMU"$'\n\e[2J'"x.tiff" -o out
+	[ "$status" -eq 1 ]
+	[ "$stderr" = "li-tile: slide name 'CMU\\n\\x1b[2Jx' has a tab or newline (use --name)" ] || flunk "$stderr"
+	[ "${#stderr_lines[@]}" -eq 1 ]
+}
+
 @test "labels from a mask PNG at a stated downsample agree with the GeoJSON" {
 	/usr/bin/python3 -c '
 from PIL import Image, ImageDraw

@@ -225,6 +225,17 @@ sys.exit(data(sys.argv[1]) != data(sys.argv[2]))' "$1" "$2"
 	[[ "$output" != *".m.st"* ]]
 }
 
+@test "--log on a full disk: an error, and no empty log left behind (issue 10)" {
+	# a file size limit of 0 makes the first write fail as a full disk would
+	# (messages go through a pipe, which the limit does not apply to)
+	run bash -c 'set -o pipefail; (ulimit -f 0; trap "" XFSZ; exec li-train "$0/train.tsv" \
+		-o model.safetensors --log log.jsonl --epochs 1 "${@}") 2>&1 | cat' "$D" "${SMALL[@]}"
+	[ "$status" -eq 1 ]
+	[[ $output == *"li-train: cannot write 'log.jsonl': File too large" ]] || { echo "$output"; false; }
+	[ ! -e log.jsonl ]
+	[ ! -e model.safetensors ]
+}
+
 @test "option misuse exits 2" {
 	run -2 li-train "$D/train.tsv"
 	[[ "$output" == *"li-train: an output model is required (-o MODEL)"* ]]

@@ -144,6 +144,26 @@ config() {
 	[ "$status" -eq 2 ]
 }
 
+@test "config errors quote control bytes escaped and survive binary bytes (issue 10)" {
+	cfg=$(config ctl "epoch"$'\e[2J'"s: 3")
+	run --separate-stderr li-pipeline "$cfg"
+	[ "$status" -eq 1 ]
+	[ "$stderr" = "li-pipeline: '$cfg' line 22: expected \"key: value\", got \"epoch\\x1b[2Js: 3\"" ] || { echo "$stderr"; false; }
+	# a byte that is not UTF-8 once made grep say "binary file matches" instead
+	cfg=$(config bin "sampling_r"$'\xf0'"ndom_state: 42")
+	run --separate-stderr li-pipeline "$cfg"
+	[ "$status" -eq 1 ]
+	[[ $stderr == "li-pipeline: '$cfg' line 22: expected \"key: value\", got \"sampling_r"* ]] || { echo "$stderr"; false; }
+	[ "${#stderr_lines[@]}" -eq 1 ]
+	# the fuzzer's reproducers (tests/fixtures/fuzz)
+	F=$LI_ROOT/tests/fixtures/fuzz
+	run --separate-stderr li-pipeline "$F/pipeline-control-byte.yaml"
+	[ "$stderr" = "li-pipeline: '$F/pipeline-control-byte.yaml' line 3: expected \"key: value\", got \"epoch\\x04s: 30\"" ] || { echo "$stderr"; false; }
+	run --separate-stderr li-pipeline "$F/pipeline-binary-byte.yaml"
+	[ "$status" -eq 1 ]
+	[[ $stderr == "li-pipeline: '$F/pipeline-binary-byte.yaml' line 3: expected \"key: value\", got \"sampling_r"* ]] || { echo "$stderr"; false; }
+}
+
 @test "every author config parses (dry run)" {
 	mkdir -p "$BATS_TEST_TMPDIR/w/data" && cd "$BATS_TEST_TMPDIR/w"
 	n=0

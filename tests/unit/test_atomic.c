@@ -242,6 +242,30 @@ int main(int argc, char **argv)
 	killed_child(SIGPIPE, 0, "SIGPIPE");
 	killed_child(SIGTERM, 1, "own SIGTERM handler");
 
+	/* Files committed together: all or nothing (li-split's lists). */
+	li_atomic g[3];
+	const char *names[3] = {"g1.txt", "g2.txt", "g3.txt"};
+	for (int i = 0; i < 3; i++) {
+		FILE *gf = li_atomic_open(&g[i], in_dir(names[i]));
+		fprintf(gf, "new %d\n", i);
+	}
+	mkdir(in_dir("g3.txt"), 0777); /* g3 cannot be replaced */
+	FILE *old = fopen(in_dir("g1.txt"), "w");
+	fputs("old\n", old);
+	fclose(old);
+	is_int(li_atomic_commit_all(g, 3), -1, "commit_all fails when one destination cannot be replaced");
+	ok(strstr(li_errmsg(), "g3.txt': Is a directory") != NULL, "message names it: %s", li_errmsg());
+	is_str(read_text(in_dir("g1.txt")), "old\n", "the other destinations are untouched");
+	ok(access(in_dir("g2.txt"), F_OK) != 0, "and nothing new appeared");
+	is_int(entries(), 2, "no temporary left (g1.txt and the directory g3.txt)");
+	rmdir(in_dir("g3.txt"));
+	for (int i = 0; i < 3; i++)
+		fprintf(li_atomic_open(&g[i], in_dir(names[i])), "new %d\n", i);
+	is_int(li_atomic_commit_all(g, 3), 0, "commit_all");
+	ok(strcmp(read_text(in_dir("g1.txt")), "new 0\n") == 0 && strcmp(read_text(in_dir("g3.txt")), "new 2\n") == 0,
+	   "all three in place");
+	is_int(entries(), 3, "no temporary left");
+
 	ok(test_dir_remove() == 0, "cleanup");
 	return done_testing();
 }

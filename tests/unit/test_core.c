@@ -16,6 +16,18 @@ int main(void)
 	li_error_clear();
 	is_str(li_errmsg(), "", "cleared");
 
+	/* Control characters from names are escaped in every message (issue 10). */
+	char esc[64];
+	is_str(li_escape("a\nb\tc\rd\x1b[31m\x7f\\ \xc2\x9b\xc3\xa9", esc, sizeof esc),
+	       "a\\nb\\tc\\rd\\x1b[31m\\x7f\\ \\u009b\xc3\xa9", "li_escape: controls visible, UTF-8 kept");
+	char twice[64];
+	is_str(li_escape(esc, twice, sizeof twice), esc, "escaping twice changes nothing");
+	is_str(li_escape("abc\n", esc, 5), "abc", "cut at the buffer, never half an escape");
+	li_error("tensor '%s' is bad", "x\ny\x1b");
+	is_str(li_errmsg(), "tensor 'x\\ny\\x1b' is bad", "li_error escapes the message");
+	li_error_prefix("'%s'", "m\n");
+	is_str(li_errmsg(), "'m\\n': tensor 'x\\ny\\x1b' is bad", "li_error_prefix escapes the prefix");
+
 	size_t s;
 	is_int(li_size_mul(SIZE_MAX / 2, 3, &s), -1, "mul overflow detected");
 	is_int(li_size_mul(1000, 1000, &s), 0, "mul ok");

@@ -69,6 +69,15 @@ int main(void)
 	char want[1024];
 	snprintf(want, sizeof want, "'%s': no column 'slide'", p);
 	is_str(li_errmsg(), want, "require message");
+	{
+		/* An empty file says so, rather than naming the first column asked for. */
+		const char *e = put("empty.tsv", "");
+		li_list *el = li_list_read(e);
+		ok(el && li_list_require(el, "label") == -1, "require on an empty list fails");
+		snprintf(want, sizeof want, "'%s': the list is empty (no header, no rows)", e);
+		is_str(li_errmsg(), want, "an empty list says it is empty");
+		li_list_free(el);
+	}
 	is_str(l->rows[1].field[0], "neg/ünïcode 图像.png", "UTF-8 path passed through");
 	is_str(l->rows[0].field[3], "0.93", "CR stripped from the last field");
 	is_str(l->rows[1].field[2], "", "empty field kept");

@@ -533,6 +533,24 @@ static void test_files(void)
 	snprintf(want, sizeof want, "'%s': unexpected tensor 'layer1.2.conv1.weight' for resnet18", path);
 	is_str(li_errmsg(), want, "unexpected tensor message");
 	li_net_free(r34);
+	/* A tensor name with a newline and an escape code is quoted escaped: the
+	 * message stays one line and sends no control byte to a terminal. */
+	{
+		li_net *r18b = small_net("resnet18", 4, 2, 3, 3);
+		li_st_writer *w = li_st_writer_new();
+		for (int i = 0; i < li_net_tensor_count(r18b); i++) {
+			const li_net_tensor *t = li_net_tensor_at(r18b, i);
+			li_st_writer_add(w, t->name, t->dtype, t->ndim, t->shape, t->data);
+		}
+		static const float one = 1;
+		li_st_writer_add(w, "evil\n\x1b[2Jname", LI_DT_F32, 0, NULL, &one);
+		ok(li_st_writer_save(w, path) == 0, "model with a hostile tensor name written");
+		li_st_writer_free(w);
+		ok(!li_net_load(path, NULL, 0, NULL, NULL), "hostile tensor name refused");
+		snprintf(want, sizeof want, "'%s': unexpected tensor 'evil\\n\\x1b[2Jname' for resnet18", path);
+		is_str(li_errmsg(), want, "its message is one line with the control bytes escaped");
+		li_net_free(r18b);
+	}
 	unlink(path);
 	path_in_tmp(path, sizeof path, "m.safetensors");
 	unlink(path);

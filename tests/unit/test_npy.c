@@ -180,6 +180,9 @@ int main(void)
 	refused("short.npy", "'%s': data is 400 bytes, shape (10, 20) float32 needs 800");
 	refused("long.npy", "'%s': data is 12 bytes, shape (2,) float32 needs 8");
 	refused("overflow.npy", "'%s': shape (4611686018427387904, 4) is too large");
+	refused("overflow_row.npy", "'%s': shape (0, 4294967296, 4294967296) is too large");
+	ok(li_npy_open(in_dir("overflow_row.npy")) == NULL && strstr(li_errmsg(), "is too large"),
+	   "blocked reader: a row size that overflows is refused (it wrapped to 0)");
 	refused("notuple.npy", "'%s': bad .npy header: shape is not a tuple");
 	refused("dupkey.npy", "'%s': bad .npy header: duplicate key 'descr'");
 	refused("nokey.npy", "'%s': bad .npy header: no 'fortran_order'");

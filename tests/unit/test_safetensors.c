@@ -147,6 +147,7 @@ int main(void)
 	refused("bad_negative.safetensors", ": tensor 'a' has a bad shape (dimensions must be integers >= 0)");
 	refused("bad_backwards.safetensors", ": tensor 'a' has data_offsets [8, 4] (end before begin)");
 	refused("bad_huge_shape.safetensors", ": tensor 'a' has a shape too large");
+	refused("bad_zero_huge.safetensors", ": tensor 'a' has a shape too large");
 	refused("bad_meta.safetensors", ": __metadata__ value 'epoch' is not a string");
 	refused("bad_array.safetensors", ": header does not start with '{'");
 	refused("bad_noshape.safetensors", ": tensor 'a' has a bad or missing shape");

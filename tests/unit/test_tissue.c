@@ -308,6 +308,52 @@ static void test_geojson(void)
 	ok(!g && strstr(li_errmsg(), "fewer than 3"), "a degenerate ring: %s", li_errmsg());
 	g = li_geojson_read(put("bad4.geojson", "{\"type\":\"Topology\"}"));
 	ok(!g && strstr(li_errmsg(), "Topology"), "an unknown top-level type: %s", li_errmsg());
+	/* Finite but absurd coordinates (issue 10: they made the rasteriser
+	 * write at row[INT_MIN]) are refused when reading, naming the feature. */
+	g = li_geojson_read(put("huge.geojson",
+		"[{\"type\":\"Feature\",\"geometry\":{\"type\":\"Polygon\",\"coordinates\":"
+		"[[[0,0],[4,0],[0,4]]]}},"
+		"{\"type\":\"Feature\",\"geometry\":{\"type\":\"Polygon\",\"coordinates\":"
+		"[[[-1.7e308,-1.7e308],[1.7e308,1.7e308],[-1.7e308,1.7e308]]]}}]"));
+	ok(!g && strstr(li_errmsg(), "huge.geojson': feature 2: ring 1: coordinate 1") &&
+	   strstr(li_errmsg(), "out of range"), "absurd coordinates are refused: %s", li_errmsg());
+}
+
+/* The rasteriser itself must be safe on any finite polygon, as a caller can
+ * build one without the reader's checks: crossings of edges whose span
+ * overflows a double used to be NaN, and (int)NaN an index of INT_MIN. */
+static void test_rasterize_extremes(void)
+{
+	static const double tri[][6] = {
+		{-1.7e308, -1.7e308, 1.7e308, 1.7e308, -1.7e308, 1.7e308},
+		{-1.7e308, 1.7e308, 1.7e308, -1.7e308, 1.7e308, 1.7e308},
+		{-1e300, 2, 1e300, 3, 0, 1e300},
+		{0, -1.7e308, 1e-300, 1.7e308, -1.7e308, 0},
+	};
+	li_image *m = li_image_new(10, 8, 1);
+	for (size_t t = 0; t < LI_ARRAY_LEN(tri); t++) {
+		size_t start[2] = {0, 3};
+		li_geo_polygon p = {.cls = "x", .nrings = 1, .ring_start = start,
+				    .xy = (double *)tri[t], .feature = 1};
+		li_geojson g = {.npolys = 1, .polys = &p};
+		static const double ds[] = {1, 1e-300, 1e300, 0.5};
+		int rc = 0;
+		for (size_t d = 0; d < LI_ARRAY_LEN(ds); d++)
+			rc |= li_geojson_rasterize(&g, NULL, m, ds[d]);
+		ok(rc == 0, "rasterising extreme triangle %zu is safe", t + 1);
+	}
+	/* A sane polygon gives the same mask as before: the pixels whose centre is
+	 * in the triangle on or below y = x (centres on the left edge count). */
+	double xy[] = {0, 0, 10, 0, 10, 10};
+	size_t start[2] = {0, 3};
+	li_geo_polygon p = {.cls = "x", .nrings = 1, .ring_start = start, .xy = xy, .feature = 1};
+	li_geojson g = {.npolys = 1, .polys = &p};
+	int bad = li_geojson_rasterize(&g, NULL, m, 1);
+	for (int j = 0; j < 8; j++)
+		for (int i = 0; i < 10; i++)
+			bad += (m->data[j * 10 + i] != 0) != (i >= j);
+	is_int(bad, 0, "a triangle rasterises to the pixels whose centres it holds");
+	li_image_free(m);
 }
 
 int main(void)
@@ -321,6 +367,7 @@ int main(void)
 	test_coverage();
 	test_detect();
 	test_geojson();
+	test_rasterize_extremes();
 	if (test_dir_remove() != 0)
 		diag("could not remove %s", test_dir);
 	return done_testing();

@@ -65,6 +65,9 @@ raw('long.npy', "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }",
     b'\0' * 12, align=64)
 raw('overflow.npy', "{'descr': '<f4', 'fortran_order': False, 'shape': (4611686018427387904, 4), }",
     b'', align=64)
+# numel is 0, but a row (2^32 x 2^32 elements) overflows: it once wrapped to 0
+raw('overflow_row.npy', "{'descr': '<f4', 'fortran_order': False, 'shape': (0, 4294967296, 4294967296), }",
+    b'', align=64)
 raw('notuple.npy', "{'descr': '<f4', 'fortran_order': False, 'shape': (5)}", b'\0' * 20)
 raw('dupkey.npy', "{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': (1,)}", b'\0' * 4)
 raw('nokey.npy', "{'descr': '<f4', 'shape': (1,)}", b'\0' * 4)

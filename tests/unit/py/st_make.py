@@ -70,6 +70,8 @@ write('bad_negative.safetensors', {'a': {'dtype': 'F32', 'shape': [-1, 2], 'data
 write('bad_backwards.safetensors', {'a': {'dtype': 'F32', 'shape': [1], 'data_offsets': [8, 4]}}, b'\0' * 8)
 write('bad_huge_shape.safetensors',
       {'a': {'dtype': 'F32', 'shape': [2**62, 2**62], 'data_offsets': [0, 0]}}, b'')
+write('bad_zero_huge.safetensors',
+      {'a': {'dtype': 'F32', 'shape': [0, 2**32, 2**32], 'data_offsets': [0, 0]}}, b'')
 write('bad_meta.safetensors', {'__metadata__': {'epoch': 3}}, b'')
 write('bad_dup.safetensors', None, b'\0' * 8,
       header_text='{"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}, '
