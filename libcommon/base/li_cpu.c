@@ -166,7 +166,7 @@ const char *li_cpu_model(char *buf, size_t size)
 	snprintf(buf, size, "unknown");
 #ifdef LI_X86
 	unsigned r[12];
-	if (__get_cpuid_max(0x80000000, NULL) >= 0x80000004) {
+	if ((unsigned)__get_cpuid_max(0x80000000, NULL) >= 0x80000004u) {
 		for (unsigned i = 0; i < 3; i++)
 			__get_cpuid(0x80000002 + i, &r[4 * i], &r[4 * i + 1], &r[4 * i + 2],
 				    &r[4 * i + 3]);

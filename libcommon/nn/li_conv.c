@@ -1,4 +1,4 @@
-/* li_conv.c: 2-D convolution (dilation 1) as im2col + OpenBLAS sgemm.
+/* li_conv.c: 2-D convolution (dilation 1) as im2col + sgemm (oneDNN, li_gemm.c).
  *
  * Activations are CNHW, so the output of a chunk of images [n0, n1) is the
  * column block [n0*ohw, n1*ohw) of the Cout x (n*ohw) output matrix: one GEMM
@@ -8,8 +8,8 @@
  * im2col, col2im and the GEMMs (li_gemm: blocks of single-threaded sgemm) all
  * run on our pool.
  * A 1x1 stride-1 unpadded conv needs no im2col: x itself is the column matrix.
- * 3x3 stride-1 pad-1 convs compute y and dx by Winograd (li_winograd.c) when
- * the batch has enough tiles; dW stays im2col + GEMM. */
+ * 3x3 stride-1 pad-1 convs compute y, dx and dW by Winograd (li_winograd.c)
+ * when the batch has enough tiles. */
 #include <string.h>
 
 #include "li_cpu.h"
@@ -27,7 +27,7 @@ static bool is_pointwise(const li_conv *c)
 	return c->kh == 1 && c->kw == 1 && c->stride == 1 && c->pad == 0;
 }
 
-/* Tiles per Winograd block: GEMMs of 256 columns run near OpenBLAS's best,
+/* Tiles per Winograd block: GEMMs of 256 columns run near the sgemm's best,
  * and a block's transformed input and output (16 (Cin + Cout) x 256 floats,
  * 4 MB at 128 channels) stay in the L3 cache between the steps. */
 #define WINO_TB 256

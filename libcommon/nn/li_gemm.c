@@ -60,7 +60,7 @@ typedef struct gemm_job {
 } gemm_job;
 
 /* Block i of `blocks` over [0, size), boundaries on multiples of 16 (whole
- * SIMD panels of OpenBLAS's kernels). */
+ * SIMD panels of the sgemm kernels). */
 static int block_edge(int size, int blocks, int i)
 {
 	if (i >= blocks)
@@ -101,7 +101,7 @@ void li_gemm(li_pool *pool, bool ta, bool tb, int m, int n, int k, float alpha, 
 	gemm_job j = {.ta = ta, .tb = tb, .m = m, .n = n, .k = k, .lda = lda, .ldb = ldb,
 		      .ldc = ldc, .alpha = alpha, .beta = beta, .a = a, .b = b, .c = c, .blocks = 1};
 	/* A few blocks per thread (a late thread costs one block, not half the
-	 * GEMM), but not so thin that OpenBLAS's packing of the shared operand,
+	 * GEMM), but not so thin that the sgemm's packing of the shared operand,
 	 * repeated per block, starts to cost: columns when there are enough of
 	 * them (conv outputs), rows otherwise (batch-1 deep layers). */
 	if (threads > 1) {

@@ -1,4 +1,4 @@
-/* li_net.h: the CNN: torchvision-compatible ResNets on OpenBLAS.
+/* li_net.h: the CNN: torchvision-compatible ResNets on oneDNN's sgemm and our own kernels.
  *
  * A network is an explicit list of layers (conv, bn, relu, maxpool, BasicBlock,
  * avgpool, fc), not a general autodiff graph. Trainable parameters live in one

@@ -77,6 +77,13 @@ static const float *pad_strip(const float *v, int ldv, int kc, int nc, int width
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
+/* GCC contracts a * b + c into an FMA only when asked (-std=c11 turns it
+ * off); clang contracts within an expression by default. */
+#ifdef __clang__
+#define LI_FP_CONTRACT
+#else
+#define LI_FP_CONTRACT __attribute__((optimize("fp-contract=fast")))
+#endif
 /* One rank-1 update of row i: c_i0 += a b0, c_i1 += a b1 (a = up[i]
  * broadcast; `s - (vec){}` is the broadcast that needs no arithmetic). */
 #define ROW(T, i) \
@@ -101,7 +108,7 @@ static const float *pad_strip(const float *v, int ldv, int kc, int nc, int width
  * for explicitly (-std=c11 turns it off). */
 #define KERNELS(SUF, W, TARGET) \
 	typedef float vec_##SUF __attribute__((vector_size(4 * (W)))); \
-	TARGET __attribute__((optimize("fp-contract=fast"))) static void kern_##SUF( \
+	TARGET LI_FP_CONTRACT static void kern_##SUF( \
 		int K, const float *up, const float *v, int ldv, float *c, int ldc, int nr, int nc, \
 		bool add) \
 	{ \
@@ -133,7 +140,7 @@ static const float *pad_strip(const float *v, int ldv, int kc, int nc, int width
 		if (!direct) \
 			store_rows(&t[0][0], 2 * (W), c, ldc, nr, nc, add); \
 	} \
-	TARGET __attribute__((optimize("fp-contract=fast"))) static void narrow_##SUF( \
+	TARGET LI_FP_CONTRACT static void narrow_##SUF( \
 		int K, const float *up, const float *up2, const float *v, int ldv, float *c, int ldc, \
 		int nr, int nc, bool add) \
 	{ \

@@ -15,10 +15,12 @@
  * data stays in cache between the three steps. Activations are CNHW.
  *
  * The 16 GEMMs are our own (li_gemm_packed, li_sgemm.c) where the CPU has
- * AVX2 and FMA: U is written by the weight transform straight into the panel
- * layout the kernel reads, so there is no packing at each call, and V is read
- * in place. Elsewhere U is row-major and the GEMMs are OpenBLAS's, which
- * beats the portable C kernel 2 to 1. */
+ * AVX2 and FMA (an AVX-512 kernel where it has that): U is written by the
+ * weight transform straight into the panel layout the kernel reads, so there
+ * is no packing at each call, and V is read in place. Elsewhere U is
+ * row-major and the GEMMs are oneDNN's (li_sgemm1), which beats the portable
+ * C kernel 2 to 1. The weight gradient (li_wino_wgrad, at the end) uses the
+ * same transforms of the input. */
 #include <string.h>
 
 #include "li_cpu.h"
@@ -61,7 +63,7 @@ typedef struct wt_job {
 
 /* U[xi] for rows x cols: row r, column k at
  * (r / WINO_MR) * WINO_MR * cols + k * WINO_MR + r % WINO_MR (packed), or
- * r * cols + k (row-major, for OpenBLAS). */
+ * r * cols + k (row-major, for li_sgemm1). */
 static size_t u_plane(int rows, int cols, bool packed)
 {
 	return (packed ? pad_rows(rows) : (size_t)rows) * (size_t)cols;

@@ -4,6 +4,7 @@
 #define LI_FUZZ_IMAGE_H
 #include "fuzz.h"
 #include "li_image.h"
+#include "li_image_io.h"
 
 static inline int fuzz_image(const uint8_t *data, size_t size)
 {
