@@ -162,6 +162,9 @@ config() {
 	run --separate-stderr li-pipeline "$F/pipeline-binary-byte.yaml"
 	[ "$status" -eq 1 ]
 	[[ $stderr == "li-pipeline: '$F/pipeline-binary-byte.yaml' line 3: expected \"key: value\", got \"sampling_r"* ]] || { echo "$stderr"; false; }
+	run --separate-stderr li-pipeline "$F/pipeline-nul-byte.yaml"
+	[ "$status" -eq 1 ]
+	[ "$stderr" = "li-pipeline: '$F/pipeline-nul-byte.yaml': contains a NUL byte: not a text configuration" ] || { echo "$stderr"; false; }
 }
 
 @test "every author config parses (dry run)" {
