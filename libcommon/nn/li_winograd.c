@@ -215,6 +215,27 @@ LI_INLINE void deinterleave(const float *r, int w, int tx0, int count, float *ev
 	}
 }
 
+/* The 16 transformed values of `left` tiles (8 kept at most) at column col
+ * of a channel's row (row stride ldv; position x at row + x * plane).
+ * Whole vectors also past the run when they stay in the row: the lanes past
+ * it land on later runs of the row (written after this one) or on its
+ * padding; only at the row's end, where the next channel's row follows, is
+ * the copy cut (a variable-length copy costs a library call). */
+LI_INLINE void store16(float *row, size_t plane, int ldv, int col, int left, const v8 o[16])
+{
+	float *dst = row + col;
+	if (left >= 8 || col + 8 <= ldv) {
+		for (int x = 0; x < 16; x++)
+			store8(dst + x * plane, &o[x]);
+		return;
+	}
+	for (int x = 0; x < 16; x++) {
+		float tmp[8];
+		store8(tmp, &o[x]);
+		memcpy(dst + x * plane, tmp, sizeof(float) * (size_t)left);
+	}
+}
+
 LI_INLINE void input_transform_body(const wino_job *j, int t0, int t1, float *v, int ci0, int ci1)
 {
 	int w = j->w, h = j->h, ldv = v_stride(t1 - t0);
@@ -248,21 +269,7 @@ LI_INLINE void input_transform_body(const wino_job *j, int t0, int t1, float *v,
 					load8(&d[k][3], od[k] + q + 1);
 				}
 				btdb(d, o);
-				float *dst = vc + loc + q;
-				/* Whole vectors also past the run when they stay in this
-				 * channel's row: the lanes past len land on later runs of
-				 * the row (written after this one) or on its padding. A
-				 * variable-length copy costs a library call. */
-				if (q + 8 <= len || loc + q + 8 <= ldv) {
-					for (int x = 0; x < 16; x++)
-						store8(dst + x * plane, &o[x]);
-				} else { /* past len and ldv is the next channel's row */
-					for (int x = 0; x < 16; x++) {
-						float tmp[8];
-						store8(tmp, &o[x]);
-						memcpy(dst + x * plane, tmp, sizeof(float) * (size_t)(len - q));
-					}
-				}
+				store16(vc, plane, ldv, loc + q, len - q, o);
 			}
 		}
 	}
@@ -475,17 +482,7 @@ LI_INLINE void dy_transform_body(const wgrad_job *g, int co0, int co1)
 					o[4 * k + 2] = s[k][0] - s[k][1];
 					o[4 * k + 3] = -s[k][1];
 				}
-				float *out = dst + (t - g->t0) + q;
-				if (q + 8 <= len || (t - g->t0) + q + 8 <= ldv) { /* as input_transform */
-					for (int x = 0; x < 16; x++)
-						store8(out + x * plane, &o[x]);
-				} else { /* past len and ldv is the next channel's row */
-					for (int x = 0; x < 16; x++) {
-						float tmp[8];
-						store8(tmp, &o[x]);
-						memcpy(out + x * plane, tmp, sizeof(float) * (size_t)(len - q));
-					}
-				}
+				store16(dst, plane, ldv, (t - g->t0) + q, len - q, o);
 			}
 		}
 	}
