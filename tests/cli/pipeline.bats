@@ -126,6 +126,11 @@ config() {
 	run --separate-stderr li-pipeline "$F/pipeline-binary-byte.yaml"
 	[ "$status" -eq 1 ]
 	[[ $stderr == "li-pipeline: '$F/pipeline-binary-byte.yaml' line 3: expected \"key: value\", got \"sampling_r"* ]] || { echo "$stderr"; false; }
+	# a 400-character project name: mkdir's own error leaked out beside ours
+	mkdir -p "$BATS_TEST_TMPDIR/w/data" && cd "$BATS_TEST_TMPDIR/w"
+	run --separate-stderr li-pipeline -n "$F/pipeline-long-name.yaml"
+	[ "$status" -eq 1 ]
+	[ "$stderr" = "li-pipeline: '$F/pipeline-long-name.yaml' line 1: project_name: longer than 200 characters" ] || { echo "$stderr"; false; }
 }
 
 @test "every author config parses (dry run)" {
