@@ -165,6 +165,11 @@ config() {
 	run --separate-stderr li-pipeline "$F/pipeline-nul-byte.yaml"
 	[ "$status" -eq 1 ]
 	[ "$stderr" = "li-pipeline: '$F/pipeline-nul-byte.yaml': contains a NUL byte: not a text configuration" ] || { echo "$stderr"; false; }
+	# a 400-character project name: mkdir's own error leaked out beside ours
+	mkdir -p "$BATS_TEST_TMPDIR/w/data" && cd "$BATS_TEST_TMPDIR/w"
+	run --separate-stderr li-pipeline -n "$F/pipeline-long-name.yaml"
+	[ "$status" -eq 1 ]
+	[ "$stderr" = "li-pipeline: '$F/pipeline-long-name.yaml' line 1: project_name: longer than 200 characters" ] || { echo "$stderr"; false; }
 }
 
 @test "every author config parses (dry run)" {
