@@ -68,7 +68,7 @@ int main(int argc, char **argv)
 	li_net_config cfg;
 	li_net_config_default(&cfg);
 	int size = 224, batch = 32, threads = 2, iters = 5, warmup = 1, mode = 0;
-	bool im2col = false;
+	bool im2col = false, bf16 = false;
 	static const char *const modes[] = {"all", "train", "infer", NULL};
 	static const struct option opts[] = {
 		{"arch", required_argument, NULL, 'a'}, {"size", required_argument, NULL, 's'},
@@ -76,7 +76,7 @@ int main(int argc, char **argv)
 		{"threads", required_argument, NULL, 't'}, {"iters", required_argument, NULL, 'n'},
 		{"warmup", required_argument, NULL, 'w'}, {"mode", required_argument, NULL, 'm'},
 		{"width", required_argument, NULL, 'W'}, {"im2col", no_argument, NULL, 'I'},
-		{"describe", no_argument, NULL, 'D'},
+		{"describe", no_argument, NULL, 'D'}, {"bf16", no_argument, NULL, 'B'},
 		{NULL, 0, NULL, 0}};
 	int c;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -91,6 +91,7 @@ int main(int argc, char **argv)
 		case 'm': mode = li_opt_choice("--mode", optarg, modes); break;
 		case 'W': cfg.width = (int)li_opt_long("--width", optarg, 1, 1024); break;
 		case 'I': im2col = true; break;
+		case 'B': bf16 = true; break;
 		case 'D': li_net_describe_cpu(stdout); return 0;
 		default: li_usage_error("unknown option");
 		}
@@ -101,6 +102,8 @@ int main(int argc, char **argv)
 	li_net_init(net, 1);
 	li_net_force_im2col(net, im2col);
 	li_net_set_threads(net, threads);
+	if (bf16 && li_net_set_bf16(net, true) < 0)
+		li_die_lib();
 	if (li_net_prepare(net, batch, size, size) < 0)
 		li_die_lib();
 	size_t per = (size_t)cfg.in_channels * size * size;
@@ -159,7 +162,8 @@ int main(int argc, char **argv)
 				if (i >= warmup)
 					tt[i - warmup] = now() - t0;
 			}
-			printf("%s %.2f\n", b == 0 ? "infer_img_s" : "infer1_img_s", n / median(tt, reps));
+			printf("%s%s_img_s %.2f\n", b == 0 ? "infer" : "infer1", bf16 ? "_bf16" : "",
+			       n / median(tt, reps));
 			if (b == 0)
 				print_profile(net, reps, "infer_layer");
 			free(tt);

@@ -33,6 +33,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--warmup", type=int, default=2, help="untimed iterations first")
     ap.add_argument("--min-iters", type=int, default=3)
+    ap.add_argument("--bf16", action="store_true",
+                    help="inference under torch.autocast('cpu', dtype=torch.bfloat16)")
     ap.add_argument("--seconds", type=float, default=8.0, help="time at least this long")
     a = ap.parse_args()
 
@@ -56,7 +58,11 @@ def main():
 
         def step():
             with torch.no_grad():
-                model(x)
+                if a.bf16:
+                    with torch.autocast("cpu", dtype=torch.bfloat16):
+                        model(x)
+                else:
+                    model(x)
 
     for _ in range(a.warmup):
         step()
@@ -67,6 +73,8 @@ def main():
     dt = time.perf_counter() - t0
 
     key = "train" if a.mode == "train" else f"infer{a.batch}"
+    if a.bf16 and a.mode == "infer":
+        key = f"infer{a.batch}_bf16"
     print(f"# torch {torch.__version__}, threads {torch.get_num_threads()}, mkldnn "
           f"{torch.backends.mkldnn.enabled}, {iters} iterations of batch {a.batch} in {dt:.2f} s")
     print(f"{key}_img_s {iters * a.batch / dt:.2f}")

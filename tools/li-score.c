@@ -22,7 +22,7 @@ typedef struct opts {
 	const char *model, *input, *output, *features;
 	double threshold;
 	int batch, threads, loader_threads;
-	bool tta, skip_bad;
+	bool tta, skip_bad, bf16;
 } opts;
 
 _Noreturn static void usage(void)
@@ -39,6 +39,8 @@ _Noreturn static void usage(void)
 	       "  -b, --batch N          images per batch (default 32)\n"
 	       "  -j, --threads N        threads (default: LI_THREADS or all CPUs)\n"
 	       "      --loader-threads N decoding threads (default 1)\n"
+	       "      --precision P      fp32 (default) or bf16: convolutions in bf16, where\n"
+	       "                         the CPU has AVX512_BF16 or AMX\n"
 	       "      --skip-bad         leave out images that cannot be read (each one\n"
 	       "                         reported on stderr)\n"
 	       "  -h, --help             show this help and exit\n"
@@ -52,7 +54,7 @@ _Noreturn static void usage(void)
 static opts parse_args(int argc, char **argv)
 {
 	opts o = {.input = "-", .output = "-", .threshold = 0.5, .batch = 32, .loader_threads = 1};
-	enum { O_TTA = 256, O_SKIP, O_LT };
+	enum { O_TTA = 256, O_SKIP, O_LT, O_PREC };
 	static const struct option longopts[] = {
 		{"model", required_argument, NULL, 'm'},
 		{"output", required_argument, NULL, 'o'},
@@ -63,6 +65,7 @@ static opts parse_args(int argc, char **argv)
 		{"threads", required_argument, NULL, 'j'},
 		{"loader-threads", required_argument, NULL, O_LT},
 		{"skip-bad", no_argument, NULL, O_SKIP},
+		{"precision", required_argument, NULL, O_PREC},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{0},
@@ -80,6 +83,11 @@ static opts parse_args(int argc, char **argv)
 		case 'j': o.threads = (int)li_opt_long("--threads", optarg, 1, 1024); break;
 		case O_LT: o.loader_threads = (int)li_opt_long("--loader-threads", optarg, 1, 256); break;
 		case O_SKIP: o.skip_bad = true; break;
+		case O_PREC:
+			if (strcmp(optarg, "bf16") != 0 && strcmp(optarg, "fp32") != 0)
+				li_usage_error("--precision must be fp32 or bf16, not '%s'", optarg);
+			o.bf16 = strcmp(optarg, "bf16") == 0;
+			break;
 		case 'h': usage();
 		case 'V': li_cli_version_and(li_net_describe_cpu);
 		case ':':
@@ -234,6 +242,8 @@ static void setup(scorer *S, const opts *o)
 	model *m = &S->m;
 	li_net_set_threads(m->net, o->threads);
 	li_net_set_training(m->net, false);
+	if (o->bf16 && li_net_set_bf16(m->net, true) < 0)
+		li_die_lib();
 	if (li_net_prepare(m->net, o->batch, m->size, m->size) < 0)
 		li_die_lib();
 	if (!(S->rd = li_list_reader_open(o->input)))

@@ -13,38 +13,25 @@
 #include <oneapi/dnnl/dnnl.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "li_cpu.h"
 #include "li_error.h"
 #include "li_net.h"
+#include "li_dnnl.h"
 #include "li_nn.h"
 
 /* libgomp's, declared here so that no omp.h is needed (oneDNN's OpenMP team
  * size is that of the calling thread). */
 extern void omp_set_num_threads(int threads);
 
-static pthread_once_t dnnl_once = PTHREAD_ONCE_INIT;
-
-static void dnnl_init(void)
-{
-	static const dnnl_cpu_isa_t cap[LI_ISA_COUNT] = {
-		[LI_ISA_BASE] = dnnl_cpu_isa_sse41,
-		[LI_ISA_AVX2] = dnnl_cpu_isa_avx2,
-		[LI_ISA_AVX512] = dnnl_cpu_isa_avx512_core,
-		[LI_ISA_AVX512_BF16] = dnnl_cpu_isa_avx512_core_bf16,
-		[LI_ISA_AMX] = dnnl_cpu_isa_avx512_core_amx,
-	};
-	li_isa isa = li_cpu_isa();
-	if (isa < li_cpu_isa_hw())
-		dnnl_set_max_cpu_isa(cap[isa]);
-}
-
 void li_sgemm1(bool ta, bool tb, int m, int n, int k, float alpha, const float *a, int lda,
 	       const float *b, int ldb, float beta, float *c, int ldc)
 {
 	static _Thread_local bool one_thread;
 	if (!one_thread) {
-		pthread_once(&dnnl_once, dnnl_init);
+		li_dnnl_setup();
 		omp_set_num_threads(1);
 		one_thread = true;
 	}
@@ -146,7 +133,7 @@ static const char *dnnl_isa_name(dnnl_cpu_isa_t isa)
 void li_net_describe_cpu(FILE *f)
 {
 	char model[64], flags[256];
-	pthread_once(&dnnl_once, dnnl_init);
+	li_dnnl_setup();
 	li_isa isa = li_cpu_isa(), hw = li_cpu_isa_hw();
 	fprintf(f, "cpu: %s\n", li_cpu_model(model, sizeof model));
 	fprintf(f, "cpu flags: %s\n", li_cpu_flags(flags, sizeof flags));
@@ -162,4 +149,16 @@ void li_net_describe_cpu(FILE *f)
 		li_gemm_kernel_name(li_gemm_kernel_best()),
 		isa >= LI_ISA_AVX512 ? "avx512" : isa >= LI_ISA_AVX2 ? "avx2" : "base", v->major,
 		v->minor, v->patch, dnnl_isa_name(dnnl_get_effective_cpu_isa()));
+	const char *conv = getenv("LI_CONV");
+	bool auto_ = !conv || !*conv || strcmp(conv, "auto") == 0;
+	if (auto_)
+		fprintf(f, "eval convs: %s (LI_CONV=auto)\n",
+			isa >= LI_ISA_AVX512 ? "oneDNN convolution" : "ours");
+	else
+		fprintf(f, "eval convs: LI_CONV=%s\n", strcmp(conv, "ours") == 0 ? "ours"
+							  : strcmp(conv, "onednn") == 0 ? "onednn"
+							  : strcmp(conv, "measured") == 0 ? "measured"
+							  : "(not a value)");
+	fprintf(f, "bf16 scoring: %s\n",
+		li_dnnl_bf16_native() ? "yes (AVX512_BF16)" : "no (needs AVX512_BF16 or AMX)");
 }

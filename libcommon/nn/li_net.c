@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "li_cpu.h"
+#include "li_dnnl.h"
 #include "li_error.h"
 #include "li_nn.h"
 #include "li_rng.h"
@@ -39,6 +40,12 @@ typedef struct unit {
 	bool uf_ready;    /* uf holds the transform of the current wf */
 	int h, w, oh, ow; /* input and output spatial size (prepare) */
 	float *z;         /* conv output kept for BN backward */
+	/* eval on oneDNN's convolution (li_dnnl.h), made for batch dn_n: used
+	 * when dn_use (measured faster, or asked for), its weights those of the
+	 * current wf when dn_ready */
+	li_dnnl_conv *dn;
+	int dn_n;
+	bool dn_use, dn_ready;
 	li_net_prof prof;
 } unit;
 
@@ -83,6 +90,10 @@ struct li_net {
 	li_pool *pool;
 	int threads;
 	bool training, fold_bn, fold_valid, stored_valid;
+	li_net_conv conv_choice; /* eval convs: measured, ours, or oneDNN's */
+	bool bf16;               /* eval convs in bf16 on oneDNN */
+	void *dn_ws;             /* li_dnnl_conv_run's workspace, the largest unit's */
+	size_t dn_ws_bytes;
 	li_net_prof *prof[MAX_UNITS + MAX_LAYERS];
 	int nprof;
 };
@@ -244,10 +255,31 @@ static int arch_blocks(const char *arch, int blocks[4])
 	return li_error("unknown architecture '%s' (expected resnet10, resnet18 or resnet34)", arch);
 }
 
+/* LI_CONV: how eval convs choose between ours and oneDNN's. */
+static int conv_choice_env(li_net_conv *choice)
+{
+	static const char *names[] = {[LI_NET_CONV_AUTO] = "auto",
+				      [LI_NET_CONV_MEASURED] = "measured",
+				      [LI_NET_CONV_OURS] = "ours",
+				      [LI_NET_CONV_ONEDNN] = "onednn"};
+	const char *v = getenv("LI_CONV");
+	*choice = LI_NET_CONV_AUTO;
+	if (!v || !*v)
+		return 0;
+	for (size_t i = 0; i < LI_ARRAY_LEN(names); i++)
+		if (strcmp(v, names[i]) == 0) {
+			*choice = (li_net_conv)i;
+			return 0;
+		}
+	char buf[64];
+	return li_error("LI_CONV='%s' is not auto, measured, ours or onednn", li_escape(v, buf, sizeof buf));
+}
+
 li_net *li_net_new(const li_net_config *cfg)
 {
 	int blocks[4] = {0};
-	if (li_cpu_check_env() < 0)
+	li_net_conv conv_choice;
+	if (li_cpu_check_env() < 0 || conv_choice_env(&conv_choice) < 0)
 		return NULL;
 	if (arch_blocks(cfg->arch, blocks) < 0)
 		return NULL;
@@ -271,6 +303,7 @@ li_net *li_net_new(const li_net_config *cfg)
 	memcpy(net->blocks, blocks, sizeof blocks);
 	net->threads = 1;
 	net->fold_bn = true;
+	net->conv_choice = conv_choice;
 	net->pass = 0;
 	build(net);
 	net->params = li_calloc(net->nparams, sizeof(float));
@@ -309,6 +342,9 @@ void li_net_free(li_net *net)
 	free(net->fold);
 	free(net->stat);
 	li_free_aligned(net->arena);
+	for (int i = 0; i < net->nunits; i++)
+		li_dnnl_conv_free(net->units[i].dn);
+	li_free_aligned(net->dn_ws);
 	li_pool_free(net->pool);
 	free(net);
 }
@@ -333,6 +369,25 @@ const li_net_tensor *li_net_tensor_find(const li_net *net, const char *name)
 	return NULL;
 }
 
+void li_net_set_conv(li_net *net, li_net_conv choice)
+{
+	net->conv_choice = choice;
+	for (int i = 0; i < net->nunits; i++)
+		net->units[i].dn_n = 0;
+}
+
+int li_net_set_bf16(li_net *net, bool on)
+{
+	if (on && !li_dnnl_bf16_native())
+		return li_error("bf16 needs a CPU with AVX512_BF16 or AMX; this one runs %s%s",
+				li_isa_name(li_cpu_isa()),
+				li_cpu_isa() < li_cpu_isa_hw() ? " (capped by LI_ISA)" : "");
+	net->bf16 = on;
+	for (int i = 0; i < net->nunits; i++)
+		net->units[i].dn_n = 0;
+	return 0;
+}
+
 void li_net_force_im2col(li_net *net, bool on)
 {
 	for (int i = 0; i < net->nunits; i++)
@@ -351,6 +406,8 @@ void li_net_set_threads(li_net *net, int threads)
 	li_pool_free(net->pool);
 	net->pool = p;
 	net->threads = threads;
+	for (int i = 0; i < net->nunits; i++)
+		net->units[i].dn_n = 0; /* measured again with the new count */
 }
 
 /* ---- initialisation (torchvision), one RNG stream per tensor ---- */
@@ -428,6 +485,7 @@ int li_net_prepare(li_net *net, int max_batch, int height, int width)
 						continue;
 					u->h = k == 1 ? l->u[0]->oh : h;
 					u->w = k == 1 ? l->u[0]->ow : w;
+					u->dn_n = 0; /* made again for the new size */
 					li_conv_out_hw(&u->conv, u->h, u->w, &u->oh, &u->ow);
 					size_t cf = li_conv_col_floats(&u->conv, max_batch, u->h, u->w,
 								       COL_BUDGET);
@@ -500,19 +558,111 @@ int li_net_prepare(li_net *net, int max_batch, int height, int width)
 
 /* ---- units: conv + BN (+ ReLU) ---- */
 
+/* Seconds of one call of the conv by oneDNN (dnnl) or by ours, into a
+ * scratch output, after one call to warm it up (ours transforms its Winograd
+ * weights in the first). */
+static double time_conv(li_net *net, unit *u, bool dnnl, const float *x, int n, float *tmp)
+{
+	double best = 0;
+	for (int i = 0; i < 2; i++) {
+		double t = li_now();
+		if (dnnl)
+			li_dnnl_conv_run(u->dn, x, tmp, 0.0f, net->threads, net->dn_ws);
+		else
+			li_conv_forward_u(&u->conv, u->wf, u->uf, u->uf ? &u->uf_ready : NULL, x,
+					  n, u->h, u->w, tmp, 0.0f, net->col, net->col_floats,
+					  net->pool);
+		best = li_now() - t;
+	}
+	return best;
+}
+
+/* Whether oneDNN's conv, just made, beats ours by more than 10% on this
+ * batch (the margin keeps near ties on our path, run to run). The scratch
+ * outputs are buffers the other candidate does not use: ours writes into
+ * oneDNN's workspace (past its blocked x, at least as large as y), oneDNN's
+ * into our im2col buffer when y fits (else a temporary). */
+static bool dnnl_faster(li_net *net, unit *u, const float *x, int n)
+{
+	size_t floats = (size_t)u->conv.cout * n * u->oh * u->ow;
+	size_t off = li_dnnl_conv_ws_bytes(u->dn) - ((floats + 15) & ~(size_t)15) * sizeof(float);
+	void *at = (unsigned char *)net->dn_ws + off;
+	float *ours_out = at;
+	float *tmp = floats <= net->col_floats ? NULL : li_malloc_aligned(floats * sizeof(float));
+	if (floats > net->col_floats && !tmp)
+		return false;
+	double ours = time_conv(net, u, false, x, n, ours_out);
+	double theirs = time_conv(net, u, true, x, n, tmp ? tmp : net->col);
+	li_free_aligned(tmp);
+	return theirs < 0.9 * ours;
+}
+
+/* Whether this eval conv (folded weights) of a batch of n runs on oneDNN:
+ * always in bf16 and with LI_NET_CONV_ONEDNN (AUTO's choice on AVX-512
+ * CPUs), with LI_NET_CONV_MEASURED when
+ * dnnl_faster on its first batch of this size. Anything oneDNN cannot do here
+ * stays on ours (bf16 is checked beforehand, li_net_set_bf16); a conv not
+ * chosen keeps no oneDNN memory. */
+static bool use_dnnl(li_net *net, unit *u, const float *x, int n)
+{
+	li_net_conv choice = net->conv_choice;
+	if (choice == LI_NET_CONV_AUTO)
+		choice = li_cpu_isa() >= LI_ISA_AVX512 ? LI_NET_CONV_ONEDNN : LI_NET_CONV_OURS;
+	if (choice == LI_NET_CONV_OURS && !net->bf16)
+		return false;
+	if (u->dn_n == n) {
+		if (u->dn_use && !u->dn_ready) {
+			li_dnnl_conv_weights(u->dn, u->wf);
+			u->dn_ready = true;
+		}
+		return u->dn_use;
+	}
+	li_dnnl_conv_free(u->dn);
+	u->dn_use = u->dn_ready = false;
+	u->dn_n = n;
+	u->dn = li_dnnl_conv_new(&u->conv, n, u->h, u->w, net->bf16);
+	if (!u->dn)
+		return false;
+	size_t ws = li_dnnl_conv_ws_bytes(u->dn);
+	if (ws > net->dn_ws_bytes) {
+		void *p = li_malloc_aligned(ws);
+		if (p) {
+			li_free_aligned(net->dn_ws);
+			net->dn_ws = p;
+			net->dn_ws_bytes = ws;
+		}
+	}
+	if (ws <= net->dn_ws_bytes) {
+		li_dnnl_conv_weights(u->dn, u->wf);
+		u->dn_ready = true;
+		u->dn_use = choice != LI_NET_CONV_MEASURED || net->bf16 ||
+			    dnnl_faster(net, u, x, n);
+	}
+	if (!u->dn_use) {
+		li_dnnl_conv_free(u->dn);
+		u->dn = NULL;
+	}
+	return u->dn_use;
+}
+
 static void conv_fwd(li_net *net, unit *u, const float *w, const float *x, int n, float *y,
 		     float beta)
 {
-	double t = li_now();
 	bool folded = w == u->wf && u->uf;
-	li_conv_forward_u(&u->conv, w, folded ? u->uf : NULL, folded ? &u->uf_ready : NULL, x, n,
-			  u->h, u->w, y, beta, net->col, net->col_floats, net->pool);
+	bool dnnl = w == u->wf && use_dnnl(net, u, x, n);
+	double t = li_now();
+	if (dnnl)
+		li_dnnl_conv_run(u->dn, x, y, beta, net->threads, net->dn_ws);
+	else
+		li_conv_forward_u(&u->conv, w, folded ? u->uf : NULL, folded ? &u->uf_ready : NULL,
+				  x, n, u->h, u->w, y, beta, net->col, net->col_floats, net->pool);
 	u->prof.forward_s += li_now() - t;
 	u->prof.forward_flop += 2.0 * u->conv.cout * u->conv.cin * u->conv.kh * u->conv.kw *
 				(double)n * u->oh * u->ow;
 	u->prof.forward_calls++;
-	u->prof.forward_path = li_conv_path(&u->conv, n, u->h, u->w, net->col_floats,
-					    folded && u->uf_ready, false, net->pool);
+	u->prof.forward_path = dnnl ? (net->bf16 ? "onednn-bf16" : "onednn")
+				    : li_conv_path(&u->conv, n, u->h, u->w, net->col_floats,
+						   folded && u->uf_ready, false, net->pool);
 }
 
 static void conv_bwd(li_net *net, unit *u, const float *x, int n, const float *dy, float *dx,
@@ -553,6 +703,7 @@ static void fold_all(li_net *net)
 			u->bf[o] = u->bn.beta[o] - u->bn.running_mean[o] * s + (c->b ? c->b[o] * s : 0.0f);
 		}
 		u->uf_ready = false;
+		u->dn_ready = false;
 	}
 	net->fold_valid = true;
 }

@@ -57,6 +57,26 @@ void li_net_set_threads(li_net *net, int threads);
 /* Lines for --version: the CPU, its ISA level (li_cpu.h, LI_ISA) and the
  * kernels the net runs on it. */
 void li_net_describe_cpu(FILE *f);
+/* Eval (BN-folded) convs, ours or oneDNN's convolution (li_dnnl.h): AUTO,
+ * the default, runs oneDNN's on CPUs with AVX-512 (its direct convolutions
+ * there reach about twice our fp32 rate) and ours below (on AVX2 our Winograd
+ * convs beat them: 120-190 against 75-100 GFLOP/s on a Zen 3); the same
+ * machine always computes the same bits. MEASURED times both on the first
+ * batch of each size and keeps oneDNN's where it is faster by more than 10%:
+ * the fastest on any CPU, but two runs may then differ in the last bits.
+ * OURS and ONEDNN force one. The environment variable LI_CONV = auto,
+ * measured, ours or onednn sets it for li_net_new. Training always runs ours. */
+typedef enum li_net_conv {
+	LI_NET_CONV_AUTO,
+	LI_NET_CONV_MEASURED,
+	LI_NET_CONV_OURS,
+	LI_NET_CONV_ONEDNN
+} li_net_conv;
+void li_net_set_conv(li_net *net, li_net_conv choice);
+/* Eval convs in bf16 (inputs and weights rounded to bf16, fp32 accumulation
+ * and output; BN, pooling and fc stay fp32) on oneDNN, where the CPU has
+ * AVX512_BF16 or AMX; -1 + li_error naming the missing feature elsewhere. */
+int li_net_set_bf16(li_net *net, bool on);
 /* Every conv by im2col, none by Winograd (benchmarks compare the two). */
 void li_net_force_im2col(li_net *net, bool on);
 void li_net_set_training(li_net *net, bool training);

@@ -205,3 +205,32 @@ PY
 	run -1 --separate-stderr bash -c 'li-score -m "$1" "$2" > /dev/full' _ "$M" "$D/list.tsv"
 	[ "$stderr" = "li-score: write error on standard output: No space left on device" ]
 }
+
+@test "LI_CONV: oneDNN's convolutions score like ours; a bad value is refused" {
+	LI_CONV=ours li-score -m "$M" "$D/list.tsv" > ours.tsv
+	LI_CONV=onednn li-score -m "$M" "$D/list.tsv" > onednn.tsv
+	paste ours.tsv onednn.tsv | awk -F'\t' 'NR > 1 { d = $4 - $9; if (d < 0) d = -d;
+		if (d > 1e-5) bad = 1; n++ } END { exit bad || n != 40 }'
+	run -1 env LI_CONV=fastest li-score -m "$M" "$D/list.tsv"
+	[ "${#lines[@]}" -eq 1 ]
+	[[ "$output" == *"LI_CONV='fastest' is not auto, measured, ours or onednn"* ]]
+}
+
+@test "--precision bf16: within 0.01 of fp32 where the CPU has bf16, a clear error elsewhere" {
+	run -2 li-score --precision fp16 -m "$M" "$D/list.tsv"
+	[[ "${lines[0]}" == *"--precision must be fp32 or bf16, not 'fp16'"* ]]
+	li-score --precision fp32 -m "$M" "$D/list.tsv" > fp32.tsv
+	if li-score --version | grep -q 'isa: \(avx512_bf16\|amx\)'; then
+		li-score --precision bf16 -m "$M" -o bf16.tsv "$D/list.tsv"
+		paste fp32.tsv bf16.tsv | awk -F'\t' 'NR > 1 { d = $4 - $9; if (d < 0) d = -d;
+			if (d > 0.01) bad = 1; n++ } END { exit bad || n != 40 }'
+		a=$(li-eval fp32.tsv | jq .auroc) b=$(li-eval bf16.tsv | jq .auroc)
+		awk -v a="$a" -v b="$b" 'BEGIN { d = a - b; exit !(d < 0.002 && d > -0.002) }'
+	else
+		run -1 li-score --precision bf16 -m "$M" -o bf16.tsv "$D/list.tsv"
+		[ "${#lines[@]}" -eq 1 ]
+		[[ "$output" == "li-score: bf16 needs a CPU with AVX512_BF16 or AMX; this one runs "* ]]
+		[ ! -e bf16.tsv ]
+		skip "no AVX512_BF16 here: bf16 scores not compared"
+	fi
+}

@@ -144,6 +144,21 @@ config() {
 	[ "$status" -eq 2 ]
 }
 
+@test "embed_precision: a bad value is refused; bf16 only where the CPU has it, else refused up front" {
+	cfg=$(config prec "embed_precision: fp16")
+	run --separate-stderr li-pipeline "$cfg"
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"embed_precision: 'fp16' is not fp32 or bf16"* ]] || { echo "$stderr"; false; }
+	if li-score --version | grep -q '^bf16 scoring: yes'; then
+		skip "this CPU has bf16: the refusal cannot be checked here"
+	fi
+	cfg=$(config prec2 "embed_precision: bf16")
+	run --separate-stderr li-pipeline "$cfg"
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"embed_precision bf16 needs a CPU with AVX512_BF16 or AMX"* ]]
+	[ ! -e "$BATS_TEST_TMPDIR/results/prec2_fold-1" ]
+}
+
 @test "config errors quote control bytes escaped and survive binary bytes (issue 10)" {
 	cfg=$(config ctl "epoch"$'\e[2J'"s: 3")
 	run --separate-stderr li-pipeline "$cfg"

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "li_cpu.h"
 #include "li_error.h"
 #include "li_net.h"
 #include "li_nn.h"
@@ -302,6 +303,120 @@ static void test_eval(void)
 	ok(li_net_prepare(net, 2, 31, 32) < 0, "input below 32 refused");
 	free(x);
 	li_net_free(net);
+}
+
+/* Softmax probability of each class: the largest difference between a and b. */
+static double prob_gap(const float *a, const float *b, int n, int classes)
+{
+	double e = 0;
+	for (int i = 0; i < n; i++) {
+		double sa = 0, sb = 0;
+		for (int k = 0; k < classes; k++) {
+			sa += exp(a[i * classes + k]);
+			sb += exp(b[i * classes + k]);
+		}
+		for (int k = 0; k < classes; k++)
+			e = fmax(e, fabs(exp(a[i * classes + k]) / sa - exp(b[i * classes + k]) / sb));
+	}
+	return e;
+}
+
+static int convs_on(const li_net *net, const char *path)
+{
+	int k = 0;
+	for (int i = 0; i < li_net_prof_count(net); i++) {
+		const li_net_prof *p = li_net_prof_at(net, i);
+		k += p->forward_path && strcmp(p->forward_path, path) == 0;
+	}
+	return k;
+}
+
+/* Eval convs on oneDNN's primitives (li_dnnl.h) against ours: every conv
+ * shape of a resnet10 (stem 7x7/2, 3x3/1, 3x3/2, 1x1/2 downsample, the
+ * residual accumulated with beta 1), an odd batch, a non-square input, 1 and
+ * 2 threads, a weight change; then bf16 where the CPU has it, its error where
+ * it has not. */
+static void test_onednn(void)
+{
+	int n = 3, h = 40, w = 56, classes = 3;
+	for (int chans = 1; chans <= 3; chans += 2) {
+		li_net *net = small_net("resnet10", 16, classes, chans, 5);
+		randomise_bn(net);
+		li_net_prepare(net, n, h, w);
+		li_net_set_training(net, false);
+		size_t per = (size_t)chans * h * w;
+		float *x = malloc(sizeof(float) * per * n);
+		fill(x, per * n, 1.0);
+		float a[9], b[9], fa[3 * 128], fb[3 * 128];
+		li_net_set_conv(net, LI_NET_CONV_OURS);
+		li_net_forward(net, x, n, a, fa);
+		ok(convs_on(net, "onednn") == 0, "%d ch: LI_NET_CONV_OURS runs none on oneDNN", chans);
+		li_net_set_conv(net, LI_NET_CONV_ONEDNN);
+		for (int threads = 1; threads <= 2; threads++) {
+			li_net_set_threads(net, threads);
+			li_net_prof_reset(net);
+			ok(li_net_forward(net, x, n, b, fb) == 0, "%d ch, %d threads: oneDNN forward",
+			   chans, threads);
+			is_int(convs_on(net, "onednn"), 12, "%d ch: all 12 convs on oneDNN", chans);
+			double e = 0, s = 0, ef = 0;
+			for (int i = 0; i < n * classes; i++) {
+				e = fmax(e, fabs(a[i] - b[i]));
+				s = fmax(s, fabs(a[i]));
+			}
+			for (int i = 0; i < n * 128; i++)
+				ef = fmax(ef, fabs(fa[i] - fb[i]));
+			ok(e <= 1e-4 * fmax(s, 1) && ef <= 1e-4,
+			   "%d ch, %d threads: oneDNN logits and features equal ours (max diff %g, %g)",
+			   chans, threads, e, ef);
+		}
+		/* one image: another primitive, same answer */
+		float one[3];
+		li_net_forward(net, x + per * 2, 1, one, NULL);
+		double e = 0;
+		for (int k = 0; k < classes; k++)
+			e = fmax(e, fabs(one[k] - a[2 * classes + k]));
+		ok(e <= 1e-4, "%d ch: oneDNN batch of 1 equals ours (max diff %g)", chans, e);
+		/* a weight change reaches oneDNN's reordered copy (made for this batch
+		 * size by the forward just before) */
+		li_net_forward(net, x, n, b, NULL);
+		float *wt = li_net_tensor_find(net, "layer2.0.conv2.weight")->data;
+		for (int i = 0; i < 32 * 32 * 9; i++)
+			wt[i] *= i % 3 ? 1.5f : -0.5f;
+		li_net_params_changed(net);
+		li_net_forward(net, x, n, b, NULL);
+		li_net_set_conv(net, LI_NET_CONV_OURS);
+		li_net_forward(net, x, n, a, NULL);
+		e = 0;
+		for (int i = 0; i < n * classes; i++)
+			e = fmax(e, fabs(a[i] - b[i]));
+		ok(e <= 1e-4 * fmax(fabs(a[0]), 1), "%d ch: oneDNN follows a weight change (%g)", chans,
+		   e);
+		/* the measured choice: whatever it keeps, the same answer */
+		li_net_set_conv(net, LI_NET_CONV_MEASURED);
+		li_net_forward(net, x, n, b, NULL);
+		e = 0;
+		for (int i = 0; i < n * classes; i++)
+			e = fmax(e, fabs(a[i] - b[i]));
+		ok(e <= 1e-4 * fmax(fabs(a[0]), 1), "%d ch: measured choice (%d convs on oneDNN) agrees",
+		   chans, convs_on(net, "onednn"));
+		/* bf16 */
+		li_net_set_conv(net, LI_NET_CONV_OURS);
+		if (li_cpu_isa() >= LI_ISA_AVX512_BF16) {
+			ok(li_net_set_bf16(net, true) == 0, "bf16 where the CPU has it");
+			li_net_forward(net, x, n, b, NULL);
+			ok(prob_gap(a, b, n, classes) < 0.01, "bf16 probabilities within 0.01 of fp32 (%g)",
+			   prob_gap(a, b, n, classes));
+			ok(convs_on(net, "onednn-bf16") == 12, "bf16: all convs on oneDNN bf16");
+			li_net_set_bf16(net, false);
+		} else {
+			ok(li_net_set_bf16(net, true) < 0 && strstr(li_errmsg(), "AVX512_BF16"),
+			   "bf16 refused without AVX512_BF16: %s", li_errmsg());
+			skip("no AVX512_BF16 on this CPU (%s): bf16 accuracy not checked",
+			     li_isa_name(li_cpu_isa()));
+		}
+		free(x);
+		li_net_free(net);
+	}
 }
 
 /* ---- training forward: running statistics, determinism ---- */
@@ -622,6 +737,7 @@ int main(void)
 	test_topology();
 	test_gradients();
 	test_eval();
+	test_onednn();
 	test_training();
 	test_files();
 	test_hostile_metadata();

@@ -1,0 +1,45 @@
+/* li_dnnl.h: eval-mode convolution on oneDNN's own convolution primitives.
+ *
+ * oneDNN picks its kernel at run time (AVX2, AVX-512, AVX512_BF16, AMX, capped
+ * by LI_ISA through the same dnnl_set_max_cpu_isa as li_sgemm1) and computes
+ * in its blocked layouts; this module reorders our CNHW fp32 activations into
+ * that layout (converting to bf16 when asked), runs the convolution, and
+ * reorders the result back into CNHW fp32, adding onto y when beta is 1.
+ * Weights are fixed (eval: the BN-folded copy) and reordered once by
+ * li_dnnl_conv_weights. li_net uses it where it measured it faster than its
+ * own paths, and for every conv in bf16 scoring.
+ *
+ * A li_dnnl_conv is made for one batch size and input size; the caller keeps
+ * it and makes another when they change. Not thread-safe: one caller at a
+ * time, and the call uses `threads` OpenMP threads of oneDNN's. */
+#ifndef LI_DNNL_H
+#define LI_DNNL_H
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "li_nn.h"
+
+typedef struct li_dnnl_conv li_dnnl_conv;
+
+/* Cap oneDNN's ISA at li_cpu_isa() (LI_ISA) before its first use; every
+ * caller of oneDNN calls it first (it runs once). */
+void li_dnnl_setup(void);
+/* True where the CPU (after LI_ISA) runs bf16 convolutions natively. */
+bool li_dnnl_bf16_native(void);
+
+/* A forward conv of c's shape for n images h x w, fp32 or (bf16) with bf16
+ * inputs and weights and fp32 accumulation and output. NULL + li_error when
+ * oneDNN has no implementation (bf16 on a CPU without it, say). */
+li_dnnl_conv *li_dnnl_conv_new(const li_conv *c, int n, int h, int w, bool bf16);
+void li_dnnl_conv_free(li_dnnl_conv *d);
+/* Reorder weights w (Cout x Cin x KH x KW fp32) into the conv's layout. */
+void li_dnnl_conv_weights(li_dnnl_conv *d, const float *w);
+/* Bytes of workspace li_dnnl_conv_run needs (the blocked copies of x and y). */
+size_t li_dnnl_conv_ws_bytes(const li_dnnl_conv *d);
+/* y (Cout x n x oh x ow, CNHW) = beta * y + W * x (x CNHW), beta 0 or 1,
+ * with `threads` threads; ws: li_dnnl_conv_ws_bytes, 64-byte aligned. Weights
+ * must have been set. */
+void li_dnnl_conv_run(li_dnnl_conv *d, const float *x, float *y, float beta, int threads,
+		      void *ws);
+
+#endif
