@@ -42,4 +42,38 @@ size_t li_dnnl_conv_ws_bytes(const li_dnnl_conv *d);
 void li_dnnl_conv_run(li_dnnl_conv *d, const float *x, float *y, float beta, int threads,
 		      void *ws);
 
+/* ---- a whole eval forward in oneDNN's blocked layouts ----
+ * A plan is a sequence of oneDNN primitives over tensors that stay in the
+ * layouts oneDNN chooses from input to output, so nothing is reordered
+ * between layers: convs with their bias (the BN-folded one), ReLU and the
+ * residual sum fused as post-ops, max pooling, and reorders only at the ends
+ * (and where a fused sum needs its operand in the conv's layout). Tensors
+ * share a few buffers by liveness, so memory is that of the largest few
+ * activations. fp32, or bf16 activations and weights (fp32 bias and
+ * accumulation) where li_dnnl_bf16_native. Build: input, ops, output,
+ * finish; then run any number of times. Weights and biases are read from the
+ * caller's arrays (which must stay valid) by li_dnnl_plan_weights. */
+typedef struct li_dnnl_plan li_dnnl_plan;
+
+/* NULL + li_error as li_dnnl_conv_new. */
+li_dnnl_plan *li_dnnl_plan_new(int n, bool bf16);
+void li_dnnl_plan_free(li_dnnl_plan *p);
+/* The input tensor: n x c x h x w fp32, CNHW (channel-major, as li_net's). */
+int li_dnnl_plan_input(li_dnnl_plan *p, int c, int h, int w);
+/* relu(W * src + b (+ sum)): w Cout x Cin x KH x KW and b Cout (fp32 arrays of
+ * the caller); sum a tensor of the output's shape or -1. Returns the output
+ * tensor (the sum tensor's buffer, reused), or -1 + li_error. */
+int li_dnnl_plan_conv(li_dnnl_plan *p, int src, const li_conv *c, const float *w,
+		      const float *b, int sum, bool relu);
+/* Max pooling k x k, stride s, padding pad. */
+int li_dnnl_plan_maxpool(li_dnnl_plan *p, int src, int k, int s, int pad);
+/* Mark src as the output: written as CNHW fp32 by li_dnnl_plan_run. */
+int li_dnnl_plan_output(li_dnnl_plan *p, int src);
+/* Allocate the buffers; 0, or -1 + li_error. */
+int li_dnnl_plan_finish(li_dnnl_plan *p);
+/* Reorder every conv's weights and copy its bias (after they change). */
+void li_dnnl_plan_weights(li_dnnl_plan *p);
+/* x: the input (CNHW fp32), y: the output (CNHW fp32). */
+void li_dnnl_plan_run(li_dnnl_plan *p, const float *x, float *y, int threads);
+
 #endif

@@ -94,6 +94,12 @@ struct li_net {
 	bool bf16;               /* eval convs in bf16 on oneDNN */
 	void *dn_ws;             /* li_dnnl_conv_run's workspace, the largest unit's */
 	size_t dn_ws_bytes;
+	/* the eval forward as one oneDNN plan (li_dnnl.h), made for batch
+	 * plan_n (plan NULL there: it could not be made, ours runs); its
+	 * weights those of the current folded copy when plan_ready */
+	li_dnnl_plan *plan;
+	int plan_n;
+	bool plan_ready;
 	li_net_prof *prof[MAX_UNITS + MAX_LAYERS];
 	int nprof;
 };
@@ -261,7 +267,8 @@ static int conv_choice_env(li_net_conv *choice)
 	static const char *names[] = {[LI_NET_CONV_AUTO] = "auto",
 				      [LI_NET_CONV_MEASURED] = "measured",
 				      [LI_NET_CONV_OURS] = "ours",
-				      [LI_NET_CONV_ONEDNN] = "onednn"};
+				      [LI_NET_CONV_ONEDNN] = "onednn",
+				      [LI_NET_CONV_ONEDNN_EACH] = "onednn-each"};
 	const char *v = getenv("LI_CONV");
 	*choice = LI_NET_CONV_AUTO;
 	if (!v || !*v)
@@ -272,7 +279,7 @@ static int conv_choice_env(li_net_conv *choice)
 			return 0;
 		}
 	char buf[64];
-	return li_error("LI_CONV='%s' is not auto, measured, ours or onednn", li_escape(v, buf, sizeof buf));
+	return li_error("LI_CONV='%s' is not auto, measured, ours, onednn or onednn-each", li_escape(v, buf, sizeof buf));
 }
 
 li_net *li_net_new(const li_net_config *cfg)
@@ -345,6 +352,7 @@ void li_net_free(li_net *net)
 	for (int i = 0; i < net->nunits; i++)
 		li_dnnl_conv_free(net->units[i].dn);
 	li_free_aligned(net->dn_ws);
+	li_dnnl_plan_free(net->plan);
 	li_pool_free(net->pool);
 	free(net);
 }
@@ -374,6 +382,7 @@ void li_net_set_conv(li_net *net, li_net_conv choice)
 	net->conv_choice = choice;
 	for (int i = 0; i < net->nunits; i++)
 		net->units[i].dn_n = 0;
+	net->plan_n = 0;
 }
 
 int li_net_set_bf16(li_net *net, bool on)
@@ -385,6 +394,7 @@ int li_net_set_bf16(li_net *net, bool on)
 	net->bf16 = on;
 	for (int i = 0; i < net->nunits; i++)
 		net->units[i].dn_n = 0;
+	net->plan_n = 0;
 	return 0;
 }
 
@@ -408,6 +418,7 @@ void li_net_set_threads(li_net *net, int threads)
 	net->threads = threads;
 	for (int i = 0; i < net->nunits; i++)
 		net->units[i].dn_n = 0; /* measured again with the new count */
+	net->plan_n = 0;
 }
 
 /* ---- initialisation (torchvision), one RNG stream per tensor ---- */
@@ -486,6 +497,7 @@ int li_net_prepare(li_net *net, int max_batch, int height, int width)
 					u->h = k == 1 ? l->u[0]->oh : h;
 					u->w = k == 1 ? l->u[0]->ow : w;
 					u->dn_n = 0; /* made again for the new size */
+					net->plan_n = 0;
 					li_conv_out_hw(&u->conv, u->h, u->w, &u->oh, &u->ow);
 					size_t cf = li_conv_col_floats(&u->conv, max_batch, u->h, u->w,
 								       COL_BUDGET);
@@ -605,10 +617,13 @@ static bool dnnl_faster(li_net *net, unit *u, const float *x, int n)
  * chosen keeps no oneDNN memory. */
 static bool use_dnnl(li_net *net, unit *u, const float *x, int n)
 {
+	/* ONEDNN (and bf16) run the whole eval forward as a plan (run_plan);
+	 * this is for MEASURED and ONEDNN_EACH, and for ONEDNN where a plan
+	 * could not be made */
 	li_net_conv choice = net->conv_choice;
 	if (choice == LI_NET_CONV_AUTO)
 		choice = li_cpu_isa() >= LI_ISA_AVX512 ? LI_NET_CONV_ONEDNN : LI_NET_CONV_OURS;
-	if (choice == LI_NET_CONV_OURS && !net->bf16)
+	if (choice == LI_NET_CONV_OURS || net->bf16)
 		return false;
 	if (u->dn_n == n) {
 		if (u->dn_use && !u->dn_ready) {
@@ -635,8 +650,7 @@ static bool use_dnnl(li_net *net, unit *u, const float *x, int n)
 	if (ws <= net->dn_ws_bytes) {
 		li_dnnl_conv_weights(u->dn, u->wf);
 		u->dn_ready = true;
-		u->dn_use = choice != LI_NET_CONV_MEASURED || net->bf16 ||
-			    dnnl_faster(net, u, x, n);
+		u->dn_use = choice != LI_NET_CONV_MEASURED || dnnl_faster(net, u, x, n);
 	}
 	if (!u->dn_use) {
 		li_dnnl_conv_free(u->dn);
@@ -660,7 +674,7 @@ static void conv_fwd(li_net *net, unit *u, const float *w, const float *x, int n
 	u->prof.forward_flop += 2.0 * u->conv.cout * u->conv.cin * u->conv.kh * u->conv.kw *
 				(double)n * u->oh * u->ow;
 	u->prof.forward_calls++;
-	u->prof.forward_path = dnnl ? (net->bf16 ? "onednn-bf16" : "onednn")
+	u->prof.forward_path = dnnl ? "onednn-conv"
 				    : li_conv_path(&u->conv, n, u->h, u->w, net->col_floats,
 						   folded && u->uf_ready, false, net->pool);
 }
@@ -705,6 +719,7 @@ static void fold_all(li_net *net)
 		u->uf_ready = false;
 		u->dn_ready = false;
 	}
+	net->plan_ready = false;
 	net->fold_valid = true;
 }
 
@@ -868,6 +883,85 @@ static double unit_flop(const li_layer *l, bool backward)
 	return f;
 }
 
+/* ---- eval as one oneDNN plan ---- */
+
+static bool plan_wanted(const li_net *net)
+{
+	return net->bf16 || net->conv_choice == LI_NET_CONV_ONEDNN ||
+	       (net->conv_choice == LI_NET_CONV_AUTO && li_cpu_isa() >= LI_ISA_AVX512);
+}
+
+/* The layers up to the global pooling, with BN folded, as a plan for n. */
+static li_dnnl_plan *build_plan(li_net *net, int n)
+{
+	li_dnnl_plan *p = li_dnnl_plan_new(n, net->bf16);
+	if (!p)
+		return NULL;
+	int a = li_dnnl_plan_input(p, net->cfg.in_channels, net->in_h, net->in_w);
+	for (int i = 0; i < net->nlayers && a >= 0; i++) {
+		li_layer *l = &net->layers[i];
+		unit *u1 = l->u[0], *u2 = l->u[1], *ud = l->u[2];
+		if (l->ops == &stem_ops) {
+			a = li_dnnl_plan_conv(p, a, &u1->conv, u1->wf, u1->bf, -1, true);
+		} else if (l->ops == &maxpool_ops) {
+			a = li_dnnl_plan_maxpool(p, a, 3, 2, 1);
+		} else if (l->ops == &block_ops) {
+			int a1 = li_dnnl_plan_conv(p, a, &u1->conv, u1->wf, u1->bf, -1, true);
+			int id = ud ? li_dnnl_plan_conv(p, a, &ud->conv, ud->wf, ud->bf, -1, false) : a;
+			a = a1 < 0 || id < 0 ? -1
+					     : li_dnnl_plan_conv(p, a1, &u2->conv, u2->wf, u2->bf, id, true);
+		} else {
+			break; /* global pooling and fc: ours, on the output */
+		}
+	}
+	if (a < 0 || li_dnnl_plan_output(p, a) < 0 || li_dnnl_plan_finish(p) < 0) {
+		li_dnnl_plan_free(p);
+		return NULL;
+	}
+	return p;
+}
+
+/* Eval by the plan when one is wanted and can be made: true when it ran (the
+ * logits and features written), false when ours must run; -1 + li_error in
+ * bf16, which has no fallback. */
+static int run_plan(li_net *net, int n, float *logits, float *features)
+{
+	if (!plan_wanted(net))
+		return 0;
+	if (net->plan_n != n) {
+		li_dnnl_plan_free(net->plan);
+		net->plan = build_plan(net, n);
+		net->plan_n = n;
+		net->plan_ready = false;
+		if (!net->plan && net->bf16)
+			net->plan_n = 0;
+	}
+	if (!net->plan)
+		return net->bf16 ? -1 : 0;
+	if (!net->plan_ready) {
+		li_dnnl_plan_weights(net->plan);
+		net->plan_ready = true;
+	}
+	double t = li_now();
+	float *y = net->g[0];
+	li_dnnl_plan_run(net->plan, net->xin, y, net->threads);
+	li_layer *pool = &net->layers[net->nlayers - 2], *fc = &net->layers[net->nlayers - 1];
+	net->layers[0].prof.forward_s += li_now() - t;
+	for (int i = 0; i < net->nunits; i++) {
+		unit *u = &net->units[i];
+		u->prof.forward_path = net->bf16 ? "onednn-bf16" : "onednn";
+		u->prof.forward_calls++;
+		u->prof.forward_flop += 2.0 * u->conv.cout * u->conv.cin * u->conv.kh * u->conv.kw *
+					(double)n * u->oh * u->ow;
+	}
+	float *f = pool->ops->forward(net, pool, y, false);
+	fc->out = logits;
+	fc->ops->forward(net, fc, f, false);
+	if (features)
+		memcpy(features, f, sizeof(float) * (size_t)n * net->fc.in);
+	return 1;
+}
+
 int li_net_forward(li_net *net, const float *x, int n, float *logits, float *features)
 {
 	if (!net->max_batch)
@@ -885,6 +979,11 @@ int li_net_forward(li_net *net, const float *x, int n, float *logits, float *fea
 		net->fold_valid = false; /* running statistics move */
 	net->n = n;
 	li_nchw_to_cnhw(x, n, net->cfg.in_channels, net->in_h * net->in_w, net->xin, net->pool);
+	if (!stored) {
+		int r = run_plan(net, n, logits, features);
+		if (r != 0)
+			return r < 0 ? -1 : 0;
+	}
 	net->layers[net->nlayers - 1].out = logits;
 	float *a = net->xin, *feat = NULL;
 	for (int i = 0; i < net->nlayers; i++) {

@@ -64,13 +64,19 @@ void li_net_describe_cpu(FILE *f);
  * machine always computes the same bits. MEASURED times both on the first
  * batch of each size and keeps oneDNN's where it is faster by more than 10%:
  * the fastest on any CPU, but two runs may then differ in the last bits.
- * OURS and ONEDNN force one. The environment variable LI_CONV = auto,
- * measured, ours or onednn sets it for li_net_new. Training always runs ours. */
+ * OURS and ONEDNN force one: ONEDNN (and AUTO where it picks oneDNN) runs
+ * the layers up to the global pooling as one plan in oneDNN's blocked layouts
+ * (li_dnnl_plan: bias, ReLU and residual fused, no reorder between layers);
+ * ONEDNN_EACH runs each conv alone on oneDNN with reorders from and to ours
+ * (what MEASURED keeps per layer; for tests and benchmarks). The environment
+ * variable LI_CONV = auto, measured, ours, onednn or onednn-each sets it for
+ * li_net_new. Training always runs ours. */
 typedef enum li_net_conv {
 	LI_NET_CONV_AUTO,
 	LI_NET_CONV_MEASURED,
 	LI_NET_CONV_OURS,
-	LI_NET_CONV_ONEDNN
+	LI_NET_CONV_ONEDNN,
+	LI_NET_CONV_ONEDNN_EACH
 } li_net_conv;
 void li_net_set_conv(li_net *net, li_net_conv choice);
 /* Eval convs in bf16 (inputs and weights rounded to bf16, fp32 accumulation

@@ -350,7 +350,8 @@ static void test_onednn(void)
 		float a[9], b[9], fa[3 * 128], fb[3 * 128];
 		li_net_set_conv(net, LI_NET_CONV_OURS);
 		li_net_forward(net, x, n, a, fa);
-		ok(convs_on(net, "onednn") == 0, "%d ch: LI_NET_CONV_OURS runs none on oneDNN", chans);
+		ok(convs_on(net, "onednn") == 0 && convs_on(net, "onednn-conv") == 0,
+		   "%d ch: LI_NET_CONV_OURS runs none on oneDNN", chans);
 		li_net_set_conv(net, LI_NET_CONV_ONEDNN);
 		for (int threads = 1; threads <= 2; threads++) {
 			li_net_set_threads(net, threads);
@@ -369,10 +370,35 @@ static void test_onednn(void)
 			   "%d ch, %d threads: oneDNN logits and features equal ours (max diff %g, %g)",
 			   chans, threads, e, ef);
 		}
+		/* each conv alone on oneDNN (reorders around it, the residual added by
+		 * the reorder back: what MEASURED may keep per layer) */
+		li_net_set_conv(net, LI_NET_CONV_ONEDNN_EACH);
+		li_net_prof_reset(net);
+		li_net_forward(net, x, n, b, NULL);
+		is_int(convs_on(net, "onednn-conv"), 12, "%d ch: each conv alone on oneDNN", chans);
+		double e = 0;
+		for (int i = 0; i < n * classes; i++)
+			e = fmax(e, fabs(a[i] - b[i]));
+		ok(e <= 1e-4 * fmax(fabs(a[0]), 1), "%d ch: oneDNN conv by conv equals ours (%g)", chans,
+		   e);
+		li_net_forward(net, x, n, b, NULL);
+		float *wt0 = li_net_tensor_find(net, "layer1.0.conv2.weight")->data;
+		for (int i = 0; i < 16 * 16 * 9; i++)
+			wt0[i] *= i % 3 ? 1.25f : -0.75f;
+		li_net_params_changed(net);
+		li_net_forward(net, x, n, b, NULL);
+		li_net_set_conv(net, LI_NET_CONV_OURS);
+		li_net_forward(net, x, n, a, NULL);
+		e = 0;
+		for (int i = 0; i < n * classes; i++)
+			e = fmax(e, fabs(a[i] - b[i]));
+		ok(e <= 1e-4 * fmax(fabs(a[0]), 1), "%d ch: conv by conv follows a weight change (%g)",
+		   chans, e);
+		li_net_set_conv(net, LI_NET_CONV_ONEDNN);
 		/* one image: another primitive, same answer */
 		float one[3];
 		li_net_forward(net, x + per * 2, 1, one, NULL);
-		double e = 0;
+		e = 0;
 		for (int k = 0; k < classes; k++)
 			e = fmax(e, fabs(one[k] - a[2 * classes + k]));
 		ok(e <= 1e-4, "%d ch: oneDNN batch of 1 equals ours (max diff %g)", chans, e);
@@ -393,12 +419,13 @@ static void test_onednn(void)
 		   e);
 		/* the measured choice: whatever it keeps, the same answer */
 		li_net_set_conv(net, LI_NET_CONV_MEASURED);
+		li_net_prof_reset(net);
 		li_net_forward(net, x, n, b, NULL);
 		e = 0;
 		for (int i = 0; i < n * classes; i++)
 			e = fmax(e, fabs(a[i] - b[i]));
 		ok(e <= 1e-4 * fmax(fabs(a[0]), 1), "%d ch: measured choice (%d convs on oneDNN) agrees",
-		   chans, convs_on(net, "onednn"));
+		   chans, convs_on(net, "onednn-conv"));
 		/* bf16 */
 		li_net_set_conv(net, LI_NET_CONV_OURS);
 		if (li_cpu_isa() >= LI_ISA_AVX512_BF16) {
