@@ -946,7 +946,9 @@ static int run_plan(li_net *net, int n, float *logits, float *features)
 	float *y = net->g[0];
 	li_dnnl_plan_run(net->plan, net->xin, y, net->threads);
 	li_layer *pool = &net->layers[net->nlayers - 2], *fc = &net->layers[net->nlayers - 1];
+	/* the plan's time is the first layer's (no per-layer split inside it) */
 	net->layers[0].prof.forward_s += li_now() - t;
+	net->layers[0].prof.forward_calls++;
 	for (int i = 0; i < net->nunits; i++) {
 		unit *u = &net->units[i];
 		u->prof.forward_path = net->bf16 ? "onednn-bf16" : "onednn";
