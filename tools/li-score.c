@@ -124,7 +124,7 @@ static model load_model(const char *path)
 typedef struct chunk {
 	int n;
 	li_row *rows;
-	char **paths;
+	li_source *src; /* borrowing the rows' fields */
 	size_t *ids;
 } chunk;
 
@@ -138,9 +138,13 @@ static void chunk_clear(chunk *c, int ncols)
 	c->n = 0;
 }
 
-/* Read up to max rows; returns the count, dies on a list error. */
-static int chunk_read(chunk *c, li_list_reader *rd, int ncols, int max, size_t *next_id)
+/* Read up to max rows; returns the count, or -1 on a list error (a bad
+ * region row included). */
+static int chunk_read(chunk *c, li_list_reader *rd, const li_source_cols *sc, int max,
+		      size_t *next_id)
 {
+	const li_list *l = li_list_reader_list(rd);
+	const int ncols = l->ncols;
 	const li_row *r;
 	int rc = 0;
 	while (c->n < max && (rc = li_list_reader_next(rd, &r)) == 1) {
@@ -152,9 +156,10 @@ static int chunk_read(chunk *c, li_list_reader *rd, int ncols, int max, size_t *
 		for (int k = 0; k < ncols; k++)
 			if (!(d->field[k] = li_strdup(r->field[k])))
 				li_die_lib();
-		c->paths[c->n] = d->field[0];
 		c->ids[c->n] = (*next_id)++;
 		c->n++;
+		if (li_source_from_row(l, sc, d, &c->src[c->n - 1]) < 0)
+			return -1;
 	}
 	if (c->n < max && rc < 0)
 		return -1;
@@ -215,6 +220,7 @@ typedef struct scorer {
 	li_list_reader *rd;
 	const li_list *base; /* the input's columns */
 	int ncols;
+	li_source_cols sc;   /* where the rows' pixels come from */
 	li_loader *L;
 	size_t sample;       /* floats per image */
 	float *logits, *feat, *acc_f, *tx;
@@ -240,6 +246,8 @@ static void setup(scorer *S, const opts *o)
 		li_die_lib();
 	S->base = li_list_reader_list(S->rd);
 	S->ncols = S->base->ncols;
+	if (li_source_cols_find(S->base, &S->sc) < 0)
+		li_die_lib();
 	li_loader_config lc = {.size = m->size, .channels = m->channels, .max_batch = o->batch,
 			       .threads = o->loader_threads, .augment = LI_AUG_NONE};
 	memcpy(lc.mean, m->meta.mean, sizeof lc.mean);
@@ -254,9 +262,9 @@ static void setup(scorer *S, const opts *o)
 	for (int k = 0; k < NCHUNKS; k++) {
 		chunk *c = &S->ch[k];
 		c->rows = li_calloc(o->batch, sizeof(li_row));
-		c->paths = li_calloc(o->batch, sizeof(char *));
+		c->src = li_calloc(o->batch, sizeof(li_source));
 		c->ids = li_calloc(o->batch, sizeof(size_t));
-		if (!c->rows || !c->paths || !c->ids)
+		if (!c->rows || !c->src || !c->ids)
 			li_die_lib();
 	}
 	if (!S->L || !S->logits || !S->feat || !S->acc_p || !S->acc_f || (o->tta && !S->tx))
@@ -284,10 +292,9 @@ static void open_outputs(scorer *S, const opts *o)
 static void read_and_submit(scorer *S, const opts *o, chunk *c)
 {
 	chunk_clear(c, S->ncols);
-	if (chunk_read(c, S->rd, S->ncols, o->batch, &S->next_id) < 0)
+	if (chunk_read(c, S->rd, &S->sc, o->batch, &S->next_id) < 0)
 		fail_lib();
-	if (c->n > 0 &&
-	    li_loader_submit(S->L, c->n, (const char *const *)c->paths, c->ids, NULL, false, c) < 0)
+	if (c->n > 0 && li_loader_submit(S->L, c->n, c->src, c->ids, NULL, false, c) < 0)
 		fail_lib();
 }
 
@@ -300,7 +307,10 @@ static int pack_good(scorer *S, const opts *o, li_batch *b, const chunk *c)
 		if (!b->ok[i]) {
 			if (!o->skip_bad)
 				fail(b->err[i]);
-			li_warn("skipping line %ld: %s", c->rows[i].line, b->err[i]);
+			if (c->src[i].slide) /* the message names the row */
+				li_warn("skipping %s", b->err[i]);
+			else
+				li_warn("skipping line %ld: %s", c->rows[i].line, b->err[i]);
 			S->nskipped++;
 			continue;
 		}
@@ -442,7 +452,7 @@ static void scorer_free(scorer *S)
 	for (int k = 0; k < NCHUNKS; k++) {
 		chunk_clear(&S->ch[k], S->ncols);
 		free(S->ch[k].rows);
-		free(S->ch[k].paths);
+		free(S->ch[k].src);
 		free(S->ch[k].ids);
 	}
 	li_loader_free(S->L);
