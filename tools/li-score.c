@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "li_atomic.h"
 #include "li_cli.h"
@@ -195,9 +196,12 @@ static void dihedral(const float *src, float *dst, int n, int c, int s, int d)
 static li_atomic out_at;
 static bool out_open;
 static li_npy_writer *feat_w;
+static const li_progress *live_bar; /* cleared before a message */
 
 _Noreturn static void fail(const char *msg)
 {
+	if (live_bar && live_bar->enabled)
+		fputs("\r\033[K", stderr);
 	if (out_open)
 		li_atomic_abort(&out_at);
 	li_npy_writer_abort(feat_w);
@@ -231,6 +235,7 @@ typedef struct scorer {
 	li_list_writer *w;
 	size_t next_id, nrows, nskipped;
 	bool said_resize;
+	li_progress bar;     /* on a terminal only */
 } scorer;
 
 /* The model, the list reader, the loader and the buffers of one batch. */
@@ -288,6 +293,50 @@ static void open_outputs(scorer *S, const opts *o)
 		fail_lib();
 }
 
+/* The data rows of the list file at path (lines that are not empty, less
+ * the header), or 0 when it is not a regular file (stdin, a pipe) or cannot
+ * be read: the total of the progress bar, counted only when there is one. */
+static uint64_t count_rows(const char *path, bool header)
+{
+	struct stat st;
+	if (strcmp(path, "-") == 0 || stat(path, &st) < 0 || !S_ISREG(st.st_mode))
+		return 0;
+	FILE *fp = fopen(path, "rb");
+	if (!fp)
+		return 0;
+	static char buf[1 << 16];
+	uint64_t n = 0;
+	size_t got;
+	char prev = '\n';
+	while ((got = fread(buf, 1, sizeof buf, fp)) > 0) {
+		for (size_t i = 0; i < got; i++) {
+			n += buf[i] == '\n' && prev != '\n';
+			prev = buf[i];
+		}
+	}
+	n += prev != '\n'; /* a last line without its newline */
+	fclose(fp);
+	return n > (uint64_t)header ? n - header : 0;
+}
+
+/* Progress: rows done (scored or skipped), their rate, and with a known
+ * total the share and ETA (li_progress draws only on a terminal). */
+static void progress(scorer *S)
+{
+	uint64_t done = S->nrows + S->nskipped;
+	double el = li_now() - S->bar.start;
+	char rate[48];
+	snprintf(rate, sizeof rate, "%.1f rows/s", el > 0 ? (double)done / el : 0.0);
+	li_progress_update(&S->bar, done, rate);
+}
+
+/* A message while the bar is drawn: clear its line first. */
+static void bar_clear(const scorer *S)
+{
+	if (S->bar.enabled)
+		fputs("\r\033[K", stderr);
+}
+
 /* Read the next rows into c and queue them for decoding. */
 static void read_and_submit(scorer *S, const opts *o, chunk *c)
 {
@@ -307,6 +356,7 @@ static int pack_good(scorer *S, const opts *o, li_batch *b, const chunk *c)
 		if (!b->ok[i]) {
 			if (!o->skip_bad)
 				fail(b->err[i]);
+			bar_clear(S);
 			if (c->src[i].slide) /* the message names the row */
 				li_warn("skipping %s", b->err[i]);
 			else
@@ -396,6 +446,10 @@ static void write_rows(scorer *S, const opts *o, const li_batch *b, const chunk 
 static void run(scorer *S, const opts *o)
 {
 	int cur = 0;
+	li_progress_start(&S->bar, "score", 0);
+	live_bar = &S->bar;
+	if (S->bar.enabled)
+		S->bar.total = count_rows(o->input, S->base->header);
 	read_and_submit(S, o, &S->ch[0]);
 	while (S->ch[cur].n > 0) {
 		int nx = (cur + 1) % NCHUNKS;
@@ -405,6 +459,7 @@ static void run(scorer *S, const opts *o)
 			fail_lib();
 		const chunk *c = b->user;
 		if (!S->said_resize && li_loader_resized(S->L) > 0) {
+			bar_clear(S);
 			li_warn("images are not %dx%d: resizing them to the model's input size", S->m.size,
 				S->m.size);
 			S->said_resize = true;
@@ -414,8 +469,10 @@ static void run(scorer *S, const opts *o)
 			score_images(S, o, b->x, good);
 			write_rows(S, o, b, c, good);
 		}
+		progress(S);
 		cur = nx;
 	}
+	li_progress_end(&S->bar);
 }
 
 /* Refuse an empty result, then put the outputs in place. */

@@ -344,13 +344,20 @@ static dataset load_list(const char *path)
 	li_source_cols sc;
 	if (!d.label || !d.src || li_source_cols_find(l, &sc) < 0)
 		li_die_lib();
+	/* Regions are checked against their slides now (rows are drawn at
+	 * random, so a bad one could otherwise surface hours into the run). */
+	li_source_reader *rd = sc.slide >= 0 ? li_source_reader_new(0) : NULL;
+	if (sc.slide >= 0 && !rd)
+		li_die_lib();
 	for (size_t i = 0; i < d.n; i++) {
 		if (li_list_label(l, &l->rows[i], lc, &d.label[i]) < 0)
 			li_die_lib();
-		if (li_source_from_row(l, &sc, &l->rows[i], &d.src[i]) < 0)
+		if (li_source_from_row(l, &sc, &l->rows[i], &d.src[i]) < 0 ||
+		    (rd && li_source_check(rd, &d.src[i]) < 0))
 			li_die_lib();
 		d.count[d.label[i]]++;
 	}
+	li_source_reader_free(rd);
 	return d;
 }
 

@@ -146,31 +146,61 @@ static int get_slide(li_source_reader *r, const char *path)
 	return r->n++;
 }
 
-/* The region's pixels as li-tile writes them (RGB, size x size), or NULL
- * with li_error (not yet naming the row: the caller prefixes that). */
-static li_image *read_region(li_source_reader *r, const li_source *src)
+/* Open the region's slide and check the region against it: the index of
+ * the slide and *rs, the side read from the level (li-tile's read_size), or
+ * -1 with li_error (not yet naming the row: the caller prefixes that). */
+static int locate(li_source_reader *r, const li_source *src, int *rs)
 {
 	int i = get_slide(r, src->slide);
 	if (i < 0)
-		return NULL;
+		return -1;
 	li_slide *s = r->e[i].s;
 	int64_t w0, h0;
 	if (li_slide_level_size(s, src->level, &w0, &h0) < 0) /* no such level */
-		return NULL;
+		return -1;
 	li_slide_level_size(s, 0, &w0, &h0);
-	if (src->x < 0 || src->y < 0 || src->x >= w0 || src->y >= h0) {
-		li_error("the corner is outside the slide (level 0 is %lldx%lld)", (long long)w0,
-		         (long long)h0);
-		return NULL;
-	}
+	if (src->x < 0 || src->y < 0 || src->x >= w0 || src->y >= h0)
+		return li_error("the corner is outside the slide (level 0 is %lldx%lld)", (long long)w0,
+		                (long long)h0);
 	const double lds = li_slide_level_downsample(s, src->level);
 	const double side = src->size * src->downsample / lds;
-	if (!(side >= 0.5 && side < LI_SOURCE_MAX_SIDE + 0.5)) {
-		li_error("%.0f pixels a side would be read from level %d (1 to %d allowed)", side,
-		         src->level, LI_SOURCE_MAX_SIDE);
+	if (!(side >= 0.5 && side < LI_SOURCE_MAX_SIDE + 0.5))
+		return li_error("%.0f pixels a side would be read from level %d (1 to %d allowed)",
+		                side, src->level, LI_SOURCE_MAX_SIDE);
+	*rs = (int)lround(side);
+	return i;
+}
+
+/* "'m.tsv' line 7: region x .. of slide '..': " before the current message. */
+static void name_region(const li_source *src)
+{
+	char where[LI_ERRMSG_MAX];
+	if (src->list && src->line > 0)
+		snprintf(where, sizeof where, "'%s' line %ld: ", src->list, src->line);
+	else
+		where[0] = '\0';
+	li_error_prefix("%sregion x %lld y %lld level %d size %d of slide '%s'", where,
+	                (long long)src->x, (long long)src->y, src->level, src->size, src->slide);
+}
+
+int li_source_check(li_source_reader *r, const li_source *src)
+{
+	int rs;
+	if (!src->slide || locate(r, src, &rs) >= 0)
+		return 0;
+	name_region(src);
+	return -1;
+}
+
+/* The region's pixels as li-tile writes them (RGB, size x size), or NULL
+ * with li_error (not yet naming the row). */
+static li_image *read_region(li_source_reader *r, const li_source *src)
+{
+	int rs;
+	int i = locate(r, src, &rs);
+	if (i < 0)
 		return NULL;
-	}
-	const int rs = (int)lround(side); /* li-tile's read_size */
+	li_slide *s = r->e[i].s;
 	if (!r->raw || r->raw->width != rs) {
 		li_image_free(r->raw);
 		if (!(r->raw = li_image_new(rs, rs, 3)))
@@ -195,14 +225,7 @@ li_image *li_source_read(li_source_reader *r, const li_source *src, int channels
 		li_image_free(img);
 		img = g;
 	}
-	if (!img) {
-		char where[LI_ERRMSG_MAX];
-		if (src->list && src->line > 0)
-			snprintf(where, sizeof where, "'%s' line %ld: ", src->list, src->line);
-		else
-			where[0] = '\0';
-		li_error_prefix("%sregion x %lld y %lld level %d size %d of slide '%s'", where,
-		                (long long)src->x, (long long)src->y, src->level, src->size, src->slide);
-	}
+	if (!img)
+		name_region(src);
 	return img;
 }

@@ -75,6 +75,12 @@ void li_source_reader_free(li_source_reader *r);
  * 0-2)". A slide whose read failed is closed (OpenSlide's handle is dead after
  * an error) and opened again for its next region. */
 li_image *li_source_read(li_source_reader *r, const li_source *s, int channels);
+/* The checks of li_source_read that need no pixels (the slide opens, the
+ * level exists, the corner is inside, the side read is allowed), with the
+ * same messages; 0 for an image file. A program that will read the rows in
+ * random order (li-train) checks them all first: a bad row then fails the
+ * run at its start, not hours into it. */
+int li_source_check(li_source_reader *r, const li_source *src);
 /* Slides open now, and opened since the reader was made (for the tests). */
 int li_source_reader_open_count(const li_source_reader *r);
 uint64_t li_source_reader_opens(const li_source_reader *r);
