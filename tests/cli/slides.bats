@@ -168,8 +168,10 @@ bad() {
 	[ "${#stderr_lines[@]}" -eq 1 ]
 	[ ! -e s.tsv ]
 	run -0 --separate-stderr li-score -m "$M" --skip-bad -f f.npy -o s.tsv bt.tsv
+	# one damaged tile: one region skipped (the slide is opened again for the
+	# next: OpenSlide's handle is dead after an error)
 	nbad=$(grep -c "warning: skipping 'bt.tsv' line .*: cannot read slide" <<< "$stderr")
-	[ "$nbad" -ge 1 ] && [ "$nbad" -lt 64 ] || flunk "$stderr"
+	[ "$nbad" -eq 1 ] || flunk "$stderr"
 	[[ "$stderr" == *"li-score: warning: skipped $nbad of 64 images" ]] || flunk "$stderr"
 	[ "$(($(wc -l < s.tsv) - 1))" -eq $((64 - nbad)) ]
 	# the rows kept are real pixels: scored as the same regions read alone
@@ -179,19 +181,22 @@ bad() {
 }
 
 @test "a list of 1,000 slides: at most 4 open per loader thread, under ulimit -n 64, bounded memory" {
+	# 1,000 names of the ihc pyramid (OpenSlide opens it in about a
+	# millisecond), one 224-px level-0 region each: with every slide kept
+	# open this run peaks at 1.3 GB; with 4 per thread at about 60 MB
 	mkdir s
-	for i in $(seq -w 1 1000); do ln -s "$CMU" "s/slide$i.tiff"; done
-	row=$(sed -n 2p "$D/cmu.coords.tsv" | cut -f 2-9)
-	{ head -1 "$D/cmu.coords.tsv"
-	  for f in s/*.tiff; do printf 'r_%s.png\t%s\t%s\n' "${f#s/}" "$row" "$f"; done; } > many.tsv
+	for k in $(seq -w 1 1000); do ln -s "$IHC" "s/slide$k.tif"; done
+	li-tile --size 224 --level 0 --min-tissue 0 --coords-only "$IHC" > c.tsv
+	row=$(sed -n 12p c.tsv | cut -f 2-9)
+	{ head -1 c.tsv
+	  for f in s/*.tif; do printf 'r_%s.png\t%s\t%s\n' "${f#s/}" "$row" "$f"; done; } > many.tsv
 	[ "$(($(wc -l < many.tsv) - 1))" -eq 1000 ]
 	run -0 --separate-stderr bash -c 'ulimit -n 64 && exec /usr/bin/time -f "maxrss %M" li-score -m "$1" --loader-threads 2 -j 1 -o many.scored.tsv many.tsv' _ "$M"
 	rss=$(grep -o 'maxrss [0-9]*' <<< "$stderr" | cut -d' ' -f2)
 	[ "$(($(wc -l < many.scored.tsv) - 1))" -eq 1000 ]
 	# every row is the same region: one probability
 	[ "$(tail -n +2 many.scored.tsv | cut -f 11 | sort -u | wc -l)" -eq 1 ]
-	# a few OpenSlide handles and their caches, not a thousand
-	[ "$rss" -lt 400000 ] || flunk "max RSS $rss KB"
+	[ "$rss" -lt 300000 ] || flunk "max RSS $rss KB"
 }
 
 @test "li-split groups a coords manifest by slide" {
