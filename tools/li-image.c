@@ -1,22 +1,27 @@
 /* li-image: look at, check and convert images with the toolkit's own decoder,
  * so a dataset is checked with exactly the code that will read it in
  * training. See li-image(1). */
+#include <errno.h>
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "li_cli.h"
 #include "li_error.h"
 #include "li_image_io.h"
 #include "li_list.h"
 #include "li_slide.h"
+#include "li_source.h"
 
 /* Slides are checked in regions of this many pixels a side. */
 #define CHECK_TILE 1024
 
 typedef struct opts {
+	const char *outdir;    /* extract -o */
 	int width, height;     /* --size; 0: keep */
 	int quality, level;    /* -1: not given */
 	bool gray;
@@ -28,17 +33,22 @@ _Noreturn static void usage(void)
 	printf("Usage: li-image info FILE...\n"
 	       "       li-image check [OPTION]... FILE...|-\n"
 	       "       li-image convert [OPTION]... IN OUT\n"
+	       "       li-image extract -o DIR [LIST|-]\n"
 	       "Look at, check and convert PNG and JPEG images (and slides, for info and check).\n"
 	       "\n"
 	       "  info     one TSV line per file: path, format, width, height, channels\n"
 	       "  check    decode every file (with -, every path of a list on stdin); print\n"
-	       "           one line per failure on stderr, exit 1 if any failed\n"
+	       "           one line per failure on stderr, exit 1 if any failed; slide\n"
+	       "           regions of the list (rows with a slide_path) are read\n"
 	       "  convert  decode IN, resize, encode OUT (format from its extension)\n"
+	       "  extract  write the pixels of every row of a list (an image file, or a slide\n"
+	       "           region as li-tile would cut it) as DIR/<file name of its path>\n"
 	       "\n"
 	       "  -s, --size WxH         convert: resize to exactly WxH (N means NxN)\n"
 	       "  -q, --quality Q        convert: JPEG quality 1-100 (default %d)\n"
 	       "  -l, --level N          convert: PNG compression level 0-9 (default %d)\n"
-	       "  -g, --gray             convert: write 1-channel gray\n"
+	       "  -g, --gray             convert, extract: write 1-channel gray\n"
+	       "  -o, --output DIR       extract: the directory (created if missing)\n"
 	       "      --max-pixels N     refuse larger images (default: LI_MAX_PIXELS, %llu)\n"
 	       "  -h, --help             show this help and exit\n"
 	       "  -V, --version          show the version and exit\n"
@@ -150,15 +160,33 @@ static int cmd_check(int argc, char **argv, const opts *o)
 		li_list_reader *r = li_list_reader_open("-");
 		if (!r)
 			li_die_lib();
+		const li_list *l = li_list_reader_list(r);
+		li_source_cols sc;
+		li_source_reader *rd = li_source_reader_new(0);
+		if (!rd || li_source_cols_find(l, &sc) < 0)
+			li_die_lib();
 		const li_row *row;
 		int rc;
-		while ((rc = li_list_reader_next(r, &row)) == 1)
-			if (check_one(row->field[0], &io) < 0) {
+		while ((rc = li_list_reader_next(r, &row)) == 1) {
+			li_source src;
+			if (li_source_from_row(l, &sc, row, &src) < 0)
+				li_die_lib();
+			int bad = 0;
+			if (src.slide) {
+				li_image *img = li_source_read(rd, &src, 3);
+				bad = !img;
+				li_image_free(img);
+			} else {
+				bad = check_one(row->field[0], &io) < 0;
+			}
+			if (bad) {
 				li_note("%s", li_errmsg());
 				failed++;
 			}
+		}
 		if (rc < 0)
 			li_die_lib();
+		li_source_reader_free(rd);
 		li_list_reader_close(r);
 	} else {
 		li_progress p;
@@ -213,6 +241,88 @@ static int cmd_convert(int argc, char **argv, const opts *o)
 	return LI_EXIT_OK;
 }
 
+/* The files extract wrote, removed again when a later row fails. */
+typedef struct written {
+	char **path;
+	size_t n, cap;
+} written;
+
+static void unwrite(written *w)
+{
+	for (size_t i = 0; i < w->n; i++)
+		if (unlink(w->path[i]) < 0 && errno != ENOENT)
+			li_warn("cannot remove '%s': %s", w->path[i], strerror(errno));
+}
+
+/* DIR/<file name of path>: the image of every row, as li-train reads it
+ * (before any resize to a model's input). All or nothing: on a failed row
+ * the files of this run are removed, and one line names the row. */
+static int cmd_extract(int argc, char **argv, const opts *o)
+{
+	if (!o->outdir)
+		li_usage_error("extract: no output directory (-o DIR)");
+	if (argc > 1)
+		li_usage_error("extract: one list at most (got %d)", argc);
+	li_list_reader *r = li_list_reader_open(argc ? argv[0] : "-");
+	if (!r)
+		li_die_lib();
+	const li_list *l = li_list_reader_list(r);
+	li_source_cols sc;
+	li_source_reader *rd = li_source_reader_new(0);
+	if (!rd || li_source_cols_find(l, &sc) < 0)
+		li_die_lib();
+	if (mkdir(o->outdir, 0777) < 0 && errno != EEXIST)
+		li_die("cannot create '%s': %s", o->outdir, strerror(errno));
+	written w = {0};
+	li_progress p;
+	li_progress_start(&p, "extract", 0);
+	const li_row *row;
+	int rc;
+	while ((rc = li_list_reader_next(r, &row)) == 1) {
+		li_source src;
+		const char *base = strrchr(row->field[0], '/');
+		base = base ? base + 1 : row->field[0];
+		char out[4096];
+		int len = snprintf(out, sizeof out, "%s/%s", o->outdir, base);
+		li_image *img = NULL;
+		if (!*base || len < 0 || (size_t)len >= sizeof out)
+			li_error("'%s' line %ld: no file name to write in '%s'", l->name, row->line,
+				 row->field[0]);
+		else if (li_source_from_row(l, &sc, row, &src) == 0 &&
+			 (img = li_source_read(rd, &src, o->gray ? 1 : 3)) &&
+			 li_image_write(img, out, NULL) == 0) {
+			li_image_free(img);
+			if (w.n == w.cap) {
+				w.cap = w.cap ? 2 * w.cap : 64;
+				char **np = realloc(w.path, w.cap * sizeof *np);
+				if (!np)
+					li_die("out of memory");
+				w.path = np;
+			}
+			if (!(w.path[w.n++] = li_strdup(out)))
+				li_die_lib();
+			li_progress_update(&p, w.n, NULL);
+			continue;
+		}
+		li_image_free(img);
+		rc = -1;
+		break;
+	}
+	li_progress_end(&p);
+	if (rc < 0) {
+		char msg[LI_ERRMSG_MAX];
+		snprintf(msg, sizeof msg, "%s", li_errmsg());
+		unwrite(&w);
+		li_die("%s", msg);
+	}
+	for (size_t i = 0; i < w.n; i++)
+		free(w.path[i]);
+	free(w.path);
+	li_source_reader_free(rd);
+	li_list_reader_close(r);
+	return LI_EXIT_OK;
+}
+
 int main(int argc, char **argv)
 {
 	li_cli_init(argv[0]);
@@ -222,6 +332,7 @@ int main(int argc, char **argv)
 		{"quality", required_argument, NULL, 'q'},
 		{"level", required_argument, NULL, 'l'},
 		{"gray", no_argument, NULL, 'g'},
+		{"output", required_argument, NULL, 'o'},
 		{"max-pixels", required_argument, NULL, OPT_MAX_PIXELS},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
@@ -230,12 +341,13 @@ int main(int argc, char **argv)
 	opts o = {.quality = -1, .level = -1};
 	int c;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":s:q:l:ghV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":s:q:l:go:hV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's': parse_size(optarg, &o); break;
 		case 'q': o.quality = (int)li_opt_long("--quality", optarg, 1, 100); break;
 		case 'l': o.level = (int)li_opt_long("--level", optarg, 0, 9); break;
 		case 'g': o.gray = true; break;
+		case 'o': o.outdir = optarg; break;
 		case OPT_MAX_PIXELS:
 			o.max_pixels = (uint64_t)li_opt_long("--max-pixels", optarg, 1, (long)(INT64_MAX >> 1));
 			break;
@@ -251,6 +363,8 @@ int main(int argc, char **argv)
 	int n = argc - optind - 1;
 	char **rest = argv + optind + 1;
 	bool convert_opts = o.width || o.quality >= 0 || o.level >= 0 || o.gray;
+	if (o.outdir && strcmp(cmd, "extract") != 0)
+		li_usage_error("-o applies to extract only");
 	if (strcmp(cmd, "info") == 0) {
 		if (convert_opts)
 			li_usage_error("info: --size, --quality, --level and --gray apply to convert only");
@@ -263,5 +377,10 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "convert") == 0)
 		return cmd_convert(n, rest, &o);
-	li_usage_error("unknown command '%s' (info, check or convert)", cmd);
+	if (strcmp(cmd, "extract") == 0) {
+		if (o.width || o.quality >= 0 || o.level >= 0)
+			li_usage_error("extract: --size, --quality and --level apply to convert only");
+		return cmd_extract(n, rest, &o);
+	}
+	li_usage_error("unknown command '%s' (info, check, convert or extract)", cmd);
 }

@@ -17,6 +17,7 @@
 #include "li_list.h"
 #include "li_npy.h"
 #include "li_rng.h"
+#include "li_source.h"
 
 #define MAX_SHARDS 256
 #define CHUNK_BYTES (64u << 20) /* pool bytes read per li_npy_read_rows */
@@ -396,11 +397,17 @@ static void pool_read(pool *p, const opts *o)
 	}
 }
 
-static const li_row *pool_row(const pool *p, uint64_t g)
+static int pool_shard(const pool *p, uint64_t g)
 {
 	int i = 0;
 	while (g >= p->first[i + 1])
 		i++;
+	return i;
+}
+
+static const li_row *pool_row(const pool *p, uint64_t g)
+{
+	int i = pool_shard(p, g);
 	return &p->list[i]->rows[g - p->first[i]];
 }
 
@@ -519,6 +526,19 @@ static void paste(li_image *canvas, const li_image *img, int x, int y, int t)
 	li_image_free(s);
 }
 
+/* The pixels of row r of list l (an image file or a slide region); dies
+ * with the reader's message. */
+static li_image *row_image(li_source_reader *rd, const li_list *l, const li_row *r)
+{
+	li_source_cols sc;
+	li_source src;
+	li_image *img = NULL;
+	if (li_source_cols_find(l, &sc) < 0 || li_source_from_row(l, &sc, r, &src) < 0 ||
+	    !(img = li_source_read(rd, &src, 3)))
+		li_die_lib();
+	return img;
+}
+
 /* One row per query (the first MONTAGE_ROWS): the query, a wider gap, then
  * its neighbours in rank order. v is in (query, rank) order. */
 static void montage(const opts *o, const pool *p, const pair *v, size_t n, size_t nq, size_t k)
@@ -537,22 +557,22 @@ static void montage(const opts *o, const pool *p, const pair *v, size_t n, size_
 	if (!c)
 		li_die_lib();
 	memset(c->data, 255, (size_t)width * height * 3);
+	li_source_reader *rd = li_source_reader_new(0);
+	if (!rd)
+		li_die_lib();
 	size_t j = 0;
 	for (size_t i = 0; i < rows; i++) {
 		int y = GAP + (int)i * cell;
-		li_image *img = li_image_read(ql->rows[i].field[0], NULL);
-		if (!img)
-			li_die_lib();
+		li_image *img = row_image(rd, ql, &ql->rows[i]);
 		paste(c, img, GAP, y, t);
 		li_image_free(img);
 		for (; j < n && v[j].query == i; j++) {
-			img = li_image_read(pool_row(p, v[j].row)->field[0], NULL);
-			if (!img)
-				li_die_lib();
+			img = row_image(rd, p->list[pool_shard(p, v[j].row)], pool_row(p, v[j].row));
 			paste(c, img, GAP + (int)v[j].rank * cell + 3 * GAP, y, t);
 			li_image_free(img);
 		}
 	}
+	li_source_reader_free(rd);
 	if (li_image_write(c, o->montage, NULL))
 		li_die_lib();
 	li_image_free(c);

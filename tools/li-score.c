@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "li_atomic.h"
 #include "li_cli.h"
@@ -132,7 +133,7 @@ static model load_model(const char *path)
 typedef struct chunk {
 	int n;
 	li_row *rows;
-	char **paths;
+	li_source *src; /* borrowing the rows' fields */
 	size_t *ids;
 } chunk;
 
@@ -146,9 +147,13 @@ static void chunk_clear(chunk *c, int ncols)
 	c->n = 0;
 }
 
-/* Read up to max rows; returns the count, dies on a list error. */
-static int chunk_read(chunk *c, li_list_reader *rd, int ncols, int max, size_t *next_id)
+/* Read up to max rows; returns the count, or -1 on a list error (a bad
+ * region row included). */
+static int chunk_read(chunk *c, li_list_reader *rd, const li_source_cols *sc, int max,
+		      size_t *next_id)
 {
+	const li_list *l = li_list_reader_list(rd);
+	const int ncols = l->ncols;
 	const li_row *r;
 	int rc = 0;
 	while (c->n < max && (rc = li_list_reader_next(rd, &r)) == 1) {
@@ -160,9 +165,10 @@ static int chunk_read(chunk *c, li_list_reader *rd, int ncols, int max, size_t *
 		for (int k = 0; k < ncols; k++)
 			if (!(d->field[k] = li_strdup(r->field[k])))
 				li_die_lib();
-		c->paths[c->n] = d->field[0];
 		c->ids[c->n] = (*next_id)++;
 		c->n++;
+		if (li_source_from_row(l, sc, d, &c->src[c->n - 1]) < 0)
+			return -1;
 	}
 	if (c->n < max && rc < 0)
 		return -1;
@@ -198,9 +204,12 @@ static void dihedral(const float *src, float *dst, int n, int c, int s, int d)
 static li_atomic out_at;
 static bool out_open;
 static li_npy_writer *feat_w;
+static const li_progress *live_bar; /* cleared before a message */
 
 _Noreturn static void fail(const char *msg)
 {
+	if (live_bar && live_bar->enabled)
+		fputs("\r\033[K", stderr);
 	if (out_open)
 		li_atomic_abort(&out_at);
 	li_npy_writer_abort(feat_w);
@@ -223,6 +232,7 @@ typedef struct scorer {
 	li_list_reader *rd;
 	const li_list *base; /* the input's columns */
 	int ncols;
+	li_source_cols sc;   /* where the rows' pixels come from */
 	li_loader *L;
 	size_t sample;       /* floats per image */
 	float *logits, *feat, *acc_f, *tx;
@@ -233,6 +243,7 @@ typedef struct scorer {
 	li_list_writer *w;
 	size_t next_id, nrows, nskipped;
 	bool said_resize;
+	li_progress bar;     /* on a terminal only */
 } scorer;
 
 /* The model, the list reader, the loader and the buffers of one batch. */
@@ -250,6 +261,8 @@ static void setup(scorer *S, const opts *o)
 		li_die_lib();
 	S->base = li_list_reader_list(S->rd);
 	S->ncols = S->base->ncols;
+	if (li_source_cols_find(S->base, &S->sc) < 0)
+		li_die_lib();
 	li_loader_config lc = {.size = m->size, .channels = m->channels, .max_batch = o->batch,
 			       .threads = o->loader_threads, .augment = LI_AUG_NONE};
 	memcpy(lc.mean, m->meta.mean, sizeof lc.mean);
@@ -264,9 +277,9 @@ static void setup(scorer *S, const opts *o)
 	for (int k = 0; k < NCHUNKS; k++) {
 		chunk *c = &S->ch[k];
 		c->rows = li_calloc(o->batch, sizeof(li_row));
-		c->paths = li_calloc(o->batch, sizeof(char *));
+		c->src = li_calloc(o->batch, sizeof(li_source));
 		c->ids = li_calloc(o->batch, sizeof(size_t));
-		if (!c->rows || !c->paths || !c->ids)
+		if (!c->rows || !c->src || !c->ids)
 			li_die_lib();
 	}
 	if (!S->L || !S->logits || !S->feat || !S->acc_p || !S->acc_f || (o->tta && !S->tx))
@@ -290,14 +303,57 @@ static void open_outputs(scorer *S, const opts *o)
 		fail_lib();
 }
 
+/* The data rows of the list file at path (lines that are not empty, less
+ * the header), or 0 when it is not a regular file (stdin, a pipe) or cannot
+ * be read: the total of the progress bar, counted only when there is one. */
+static uint64_t count_rows(const char *path, bool header)
+{
+	struct stat st;
+	if (strcmp(path, "-") == 0 || stat(path, &st) < 0 || !S_ISREG(st.st_mode))
+		return 0;
+	FILE *fp = fopen(path, "rb");
+	if (!fp)
+		return 0;
+	static char buf[1 << 16];
+	uint64_t n = 0;
+	size_t got;
+	char prev = '\n';
+	while ((got = fread(buf, 1, sizeof buf, fp)) > 0) {
+		for (size_t i = 0; i < got; i++) {
+			n += buf[i] == '\n' && prev != '\n';
+			prev = buf[i];
+		}
+	}
+	n += prev != '\n'; /* a last line without its newline */
+	fclose(fp);
+	return n > (uint64_t)header ? n - header : 0;
+}
+
+/* Progress: rows done (scored or skipped), their rate, and with a known
+ * total the share and ETA (li_progress draws only on a terminal). */
+static void progress(scorer *S)
+{
+	uint64_t done = S->nrows + S->nskipped;
+	double el = li_now() - S->bar.start;
+	char rate[48];
+	snprintf(rate, sizeof rate, "%.1f rows/s", el > 0 ? (double)done / el : 0.0);
+	li_progress_update(&S->bar, done, rate);
+}
+
+/* A message while the bar is drawn: clear its line first. */
+static void bar_clear(const scorer *S)
+{
+	if (S->bar.enabled)
+		fputs("\r\033[K", stderr);
+}
+
 /* Read the next rows into c and queue them for decoding. */
 static void read_and_submit(scorer *S, const opts *o, chunk *c)
 {
 	chunk_clear(c, S->ncols);
-	if (chunk_read(c, S->rd, S->ncols, o->batch, &S->next_id) < 0)
+	if (chunk_read(c, S->rd, &S->sc, o->batch, &S->next_id) < 0)
 		fail_lib();
-	if (c->n > 0 &&
-	    li_loader_submit(S->L, c->n, (const char *const *)c->paths, c->ids, NULL, false, c) < 0)
+	if (c->n > 0 && li_loader_submit(S->L, c->n, c->src, c->ids, NULL, false, c) < 0)
 		fail_lib();
 }
 
@@ -310,7 +366,11 @@ static int pack_good(scorer *S, const opts *o, li_batch *b, const chunk *c)
 		if (!b->ok[i]) {
 			if (!o->skip_bad)
 				fail(b->err[i]);
-			li_warn("skipping line %ld: %s", c->rows[i].line, b->err[i]);
+			bar_clear(S);
+			if (c->src[i].slide) /* the message names the row */
+				li_warn("skipping %s", b->err[i]);
+			else
+				li_warn("skipping line %ld: %s", c->rows[i].line, b->err[i]);
 			S->nskipped++;
 			continue;
 		}
@@ -396,6 +456,10 @@ static void write_rows(scorer *S, const opts *o, const li_batch *b, const chunk 
 static void run(scorer *S, const opts *o)
 {
 	int cur = 0;
+	li_progress_start(&S->bar, "score", 0);
+	live_bar = &S->bar;
+	if (S->bar.enabled)
+		S->bar.total = count_rows(o->input, S->base->header);
 	read_and_submit(S, o, &S->ch[0]);
 	while (S->ch[cur].n > 0) {
 		int nx = (cur + 1) % NCHUNKS;
@@ -405,6 +469,7 @@ static void run(scorer *S, const opts *o)
 			fail_lib();
 		const chunk *c = b->user;
 		if (!S->said_resize && li_loader_resized(S->L) > 0) {
+			bar_clear(S);
 			li_warn("images are not %dx%d: resizing them to the model's input size", S->m.size,
 				S->m.size);
 			S->said_resize = true;
@@ -414,8 +479,10 @@ static void run(scorer *S, const opts *o)
 			score_images(S, o, b->x, good);
 			write_rows(S, o, b, c, good);
 		}
+		progress(S);
 		cur = nx;
 	}
+	li_progress_end(&S->bar);
 }
 
 /* Refuse an empty result, then put the outputs in place. */
@@ -452,7 +519,7 @@ static void scorer_free(scorer *S)
 	for (int k = 0; k < NCHUNKS; k++) {
 		chunk_clear(&S->ch[k], S->ncols);
 		free(S->ch[k].rows);
-		free(S->ch[k].paths);
+		free(S->ch[k].src);
 		free(S->ch[k].ids);
 	}
 	li_loader_free(S->L);

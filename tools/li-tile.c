@@ -693,14 +693,16 @@ static void print_manifest(const opts *o, const geom *g, const char *name, const
 	const bool has_label = o->annotations || o->label_mask;
 	char mppbuf[32];
 	fmt_mpp(mppbuf, sizeof mppbuf, g->mpp0 > 0, g->mpp0 * g->D);
-	printf("path\tslide\tx\ty\tlevel\tdownsample\tmpp\tsize\ttissue%s\n",
-	       has_label ? "\tlabel" : "");
+	printf("path\tslide\tx\ty\tlevel\tdownsample\tmpp\tsize\ttissue%s%s\n",
+	       has_label ? "\tlabel" : "", o->coords_only ? "\tslide_path" : "");
 	for (size_t i = 0; i < n; i++) {
 		printf("%s\t%s\t%lld\t%lld\t%d\t%.6g\t%s\t%d\t%.3f", paths[i], name,
 		       (long long)tiles[i].x, (long long)tiles[i].y, g->read_level, g->D, mppbuf,
 		       o->size, tiles[i].tissue);
 		if (has_label)
 			printf("\t%d", tiles[i].label);
+		if (o->coords_only)
+			printf("\t%s", o->slide);
 		putchar('\n');
 	}
 }
@@ -720,6 +722,10 @@ int main(int argc, char **argv)
 		  .qc_size = 1024, .edge = EDGE_DROP, .png_level = DEFAULT_PNG_LEVEL};
 	o.threads = li_cli_default_threads();
 	parse(argc, argv, &o);
+	char *name = slide_name(&o);
+	if (o.coords_only && strpbrk(o.slide, "\t\r\n"))
+		li_die("slide path '%s' has a tab or newline: it cannot go in the slide_path column",
+		       o.slide);
 
 	/* One handle per thread, for the thumbnail and then the tiles: hs[0] is
 	 * opened here, the others by the first thread that needs them. */
@@ -736,7 +742,6 @@ int main(int argc, char **argv)
 		write_qc(hs, &o, mask, tiles, n, g.tile_l0, g.W0, g.H0);
 	const size_t tissue_px = count_nonzero(mask);
 	li_image_free(mask);
-	char *name = slide_name(&o);
 	char **paths = tile_paths(&o, &g, name, tiles, n);
 	if (tissue_px == 0)
 		li_warn("no tissue found in '%s' (saturation threshold %d%s)", o.slide, thresh,

@@ -323,7 +323,7 @@ typedef struct dataset {
 	li_list *list;
 	size_t n;
 	int *label;
-	char **path;
+	li_source *src; /* image files or slide regions, borrowing the list's fields */
 	size_t count[2];
 } dataset;
 
@@ -340,15 +340,24 @@ static dataset load_list(const char *path)
 		li_die("'%s': the list has no rows", l->name);
 	d.n = l->nrows;
 	d.label = li_malloc_array(d.n, sizeof *d.label);
-	d.path = li_malloc_array(d.n, sizeof *d.path);
-	if (!d.label || !d.path)
+	d.src = li_malloc_array(d.n, sizeof *d.src);
+	li_source_cols sc;
+	if (!d.label || !d.src || li_source_cols_find(l, &sc) < 0)
+		li_die_lib();
+	/* Regions are checked against their slides now (rows are drawn at
+	 * random, so a bad one could otherwise surface hours into the run). */
+	li_source_reader *rd = sc.slide >= 0 ? li_source_reader_new(0) : NULL;
+	if (sc.slide >= 0 && !rd)
 		li_die_lib();
 	for (size_t i = 0; i < d.n; i++) {
 		if (li_list_label(l, &l->rows[i], lc, &d.label[i]) < 0)
 			li_die_lib();
-		d.path[i] = l->rows[i].field[0];
+		if (li_source_from_row(l, &sc, &l->rows[i], &d.src[i]) < 0 ||
+		    (rd && li_source_check(rd, &d.src[i]) < 0))
+			li_die_lib();
 		d.count[d.label[i]]++;
 	}
+	li_source_reader_free(rd);
 	return d;
 }
 
@@ -645,7 +654,7 @@ static vresult validate(li_net *net, li_loader *L, const dataset *v, size_t id_b
 			int n = (int)(v->n - s0 < (size_t)batch ? v->n - s0 : (size_t)batch);
 			for (int i = 0; i < n; i++)
 				ids[i] = id_base + s0 + i;
-			if (li_loader_submit(L, n, (const char *const *)v->path + s0, ids, NULL, false,
+			if (li_loader_submit(L, n, v->src + s0, ids, NULL, false,
 					     (void *)(uintptr_t)s0) < 0)
 				li_die_lib();
 			submitted++;
@@ -695,7 +704,7 @@ static void dataset_free(dataset *d)
 {
 	li_list_free(d->list);
 	free(d->label);
-	free(d->path);
+	free(d->src);
 }
 
 typedef struct trainer {
@@ -708,7 +717,7 @@ typedef struct trainer {
 	size_t nbatches;
 	size_t *order, *by_class[2];
 	uint64_t *streams;
-	const char **paths;
+	li_source *src; /* the batch being submitted */
 	int *labels;
 	float *logits, *dlogits;
 	double *probs;
@@ -769,12 +778,12 @@ static void alloc_buffers(trainer *t, const opts *o, const data *d)
 	t->by_class[0] = li_malloc_array(d->tr.count[0], sizeof(size_t));
 	t->by_class[1] = li_malloc_array(d->tr.count[1], sizeof(size_t));
 	t->streams = li_malloc_array(o->batch, sizeof *t->streams);
-	t->paths = li_malloc_array(o->batch, sizeof *t->paths);
+	t->src = li_malloc_array(o->batch, sizeof *t->src);
 	t->labels = li_malloc_array(o->batch, sizeof *t->labels);
 	t->logits = li_malloc_array((size_t)o->batch * 2, sizeof *t->logits);
 	t->dlogits = li_malloc_array((size_t)o->batch * 2, sizeof *t->dlogits);
 	t->probs = d->va.n ? li_malloc_array(d->va.n, sizeof *t->probs) : NULL;
-	if (!t->order || !t->by_class[0] || !t->by_class[1] || !t->streams || !t->paths || !t->labels ||
+	if (!t->order || !t->by_class[0] || !t->by_class[1] || !t->streams || !t->src || !t->labels ||
 	    !t->logits || !t->dlogits || (d->va.n && !t->probs))
 		li_die_lib();
 	size_t nc[2] = {0, 0};
@@ -827,10 +836,10 @@ static void submit_batch(trainer *t, const opts *o, const dataset *tr, int epoch
 	size_t s0 = k * o->batch;
 	int n = (int)(tr->n - s0 < (size_t)o->batch ? tr->n - s0 : (size_t)o->batch);
 	for (int i = 0; i < n; i++) {
-		t->paths[i] = tr->path[t->order[s0 + i]];
+		t->src[i] = tr->src[t->order[s0 + i]];
 		t->streams[i] = (uint64_t)epoch * tr->n + s0 + i;
 	}
-	if (li_loader_submit(t->L, n, t->paths, t->order + s0, t->streams, true, (void *)(uintptr_t)s0) < 0)
+	if (li_loader_submit(t->L, n, t->src, t->order + s0, t->streams, true, (void *)(uintptr_t)s0) < 0)
 		li_die_lib();
 }
 
@@ -947,7 +956,7 @@ static void trainer_free(trainer *t)
 	free(t->by_class[0]);
 	free(t->by_class[1]);
 	free(t->streams);
-	free(t->paths);
+	free(t->src);
 	free(t->labels);
 	free(t->logits);
 	free(t->dlogits);

@@ -15,7 +15,8 @@ setup() {
 # scores PROB: the CMU manifest (coords only) with every prob set to PROB
 # for the tiles at x 896/1120, y 1120/1344 and 0 elsewhere.
 scores() {
-	li-tile --coords-only --mpp 0.5 "$CMU" | awk -F'\t' -v p="$1" 'BEGIN { OFS = "\t" }
+	# (without li-tile's slide_path column, so prob is column 10)
+	li-tile --coords-only --mpp 0.5 "$CMU" | cut -f 1-9 | awk -F'\t' -v p="$1" 'BEGIN { OFS = "\t" }
 		NR == 1 { print $0, "prob"; next }
 		{ hot = ($3 == 896 || $3 == 1120) && ($4 == 1120 || $4 == 1344); print $0, hot ? p : 0 }'
 }

@@ -236,3 +236,21 @@ PY
 		skip "no AVX512_BF16 here: bf16 scores not compared"
 	fi
 }
+
+@test "progress on a terminal: rows, rate, and with a list file the share and ETA; nothing off a terminal" {
+	# script(1) gives li-score a terminal; what it draws comes back on stdout
+	run -0 script -qec "NO_COLOR=1 li-score -m '$M' -b 8 '$D/list.tsv' > out.tsv" /dev/null
+	[[ $output == *"score ["*"] 100% 40/40 "*" rows/s"* ]] || flunk "$output"
+	[ "$(wc -l < out.tsv)" -eq 41 ]
+	# from a pipe the total is unknown: rows done and the rate only
+	run -0 script -qec "cat '$D/list.tsv' | NO_COLOR=1 li-score -m '$M' -b 8 > out.tsv" /dev/null
+	[[ $output == *"score 40 "*" rows/s"* ]] || flunk "$output"
+	[[ $output != *"%"* ]] || flunk "$output"
+	# a list file with a blank last line and no header counts its rows only
+	{ tail -n +2 "$D/list.tsv" | cut -f 1; echo; } > bare.tsv
+	run -0 script -qec "NO_COLOR=1 li-score -m '$M' -b 8 bare.tsv > out.tsv" /dev/null
+	[[ $output == *"] 100% 40/40 "* ]] || flunk "$output"
+	# not a terminal: nothing at all
+	run -0 --separate-stderr li-score -m "$M" -b 8 "$D/list.tsv"
+	[ -z "$stderr" ]
+}

@@ -73,8 +73,10 @@ HEADER=$'path\tslide\tx\ty\tlevel\tdownsample\tmpp\tsize\ttissue'
 	printf '%s\n' "$output" > a.tsv
 	run --separate-stderr li-tile --mpp 0.5 --coords-only "$CMU" -o other
 	[ "$status" -eq 0 ]
-	printf '%s\n' "$output" | sed 's|^other/|tiles/|' > b.tsv
+	# the same rows, and the slide's path as the last column
+	printf '%s\n' "$output" | cut -f 1-9 | sed 's|^other/|tiles/|' > b.tsv
 	cmp a.tsv b.tsv
+	[ "$(printf '%s\n' "$output" | cut -f 10 | sort -u | tr '\n' ' ')" = "$CMU slide_path " ]
 	[ ! -e other ]
 }
 
@@ -215,7 +217,7 @@ print(bad)' "$DATA/ihc.png"
 	run --separate-stderr li-tile --coords-only --min-tissue 0 --mpp 0.5 "$CMU" \
 		--annotations "$FIX/cmu-li.geojson" --positive-class LI
 	[ "$status" -eq 0 ]
-	[ "$(head -1 <<< "$output")" = "$HEADER"$'\tlabel' ]
+	[ "$(head -1 <<< "$output")" = "$HEADER"$'\tlabel\tslide_path' ]
 	[ "$(awk -F'\t' '$10 == 1 { print $3 "," $4 }' <<< "$output" | tr '\n' ' ')" = \
 	  "896,1120 1120,1120 896,1344 1120,1344 " ]
 	[ "$(awk -F'\t' 'NR > 1 && $10 != 0 && $10 != 1' <<< "$output" | wc -l)" -eq 0 ]

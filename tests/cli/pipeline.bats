@@ -222,3 +222,53 @@ config() {
 	[ "$status" -eq 0 ]
 	cmp "$BATS_TEST_TMPDIR/one.tsv" "$BATS_TEST_TMPDIR/par.tsv"
 }
+
+@test "pool_list: a coords manifest of slides is the pool; the four steps run without a pool tile on disk" {
+	DATA=${LI_SHARED:-$LI_ROOT/../shared}/data
+	P=$BATS_TEST_TMPDIR/pool.tsv
+	# two slides, 32-px regions at 2 um/px, as li-tile --coords-only lists them
+	{ li-tile --size 32 --mpp 2 --coords-only "$DATA/CMU-1-Small-Region.tiff"
+	  li-tile --size 32 --mpp 2 --min-tissue 0 --coords-only "$DATA/ihc_2k_pyr.tif" | tail -n +2; } > "$P"
+	npool=$(($(wc -l < "$P") - 1))
+	[ "$npool" -ge 100 ]
+	cfg=$(config slides "fp_threshold: 0.0" "pool_list: $P")
+	run -0 --separate-stderr li-pipeline -n "$cfg"
+	[[ $output == *"li-score "*"--features $BATS_TEST_TMPDIR/results/slides_fold-1/pool.npy "*" $P"* ]] || flunk "$output"
+	run --separate-stderr li-pipeline "$cfg"
+	[ "$status" -eq 0 ] || flunk "$stderr"
+	R=$BATS_TEST_TMPDIR/results/slides_fold-1
+	# the pool embedded is the manifest, row for row
+	run -0 /usr/bin/python3 -c "import numpy; print(numpy.load('$R/pool.npy').shape[0])"
+	[ "$output" -eq "$npool" ]
+	cmp <(cut -f 1 "$P") <(cut -f 1 "$R/pool.scores.tsv")
+	# mined rows are regions of the two slides, labelled 0, with no tile file behind them
+	n_mined=$(($(wc -l < "$R/mined.tsv") - 1))
+	[ "$n_mined" -gt 0 ]
+	run -0 awk -F '\t' 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
+		$c["label"] != 0 || $c["slide_path"] == "" { bad++ } END { print bad + 0 }' "$R/mined.tsv"
+	[ "$output" -eq 0 ]
+	while IFS= read -r p; do [ ! -e "$p" ] || flunk "a tile file exists: $p"; done < <(tail -n +2 "$R/mined.tsv" | cut -f 1)
+	# the strong model's list: the training files, then the mined regions
+	[ "$(head -1 "$R/train.strong.tsv" | tr '\t' ' ')" = "path label slide_path x y level downsample size" ]
+	n_train=$(($(wc -l < "$R/train.tsv") - 1))
+	[ "$(($(wc -l < "$R/train.strong.tsv") - 1))" -eq $((n_train + n_mined)) ]
+	[ "$(awk -F '\t' 'NR > 1 && $3 != ""' "$R/train.strong.tsv" | wc -l)" -eq "$n_mined" ]
+	[ -s "$R/strong.safetensors" ] && [ -s "$R/montage.png" ] && [ -s "$R/compare.json" ]
+	# and a second run finds every step up to date
+	run --separate-stderr li-pipeline "$cfg"
+	[ "$status" -eq 0 ]
+	reran=$(grep '\] ' <<<"$stderr" | grep -v ': up to date$' || true)
+	[ -z "$reran" ] || flunk "steps redone: $reran"
+}
+
+@test "pool_list: unreadable or empty is a config error" {
+	cfg=$(config nopool "pool_list: $BATS_TEST_TMPDIR/none.tsv")
+	run --separate-stderr li-pipeline "$cfg"
+	[ "$status" -eq 1 ]
+	[ "${stderr_lines[-1]}" = "li-pipeline: cannot read pool_list '$BATS_TEST_TMPDIR/none.tsv'" ] || flunk "$stderr"
+	[ ! -e "$BATS_TEST_TMPDIR/results/nopool_fold-1" ]
+	cfg=$(config nopool2 "pool_list: ''")
+	run --separate-stderr li-pipeline "$cfg"
+	[ "$status" -eq 1 ]
+	[[ $stderr == *"nopool2.yaml' line 22: pool_list: empty" ]] || flunk "$stderr"
+}

@@ -66,10 +66,10 @@ static li_loader *make(int channels, int threads, li_aug_preset aug, size_t cach
 static void test_plain(int channels)
 {
 	li_loader *L = make(channels, 2, LI_AUG_PAPER, 0);
-	const char *p[N];
+	li_source p[N];
 	size_t id[N];
 	for (int i = 0; i < N; i++)
-		p[i] = paths[i], id[i] = i;
+		p[i] = li_source_file(paths[i]), id[i] = i;
 	ok(li_loader_submit(L, N, p, id, NULL, false, (void *)p) == 0, "submit %d-channel batch", channels);
 	li_batch *b = li_loader_wait(L);
 	ok(b && b->n == N && b->nbad == 0 && b->user == (void *)p, "batch of %d, no failures", N);
@@ -96,11 +96,11 @@ static float *run(li_loader *L, int reps)
 	size_t sample = (size_t)3 * S * S;
 	float *out = malloc(sizeof(float) * sample * N);
 	for (int rep = 0; rep < reps; rep++) {
-		const char *p[N];
+		li_source p[N];
 		size_t id[N];
 		uint64_t st[N];
 		for (int i = 0; i < N; i++)
-			p[i] = paths[i], id[i] = i, st[i] = 100 + i;
+			p[i] = li_source_file(paths[i]), id[i] = i, st[i] = 100 + i;
 		li_loader_submit(L, 4, p, id, st, true, NULL);
 		li_loader_submit(L, N - 4, p + 4, id + 4, st + 4, true, NULL);
 		ok(li_loader_submit(L, 1, p, id, st, true, NULL) < 0, "a third pending batch is refused");
@@ -134,7 +134,7 @@ static void test_augmented(void)
 static void test_bad(void)
 {
 	li_loader *L = make(3, 2, LI_AUG_NONE, 0);
-	const char *p[3] = {paths[0], paths[N], paths[1]};
+	li_source p[3] = {li_source_file(paths[0]), li_source_file(paths[N]), li_source_file(paths[1])};
 	size_t id[3] = {0, 1, 2};
 	li_loader_submit(L, 3, p, id, NULL, false, NULL);
 	li_batch *b = li_loader_wait(L);
@@ -144,9 +144,9 @@ static void test_bad(void)
 	li_loader_free(L);
 	/* freeing with work still queued does not hang or leak */
 	L = make(3, 1, LI_AUG_PAPER, 0);
-	const char *q[N];
+	li_source q[N];
 	for (int i = 0; i < N; i++)
-		q[i] = paths[i];
+		q[i] = li_source_file(paths[i]);
 	li_loader_submit(L, N, q, NULL, NULL, true, NULL);
 	li_loader_submit(L, N, q, NULL, NULL, true, NULL);
 	li_loader_free(L);

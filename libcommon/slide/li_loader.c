@@ -1,7 +1,7 @@
-/* li_loader.c: threaded decode + resize + augment + normalise into NCHW
- * float batches, prefetched, with an in-memory cache of decoded images
- * (see li_loader.h). One mutex guards the slot ring; the pixel work runs
- * outside it. */
+/* li_loader.c: threaded decode (or slide region read) + resize + augment +
+ * normalise into NCHW float batches, prefetched, with an in-memory cache of
+ * decoded images (see li_loader.h). One mutex guards the slot ring; the
+ * pixel work runs outside it, each worker with its own source reader. */
 #include "li_loader.h"
 
 #include <pthread.h>
@@ -18,6 +18,7 @@
 
 typedef struct slot {
 	li_batch b;
+	li_source *src;  /* copies: path is b.path[i], slide and list owned here */
 	uint64_t *stream;
 	bool augment;
 	int todo; /* samples to process: b.n, or fewer when abandoned */
@@ -98,15 +99,14 @@ static bool cache_put(li_loader *L, size_t id, li_image *img)
 }
 
 /* Decode, resize, augment and normalise sample i of slot s into its place. */
-static int load_one(li_loader *L, slot *s, int i, li_image *scratch)
+static int load_one(li_loader *L, slot *s, int i, li_image *scratch, li_source_reader *rd)
 {
 	const li_loader_config *cfg = &L->cfg;
 	size_t id = s->b.id[i];
 	const li_image *src = cache_get(L, id);
 	li_image *owned = NULL;
 	if (!src) {
-		li_image_opts o = {.channels = cfg->channels};
-		li_image *img = li_image_read(s->b.path[i], &o);
+		li_image *img = li_source_read(rd, &s->src[i], cfg->channels);
 		if (!img)
 			return -1;
 		if (img->width != cfg->size || img->height != cfg->size) {
@@ -141,6 +141,7 @@ static void *worker(void *arg)
 {
 	li_loader *L = arg;
 	li_image *scratch = li_image_new(L->cfg.size, L->cfg.size, L->cfg.channels);
+	li_source_reader *rd = li_source_reader_new(L->cfg.slide_handles);
 	pthread_mutex_lock(&L->mu);
 	for (;;) {
 		slot *s = NULL;
@@ -161,7 +162,8 @@ static void *worker(void *arg)
 			continue;
 		}
 		pthread_mutex_unlock(&L->mu);
-		int rc = scratch ? load_one(L, s, i, scratch) : li_error("out of memory (worker scratch)");
+		int rc = scratch && rd ? load_one(L, s, i, scratch, rd)
+				       : li_error("out of memory (worker scratch)");
 		char *msg = rc < 0 ? strdup(li_errmsg()) : NULL;
 		pthread_mutex_lock(&L->mu);
 		if (rc < 0) {
@@ -174,6 +176,7 @@ static void *worker(void *arg)
 	}
 	pthread_mutex_unlock(&L->mu);
 	li_image_free(scratch);
+	li_source_reader_free(rd);
 	return NULL;
 }
 
@@ -182,7 +185,10 @@ static void slot_clear(slot *s)
 	for (int i = 0; i < s->b.n; i++) {
 		free(s->b.path[i]);
 		free(s->b.err[i]);
+		free((char *)s->src[i].slide);
+		free((char *)s->src[i].list);
 		s->b.path[i] = s->b.err[i] = NULL;
+		s->src[i] = (li_source){0};
 	}
 	s->b.n = s->b.nbad = 0;
 	s->todo = s->claimed = s->finished = 0;
@@ -212,7 +218,8 @@ li_loader *li_loader_new(const li_loader_config *cfg)
 		s->b.id = li_calloc(mb, sizeof(size_t));
 		s->b.ok = li_calloc(mb, 1);
 		s->stream = li_calloc(mb, sizeof(uint64_t));
-		if (!s->b.x || !s->b.path || !s->b.err || !s->b.id || !s->b.ok || !s->stream)
+		s->src = li_calloc(mb, sizeof(li_source));
+		if (!s->b.x || !s->b.path || !s->b.err || !s->b.id || !s->b.ok || !s->stream || !s->src)
 			goto fail;
 	}
 	if (cfg->cache_bytes > 0 && cfg->ncache > 0) {
@@ -254,7 +261,7 @@ void li_loader_free(li_loader *L)
 	free(L->threads);
 	for (int k = 0; k < NSLOTS; k++) {
 		slot *s = &L->slots[k];
-		if (s->b.path)
+		if (s->b.path && s->src)
 			slot_clear(s);
 		li_free_aligned(s->b.x);
 		free(s->b.path);
@@ -262,6 +269,7 @@ void li_loader_free(li_loader *L)
 		free(s->b.id);
 		free(s->b.ok);
 		free(s->stream);
+		free(s->src);
 	}
 	if (L->cache) {
 		for (size_t i = 0; i < L->cfg.ncache; i++)
@@ -274,7 +282,7 @@ void li_loader_free(li_loader *L)
 	free(L);
 }
 
-int li_loader_submit(li_loader *L, int n, const char *const *path, const size_t *id,
+int li_loader_submit(li_loader *L, int n, const li_source *src, const size_t *id,
 		     const uint64_t *stream, bool augment, void *user)
 {
 	if (n < 1 || n > L->cfg.max_batch)
@@ -288,8 +296,15 @@ int li_loader_submit(li_loader *L, int n, const char *const *path, const size_t 
 	slot *s = &L->slots[L->submitted % NSLOTS];
 	slot_clear(s);
 	for (int i = 0; i < n; i++) {
-		s->b.path[i] = strdup(path[i]);
-		if (!s->b.path[i]) {
+		/* counted now so that slot_clear frees what was copied */
+		s->b.n = i + 1;
+		s->src[i] = src[i];
+		s->src[i].slide = src[i].slide ? strdup(src[i].slide) : NULL;
+		s->src[i].list = src[i].list ? strdup(src[i].list) : NULL;
+		s->b.path[i] = strdup(src[i].path);
+		s->src[i].path = s->b.path[i];
+		if (!s->b.path[i] || (src[i].slide && !s->src[i].slide) ||
+		    (src[i].list && !s->src[i].list)) {
 			slot_clear(s);
 			return li_error("out of memory");
 		}
