@@ -405,3 +405,40 @@ flip() {
 	run -2 --separate-stderr li-geojson --object cell s.tsv
 	[ "$status" -eq 2 ]
 }
+
+@test "the README's review loop runs (QuPath's part simulated by jq)" {
+	# the code block under "## Review in QuPath": what runs before QuPath,
+	# and what runs after it (from the first command after its comment)
+	awk '/^## Review in QuPath/ { on = 1; next } on && /^```/ { if (blk) exit; blk = 1; next } blk' \
+		"$LI_ROOT/README.md" > block.sh
+	awk '/^# QuPath:/ { exit } { print }' block.sh > before.sh
+	awk 's == 0 && /^# QuPath:/ { s = 1; next } s == 1 && /^#/ { next } s == 1 { s = 2 } s == 2' block.sh > after.sh
+	grep -q '^li-geojson s1.scored.tsv' before.sh && grep -q '^li-geojson --import' after.sh &&
+		grep -q '^li-train' after.sh || flunk "README block:" "$(cat block.sh)"
+	# a slide s1.svs, a model and training lists to start from
+	ln -s "$CMU" s1.svs
+	li-tile --level 1 "$IHC" -o ihc > ihc.tsv
+	mkdir lists
+	awk -F'\t' 'BEGIN { OFS = "\t" } NR == 1 { print "path", "label"; next } NR % 3 != 0 { print $1, NR % 2 }' ihc.tsv > lists/train.tsv
+	awk -F'\t' 'BEGIN { OFS = "\t" } NR == 1 { print "path", "label"; next } NR % 3 == 0 { print $1, NR % 2 }' ihc.tsv > lists/valid.tsv
+	tiny='--arch resnet10 --width 8 --input-size 32 --epochs 1'
+	run --separate-stderr li-train $tiny -o strong.safetensors lists/train.tsv
+	[ "$status" -eq 0 ] || flunk "$stderr"
+	run --separate-stderr bash -e before.sh
+	[ "$status" -eq 0 ] || flunk "before QuPath:" "$stderr"
+	[ -s s1.heat.png ] && [ -s s1.geojson ]
+	run qupath_ok s1.geojson
+	[ "$status" -eq 0 ] && [ -z "$output" ] || flunk "$output"
+	reexport s1.geojson s1.reviewed.geojson "$(flip 0 3)"
+	sed "s/^li-train /li-train $tiny /" after.sh > after.tiny.sh
+	run --separate-stderr bash -e after.tiny.sh
+	[ "$status" -eq 0 ] || flunk "after QuPath:" "$stderr"
+	n=$(($(wc -l < s1.scored.tsv) - 1))
+	run awk -F'\t' 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
+		{ i = NR - 2; if ($c["label"] != ($c["pred"] != (i == 0 || i == 3))) { print "row " i ": " $0; exit 1 } }' s1.reviewed.tsv
+	[ "$status" -eq 0 ] || flunk "$output"
+	[ "$(head -1 train.reviewed.tsv)" = $'path\tlabel' ]
+	[ "$(wc -l < train.reviewed.tsv)" -eq $(($(wc -l < lists/train.tsv) + n)) ]
+	[ "$(tail -n 1 train.reviewed.tsv)" = "$(tail -n 1 s1.reviewed.tsv | awk -F'\t' '{ print $1 "\t" $NF }')" ]
+	[ -s reviewed.safetensors ] && [ -s reviewed.jsonl ]
+}
