@@ -21,7 +21,7 @@ typedef struct opts {
 	const char *list, *out, *import, *slide, *class_col, *pos, *neg, *ign;
 	double threshold, tile;
 	li_qp_object object;
-	bool threshold_set, object_set, mlist, skip_unmatched, drop_missing;
+	bool threshold_set, object_set, legacy, skip_unmatched, drop_missing;
 } opts;
 
 _Noreturn static void usage(void)
@@ -49,7 +49,8 @@ _Noreturn static void usage(void)
 	       "      --object TYPE        tile (default), detection or annotation\n"
 	       "      --tile N             tile side in level-0 pixels, for lists without\n"
 	       "                           size and downsample columns\n"
-	       "      --measurement-list   measurements as [{name, value}] (QuPath 0.2, 0.3)\n"
+	       "      --legacy             for QuPath 0.3: measurements as [{name, value}],\n"
+	       "                           the object type as object_type too\n"
 	       "      --import FILE        QuPath's GeoJSON export of the tiles\n"
 	       "      --skip-unmatched     import: skip features that are not a tile of LIST\n"
 	       "                           (other objects) instead of failing\n"
@@ -87,12 +88,12 @@ static void check_name(const char *opt, const char *name)
 
 static void parse(int argc, char **argv, opts *o)
 {
-	enum { O_SLIDE = 256, O_POS, O_NEG, O_IGN, O_OBJECT, O_TILE, O_MLIST, O_IMPORT, O_SKIP, O_DROP };
+	enum { O_SLIDE = 256, O_POS, O_NEG, O_IGN, O_OBJECT, O_TILE, O_LEGACY, O_IMPORT, O_SKIP, O_DROP };
 	static const struct option lo[] = {
 		{"output", 1, 0, 'o'}, {"slide", 1, 0, O_SLIDE}, {"threshold", 1, 0, 't'},
 		{"class-column", 1, 0, 'c'}, {"positive", 1, 0, O_POS}, {"negative", 1, 0, O_NEG},
 		{"ignore", 1, 0, O_IGN}, {"object", 1, 0, O_OBJECT}, {"tile", 1, 0, O_TILE},
-		{"measurement-list", 0, 0, O_MLIST}, {"import", 1, 0, O_IMPORT},
+		{"legacy", 0, 0, O_LEGACY}, {"import", 1, 0, O_IMPORT},
 		{"skip-unmatched", 0, 0, O_SKIP}, {"drop-missing", 0, 0, O_DROP},
 		{"help", 0, 0, 'h'}, {"version", 0, 0, 'V'}, {0, 0, 0, 0}};
 	static const char *const objects[] = {"tile", "detection", "annotation", NULL};
@@ -115,7 +116,7 @@ static void parse(int argc, char **argv, opts *o)
 			o->object_set = true;
 			break;
 		case O_TILE: o->tile = li_opt_double("--tile", optarg, 1, LI_GEO_MAX_COORD); break;
-		case O_MLIST: o->mlist = true; break;
+		case O_LEGACY: o->legacy = true; break;
 		case O_IMPORT: o->import = optarg; break;
 		case O_SKIP: o->skip_unmatched = true; break;
 		case O_DROP: o->drop_missing = true; break;
@@ -127,8 +128,8 @@ static void parse(int argc, char **argv, opts *o)
 	}
 	o->list = li_cli_list_operand(argc, argv, "-");
 	if (o->import) {
-		if (o->threshold_set || o->object_set || o->mlist || o->tile > 0)
-			li_usage_error("--threshold, --object, --tile and --measurement-list are for the export, "
+		if (o->threshold_set || o->object_set || o->legacy || o->tile > 0)
+			li_usage_error("--threshold, --object, --tile and --legacy are for the export, "
 				       "not --import");
 		if (strcmp(o->import, "-") == 0)
 			li_usage_error("--import: give the GeoJSON as a file (the list may come on stdin)");
@@ -358,7 +359,7 @@ static int run_export(const opts *o, tiles *t)
 	}
 	li_atomic a = {0};
 	FILE *fp = li_atomic_open(&a, o->out ? o->out : "-");
-	li_qp_writer *w = fp ? li_qp_writer_new(fp, o->out ? o->out : "stdout", o->object, o->mlist) : NULL;
+	li_qp_writer *w = fp ? li_qp_writer_new(fp, o->out ? o->out : "stdout", o->object, o->legacy) : NULL;
 	if (!w)
 		li_die_lib();
 	for (size_t i = 0; i < t->n; i++) {

@@ -18,14 +18,14 @@ struct li_qp_writer {
 	FILE *fp;
 	char *name;
 	li_qp_object type;
-	bool mlist;
+	bool legacy;
 	size_t n;
 };
 
 static const char *const object_names[] = {"tile", "detection", "annotation"};
 
 li_qp_writer *li_qp_writer_new(FILE *fp, const char *name, li_qp_object type,
-			       bool measurement_list)
+			       bool legacy)
 {
 	LI_ASSERT(type >= LI_QP_TILE && type <= LI_QP_ANNOTATION);
 	li_qp_writer *w = li_calloc(1, sizeof *w);
@@ -38,7 +38,7 @@ li_qp_writer *li_qp_writer_new(FILE *fp, const char *name, li_qp_object type,
 	}
 	w->fp = fp;
 	w->type = type;
-	w->mlist = measurement_list;
+	w->legacy = legacy;
 	if (fputs("{\"type\": \"FeatureCollection\", \"features\": [", fp) == EOF) {
 		li_error("cannot write '%s'", name);
 		li_qp_writer_free(w);
@@ -113,7 +113,7 @@ static json_t *geometry(const li_qp_tile *t)
 
 static json_t *measurements(const li_qp_writer *w, const li_qp_tile *t)
 {
-	json_t *m = w->mlist ? json_array() : json_object();
+	json_t *m = w->legacy ? json_array() : json_object();
 	if (!m)
 		return NULL;
 	for (int i = 0; i < t->nmeas; i++) {
@@ -122,7 +122,7 @@ static json_t *measurements(const li_qp_writer *w, const li_qp_tile *t)
 		json_t *name = text("measurement", t->meas_name[i]);
 		json_t *v = isfinite(t->meas[i]) ? number(t->meas[i]) : NULL;
 		int bad;
-		if (w->mlist) /* json_pack's "O" takes a reference */
+		if (w->legacy) /* json_pack's "O" takes a reference */
 			bad = push(m, name && v ? json_pack("{sOsO}", "name", name, "value", v) : NULL) < 0;
 		else
 			bad = !name || !v || put(m, t->meas_name[i], json_incref(v)) < 0;
@@ -142,6 +142,8 @@ static json_t *properties(const li_qp_writer *w, const li_qp_tile *t)
 {
 	json_t *p = json_object();
 	if (!p || put(p, "objectType", json_string(object_names[w->type])) < 0)
+		goto fail;
+	if (w->legacy && put(p, "object_type", json_string(object_names[w->type])) < 0)
 		goto fail;
 	if (t->name && put(p, "name", text("name", t->name)) < 0)
 		goto fail;

@@ -11,9 +11,11 @@
  *                     "isLocked": true, "measurements": {"prob": 0.93, ...}}}
  * The ring is closed and counter-clockwise in (x, y) as written (positive
  * shoelace area; RFC 7946's right-hand rule; on screen, where y grows down,
- * it turns clockwise). Measurements are an object (QuPath >= 0.4) or, with
- * measurement_list, an array of {"name", "value"} (what 0.2 and 0.3 read, and
- * 0.4 and later still do). One Feature per line.
+ * it turns clockwise). Measurements are an object (QuPath >= 0.4). With
+ * legacy, for QuPath 0.3 (which reads only objectType's old name, and
+ * measurements only as a list): "object_type" too, and measurements as an
+ * array of {"name", "value"} (QuPath >= 0.4 reads both forms, and prefers
+ * objectType). One Feature per line.
  *
  * Import: li_qp_read reads a GeoJSON file (a FeatureCollection, an array of
  * Features or one Feature) into its features: each one's 1-based index, its
@@ -59,7 +61,7 @@ typedef struct li_qp_tile {
  * coordinate that is not finite or beyond LI_GEO_MAX_COORD, a write error. */
 typedef struct li_qp_writer li_qp_writer;
 li_qp_writer *li_qp_writer_new(FILE *fp, const char *name, li_qp_object type,
-			       bool measurement_list);
+			       bool legacy);
 int li_qp_writer_add(li_qp_writer *w, const li_qp_tile *t);
 /* Close the collection and flush; 0 or -1. */
 int li_qp_writer_end(li_qp_writer *w);

@@ -129,14 +129,14 @@ flip() {
 	[ "$(wc -l < s.geojson)" -eq $((n + 2)) ]
 }
 
-@test "export: --threshold, --object, --measurement-list, --tile, stdin, a pyramid level" {
+@test "export: --threshold, --object, --legacy, --tile, stdin, a pyramid level" {
 	manifest "$IHC" --level 1 > ihc.tsv
-	run --separate-stderr li-geojson --threshold 0.9 --object detection --measurement-list < ihc.tsv
+	run --separate-stderr li-geojson --threshold 0.9 --object detection --legacy < ihc.tsv
 	[ "$status" -eq 0 ] || flunk "$stderr"
 	printf '%s\n' "$output" > ihc.geojson
 	run qupath_ok ihc.geojson
 	[ "$status" -eq 0 ] && [ -z "$output" ] || flunk "$output"
-	jq -e '[.features[].properties.objectType] | unique == ["detection"]' ihc.geojson
+	jq -e '[.features[].properties | .objectType, .object_type] | unique == ["detection"]' ihc.geojson
 	# level 1 of the pyramid: 224 pixels of downsample 2 are 448 at level 0
 	jq -e '[.features[].geometry.coordinates[0] | .[2][0] - .[0][0], .[2][1] - .[0][1]] | unique == [448]' ihc.geojson
 	jq -e '[.features[].properties | (.measurements | map(select(.name == "prob")) | .[0].value) as $p |

@@ -81,11 +81,11 @@ static double shoelace(const json_t *ring)
 }
 
 /* Three tiles written as detections, read back with jansson. */
-static const char *write_three(const char *file, bool mlist)
+static const char *write_three(const char *file, bool legacy)
 {
 	const char *path = in_dir(file);
 	FILE *fp = fopen(path, "w");
-	li_qp_writer *w = fp ? li_qp_writer_new(fp, path, LI_QP_DETECTION, mlist) : NULL;
+	li_qp_writer *w = fp ? li_qp_writer_new(fp, path, LI_QP_DETECTION, legacy) : NULL;
 	ok(w != NULL, "writer on '%s'", file);
 	if (!w)
 		return path;
@@ -147,11 +147,14 @@ static void test_writer(void)
 	json_decref(root);
 
 	root = json_load_file(write_three("list.geojson", true), 0, &je);
-	const json_t *m = json_object_get(json_object_get(json_array_get(json_object_get(root, "features"), 0),
-							  "properties"), "measurements");
+	const json_t *lp = json_object_get(json_array_get(json_object_get(root, "features"), 0), "properties");
+	const json_t *m = json_object_get(lp, "measurements");
+	ok(!strcmp(json_string_value(json_object_get(lp, "object_type")), "detection") &&
+	   !strcmp(json_string_value(json_object_get(lp, "objectType")), "detection"),
+	   "legacy: the object type under both names (QuPath 0.3 reads object_type)");
 	s = json_dumps(m, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
 	is_str(s, "[{\"name\":\"prob\",\"value\":0.93},{\"name\":\"x\",\"value\":0},{\"name\":\"mpp\",\"value\":0.499}]",
-	       "measurements as a list of name and value (QuPath 0.2, 0.3)");
+	       "legacy: measurements as a list of name and value (QuPath 0.3)");
 	free(s);
 	json_decref(root);
 
