@@ -281,7 +281,7 @@ static char *specials_to_null(const char *s, size_t n, size_t *outn)
 	return o;
 }
 
-json_t *li_geojson_load_json(const char *path, size_t flags)
+char *li_geojson_load_text(const char *path, size_t *len_out)
 {
 	FILE *fp = fopen(path, "rb");
 	if (!fp) {
@@ -296,14 +296,20 @@ json_t *li_geojson_load_json(const char *path, size_t flags)
 	if (!bad && ferror(fp))
 		bad = li_error("cannot read '%s': %s", path, strerror(errno));
 	fclose(fp);
-	size_t n = 0;
-	char *clean = bad ? NULL : specials_to_null(text ? text : "", len, &n);
+	char *clean = bad ? NULL : specials_to_null(text ? text : "", len, len_out);
 	free(text);
-	if (!clean)
+	return clean;
+}
+
+static json_t *load_json(const char *path)
+{
+	size_t n;
+	char *text = li_geojson_load_text(path, &n);
+	if (!text)
 		return NULL;
 	json_error_t je;
-	json_t *root = json_loadb(clean, n, flags, &je);
-	free(clean);
+	json_t *root = json_loadb(text, n, 0, &je);
+	free(text);
 	if (!root)
 		li_error("cannot parse '%s' line %d: %s", path, je.line, je.text);
 	return root;
@@ -311,7 +317,7 @@ json_t *li_geojson_load_json(const char *path, size_t flags)
 
 li_geojson *li_geojson_read(const char *path)
 {
-	json_t *root = li_geojson_load_json(path, 0);
+	json_t *root = load_json(path);
 	if (!root)
 		return NULL;
 	reader r = {path, li_calloc(1, sizeof(li_geojson)), 0, 0};

@@ -44,11 +44,12 @@ typedef struct li_geojson {
 
 /* Read and check a file; NULL with li_error. */
 li_geojson *li_geojson_read(const char *path);
-/* The JSON of a GeoJSON file, NaN and +-Infinity read as null, parsed with
- * jansson's flags (JSON_REJECT_DUPLICATES, ...); NULL with li_error naming
- * the file and line. The caller owns the result (json_decref). */
+/* The text of a GeoJSON file with NaN, Infinity and -Infinity outside
+ * strings made null (padded with spaces: offsets move, lines do not), NUL
+ * terminated, its length in *len; NULL with li_error ("cannot open ...").
+ * The caller frees it. */
+char *li_geojson_load_text(const char *path, size_t *len);
 struct json_t;
-struct json_t *li_geojson_load_json(const char *path, size_t flags);
 /* The class name of a Feature's properties (see above) in *name, which the
  * caller frees; 0, or -1 with li_error (without the file and feature). */
 int li_geojson_class_name(const struct json_t *props, char **name);

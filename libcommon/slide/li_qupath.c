@@ -319,6 +319,8 @@ typedef struct reader {
 	const char *path;
 	li_qp_features *fs;
 	size_t cap;
+	char *text; /* the file (NaN tokens made null) and its length */
+	size_t n;
 } reader;
 
 static int fail(const reader *r, size_t feature, const char *what)
@@ -517,37 +519,226 @@ static int add_feature(reader *r, const json_t *jf)
 	return 0;
 }
 
+/* ---- the file, one feature at a time ----
+ * A tile export is large (200,000 tiles are 85 MB of GeoJSON, and a jansson
+ * tree of it about 1 GB), so the text is cut into its features by a small
+ * scanner of the top level (strings, brackets, commas), and each feature is
+ * parsed by jansson alone: memory is the text plus one feature. jansson
+ * checks every piece it parses; the scanner checks what lies between. */
+
+static size_t skip_ws(const char *s, size_t n, size_t i)
+{
+	while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
+		i++;
+	return i;
+}
+
+/* Just past the string that opens at s[i], or SIZE_MAX at the end of text. */
+static size_t string_end(const char *s, size_t n, size_t i)
+{
+	for (i++; i < n; i++) {
+		if (s[i] == '\\')
+			i++;
+		else if (s[i] == '"')
+			return i + 1;
+	}
+	return SIZE_MAX;
+}
+
+/* Just past the value that starts at s[i] (an object or array by bracket
+ * depth, a string, or a scalar up to a delimiter); SIZE_MAX when the text
+ * ends inside it. Not a check: jansson parses the piece. */
+static size_t value_end(const char *s, size_t n, size_t i)
+{
+	if (i < n && (s[i] == '{' || s[i] == '[')) {
+		size_t depth = 0;
+		while (i < n) {
+			if (s[i] == '"') {
+				i = string_end(s, n, i);
+				if (i == SIZE_MAX)
+					return SIZE_MAX;
+				continue;
+			}
+			if (s[i] == '{' || s[i] == '[')
+				depth++;
+			else if ((s[i] == '}' || s[i] == ']') && --depth == 0)
+				return i + 1;
+			i++;
+		}
+		return SIZE_MAX;
+	}
+	if (i < n && s[i] == '"')
+		return string_end(s, n, i);
+	while (i < n && s[i] != ',' && s[i] != ']' && s[i] != '}' && s[i] != ' ' && s[i] != '\t' &&
+	       s[i] != '\n' && s[i] != '\r')
+		i++;
+	return i;
+}
+
+static int line_of(const reader *r, size_t at)
+{
+	int line = 1;
+	for (size_t i = 0; i < at && i < r->n; i++)
+		line += r->text[i] == '\n';
+	return line;
+}
+
+static int syntax(const reader *r, size_t at, const char *what)
+{
+	return li_error("cannot parse '%s' line %d: %s", r->path, line_of(r, at), what);
+}
+
+/* Parse the piece [a, b) with jansson; errors give the line in the file. */
+static json_t *piece(const reader *r, size_t a, size_t b)
+{
+	json_error_t je;
+	json_t *j = json_loadb(r->text + a, b - a, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
+	if (!j)
+		li_error("cannot parse '%s' line %d: %s", r->path, line_of(r, a) + je.line - 1, je.text);
+	return j;
+}
+
+/* The features of the array that opens at text[i]; *end is just past it. */
+static int features(reader *r, size_t i, size_t *end)
+{
+	const char *s = r->text;
+	const size_t n = r->n;
+	i = skip_ws(s, n, i + 1);
+	if (i < n && s[i] == ']') {
+		*end = i + 1;
+		return 0;
+	}
+	for (;;) {
+		size_t e = value_end(s, n, i);
+		if (e == SIZE_MAX)
+			return syntax(r, n, "the text ends inside a feature");
+		if (e == i)
+			return syntax(r, i, "a feature expected");
+		json_t *f = piece(r, i, e);
+		int rc = f ? add_feature(r, f) : -1;
+		json_decref(f);
+		if (rc < 0)
+			return -1;
+		i = skip_ws(s, n, e);
+		if (i < n && s[i] == ',') {
+			i = skip_ws(s, n, i + 1);
+			continue;
+		}
+		if (i < n && s[i] == ']') {
+			*end = i + 1;
+			return 0;
+		}
+		return syntax(r, i, "',' or ']' expected after a feature");
+	}
+}
+
+/* A top-level object: a FeatureCollection (its "features" read one by
+ * one), or a single Feature. */
+static int collection(reader *r, size_t i)
+{
+	const char *s = r->text;
+	const size_t n = r->n;
+	size_t fa = SIZE_MAX, fe = 0;
+	json_t *type = NULL;
+	int rc = 0;
+	i = skip_ws(s, n, i + 1);
+	if (i < n && s[i] == '}')
+		i++;
+	else
+		for (;;) {
+			if (i >= n || s[i] != '"') {
+				rc = syntax(r, i, "an object key expected");
+				break;
+			}
+			size_t ke = string_end(s, n, i), k = i + 1;
+			if (ke == SIZE_MAX) {
+				rc = syntax(r, n, "the text ends inside a string");
+				break;
+			}
+			i = skip_ws(s, n, ke);
+			if (i >= n || s[i] != ':') {
+				rc = syntax(r, i, "':' expected");
+				break;
+			}
+			i = skip_ws(s, n, i + 1);
+			size_t ve = value_end(s, n, i);
+			if (ve == SIZE_MAX || ve == i) {
+				rc = syntax(r, ve == SIZE_MAX ? n : i, "a value expected");
+				break;
+			}
+			bool is_type = ke - k == 5 && memcmp(s + k, "type\"", 5) == 0;
+			bool is_features = ke - k == 9 && memcmp(s + k, "features\"", 9) == 0;
+			if ((is_type && type) || (is_features && fa != SIZE_MAX)) {
+				rc = syntax(r, k, is_type ? "duplicate object key \"type\"" : "duplicate object key \"features\"");
+				break;
+			}
+			if (is_features) {
+				fa = i, fe = ve;
+			} else { /* small values (type, bbox, crs, ...): parsed, so checked */
+				json_t *v = piece(r, i, ve);
+				if (!v) {
+					rc = -1;
+					break;
+				}
+				if (is_type)
+					type = v;
+				else
+					json_decref(v);
+			}
+			i = skip_ws(s, n, ve);
+			if (i < n && s[i] == ',') {
+				i = skip_ws(s, n, i + 1);
+				continue;
+			}
+			if (i < n && s[i] == '}') {
+				i++;
+				break;
+			}
+			rc = syntax(r, i, "',' or '}' expected");
+			break;
+		}
+	if (rc == 0 && skip_ws(s, n, i) != n)
+		rc = syntax(r, skip_ws(s, n, i), "end of file expected");
+	const char *t = json_string_value(type);
+	if (rc == 0 && t && strcmp(t, "FeatureCollection") == 0) {
+		size_t end;
+		if (fa == SIZE_MAX || s[fa] != '[')
+			rc = li_error("'%s': a FeatureCollection needs a \"features\" array", r->path);
+		else if ((rc = features(r, fa, &end)) == 0 && end != fe)
+			rc = syntax(r, end, "the \"features\" array ends early");
+	} else if (rc == 0 && t && strcmp(t, "Feature") == 0) {
+		json_t *f = piece(r, 0, n);
+		rc = f ? add_feature(r, f) : -1;
+		json_decref(f);
+	} else if (rc == 0) {
+		char esc[64];
+		rc = li_error("'%s': not a GeoJSON FeatureCollection or Feature (type '%s')", r->path,
+			      t ? li_escape(t, esc, sizeof esc) : "none");
+	}
+	json_decref(type);
+	return rc;
+}
+
 li_qp_features *li_qp_read(const char *path)
 {
-	json_t *root = li_geojson_load_json(path, JSON_REJECT_DUPLICATES);
-	if (!root)
+	reader r = {path, li_calloc(1, sizeof(li_qp_features)), 0, NULL, 0};
+	if (!r.fs || !(r.text = li_geojson_load_text(path, &r.n))) {
+		li_qp_features_free(r.fs);
 		return NULL;
-	reader r = {path, li_calloc(1, sizeof(li_qp_features)), 0};
-	int rc = -1;
-	const char *type = json_string_value(json_object_get(root, "type"));
-	if (!r.fs) {
-		rc = -1;
-	} else if (json_is_array(root)) {
-		rc = 0;
-		for (size_t i = 0; rc == 0 && i < json_array_size(root); i++)
-			rc = add_feature(&r, json_array_get(root, i));
-	} else if (type && strcmp(type, "FeatureCollection") == 0) {
-		const json_t *fs = json_object_get(root, "features");
-		if (!json_is_array(fs)) {
-			rc = li_error("'%s': a FeatureCollection needs a \"features\" array", path);
-		} else {
-			rc = 0;
-			for (size_t i = 0; rc == 0 && i < json_array_size(fs); i++)
-				rc = add_feature(&r, json_array_get(fs, i));
-		}
-	} else if (type && strcmp(type, "Feature") == 0) {
-		rc = add_feature(&r, root);
-	} else {
-		char esc[64];
-		rc = li_error("'%s': not a GeoJSON FeatureCollection or Feature (type '%s')", path,
-			      type ? li_escape(type, esc, sizeof esc) : "none");
 	}
-	json_decref(root);
+	const char *s = r.text;
+	size_t i = skip_ws(s, r.n, 0), end;
+	int rc;
+	if (i < r.n && s[i] == '[') {
+		rc = features(&r, i, &end);
+		if (rc == 0 && skip_ws(s, r.n, end) != r.n)
+			rc = syntax(&r, skip_ws(s, r.n, end), "end of file expected");
+	} else if (i < r.n && s[i] == '{') {
+		rc = collection(&r, i);
+	} else {
+		rc = syntax(&r, i, "'[' or '{' expected");
+	}
+	free(r.text);
 	if (rc < 0) {
 		li_qp_features_free(r.fs);
 		return NULL;

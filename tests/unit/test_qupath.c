@@ -276,8 +276,46 @@ static void test_read(void)
 	ok(!fs && strstr(li_errmsg(), "cannot open") && strstr(li_errmsg(), "missing.geojson"),
 	   "a missing file: %s", li_errmsg());
 	/* the line numbers of errors survive the NaN rewrite */
-	fs = read_geo("lines.geojson", "[\n{\"a\": NaN, \"b\": -Infinity},\n{\"x\": NaN NaN}]");
-	ok(!fs && strstr(li_errmsg(), "line 3"), "line numbers kept: %s", li_errmsg());
+	fs = read_geo("lines.geojson", "[\n{\"type\": \"Feature\", \"geometry\": null, \"properties\": {\"m\": NaN}},"
+				       "\n{\"x\": NaN NaN}]");
+	ok(!fs && strstr(li_errmsg(), "lines.geojson' line 3"), "line numbers kept: %s", li_errmsg());
+
+	/* the scanner that cuts the file into features: strings holding
+	 * brackets, quotes and commas; what lies between the features */
+	fs = read_geo("strings.geojson",
+		"{\"bbox\": [0, 0, 1, 1], \"features\": [\n" FEATURE(SQUARE, "{\"name\": \"a\\\"]}{[,\\\\\"}") ",\n"
+		FEATURE("null", "{\"classification\": {\"name\": \"]}\"}}") "\n], \"type\": \"FeatureCollection\"}\n");
+	ok(fs && fs->n == 2 && !fs->f[0].not_tile && fs->f[0].x1 == 10 && !strcmp(fs->f[1].cls, "]}"),
+	   "brackets and quotes in strings, type after features: %s", li_errmsg());
+	li_qp_features_free(fs);
+	fs = read_geo("empty.geojson", " {\"type\": \"FeatureCollection\", \"features\": [ ]} ");
+	ok(fs && fs->n == 0, "an empty collection: %s", li_errmsg());
+	li_qp_features_free(fs);
+	static const struct {
+		const char *text, *msg;
+	} cut[] = {
+		{"[" FEATURE(SQUARE, "{}") "\n" FEATURE(SQUARE, "{}") "]", "line 2: ',' or ']' expected after a feature"},
+		{"[" FEATURE(SQUARE, "{}") ",]", "line 1: a feature expected"},
+		{"[] x", "line 1: end of file expected"},
+		{"{\"type\": \"FeatureCollection\", \"features\": []}\n}", "line 2: end of file expected"},
+		{"{\"type\": \"FeatureCollection\",\n\"type\": \"Feature\"}", "line 2: duplicate object key \"type\""},
+		{"{\"features\": [], \"features\": []}", "duplicate object key \"features\""},
+		{"{\"type\": \"FeatureCollection\" \"features\": []}", "',' or '}' expected"},
+		{"{\"type\" \"FeatureCollection\"}", "':' expected"},
+		{"{\"type\": \"FeatureCollection\", \"features\": [], \"bbox\": [1,}", "bad.geojson' line 1"},
+		{"{\"type\": \"FeatureCollection\", features: []}", "an object key expected"},
+		{"{\"type\": \"FeatureCollection\", \"features\": {}}", "needs a \"features\" array"},
+		{"{\"type\": \"FeatureCollection\"}", "needs a \"features\" array"},
+		{"{\"type\": 5}", "(type 'none')"},
+		{"[{\"type\": \"Feature\", \"geometry\": null]", "bad.geojson' line 1"},
+		{"[\"Feature\"]", "feature 1: not a GeoJSON Feature"},
+		{"[{\"type\": \"Feature\", \"name\": \"x", "the text ends inside a feature"},
+	};
+	for (size_t i = 0; i < LI_ARRAY_LEN(cut); i++) {
+		fs = read_geo("bad.geojson", cut[i].text);
+		ok(!fs && strstr(li_errmsg(), cut[i].msg), "refused: %s (%s)", cut[i].msg, li_errmsg());
+		li_qp_features_free(fs);
+	}
 }
 
 /* the brute-force match: the first square within the tolerance */
