@@ -347,39 +347,45 @@ static int run_export(const opts *o, tiles *t)
 	const int nm = numeric_columns(t, mcol);
 	for (int k = 0; k < nm; k++)
 		mname[k] = l->cols[mcol[k]];
-	/* every row is checked before anything is written */
 	const char **cls = li_malloc_array(t->n ? t->n : 1, sizeof *cls);
 	if (!cls)
 		li_die_lib();
 	size_t npos = 0, nneg = 0;
-	for (size_t i = 0; i < t->n; i++) {
-		cls[i] = row_class(o, l, &l->rows[t->rows[i]], ccls, cprob);
-		npos += cls[i] == o->pos;
-		nneg += cls[i] == o->neg;
-	}
+	/* pass 0 checks every row as the writer will (nothing is written, not
+	 * even on stdout, unless all are good); pass 1 writes */
 	li_atomic a = {0};
-	FILE *fp = li_atomic_open(&a, o->out ? o->out : "-");
-	li_qp_writer *w = fp ? li_qp_writer_new(fp, o->out ? o->out : "stdout", o->object, o->legacy) : NULL;
-	if (!w)
-		li_die_lib();
-	for (size_t i = 0; i < t->n; i++) {
-		const li_row *row = &l->rows[t->rows[i]];
-		for (int k = 0; k < nm; k++) {
-			const char *f = row->field[mcol[k]];
-			mval[k] = NAN;
-			if (f[0] && strcmp(f, "NA") != 0 && li_parse_double(f, &mval[k]) < 0)
-				li_die_lib(); /* numeric_columns saw it parse */
+	li_qp_writer *w = NULL;
+	for (int pass = 0; pass < 2; pass++) {
+		if (pass == 1) {
+			FILE *fp = li_atomic_open(&a, o->out ? o->out : "-");
+			w = fp ? li_qp_writer_new(fp, o->out ? o->out : "stdout", o->object, o->legacy) : NULL;
+			if (!w)
+				li_die_lib();
 		}
-		uint8_t rgb[3];
-		li_qp_class_color(cls[i], rgb);
-		char *name = tile_name(row->field[0]);
-		li_qp_tile tile = {t->x[i], t->y[i], t->side[i], name, cls[i], rgb, nm, mname, mval};
-		if (li_qp_writer_add(w, &tile) < 0) {
-			li_error_prefix("'%s' line %ld", l->name, row->line);
-			li_atomic_abort(&a);
-			li_die_lib();
+		for (size_t i = 0; i < t->n; i++) {
+			const li_row *row = &l->rows[t->rows[i]];
+			if (pass == 0) {
+				cls[i] = row_class(o, l, row, ccls, cprob);
+				npos += cls[i] == o->pos;
+				nneg += cls[i] == o->neg;
+			}
+			for (int k = 0; k < nm; k++) {
+				const char *f = row->field[mcol[k]];
+				mval[k] = NAN;
+				if (f[0] && strcmp(f, "NA") != 0 && li_parse_double(f, &mval[k]) < 0)
+					li_die_lib(); /* numeric_columns saw it parse */
+			}
+			uint8_t rgb[3];
+			li_qp_class_color(cls[i], rgb);
+			char *name = tile_name(row->field[0]);
+			li_qp_tile tile = {t->x[i], t->y[i], t->side[i], name, cls[i], rgb, nm, mname, mval};
+			if ((pass == 0 ? li_qp_tile_check(&tile) : li_qp_writer_add(w, &tile)) < 0) {
+				li_error_prefix("'%s' line %ld", l->name, row->line);
+				li_atomic_abort(&a);
+				li_die_lib();
+			}
+			free(name);
 		}
-		free(name);
 	}
 	if (li_qp_writer_end(w) < 0 || li_atomic_commit(&a) < 0) {
 		li_atomic_abort(&a);

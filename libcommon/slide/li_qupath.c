@@ -167,16 +167,38 @@ fail:
 	return NULL;
 }
 
-int li_qp_writer_add(li_qp_writer *w, const li_qp_tile *t)
+static int utf8(const char *what, const char *s)
 {
-	li_error_clear();
-	const double v[3] = {t->x, t->y, t->side};
-	for (int i = 0; i < 3; i++)
+	json_t *j = s ? text(what, s) : json_null();
+	json_decref(j);
+	return j ? 0 : -1;
+}
+
+int li_qp_tile_check(const li_qp_tile *t)
+{
+	const double v[5] = {t->x, t->y, t->side, t->x + t->side, t->y + t->side};
+	for (int i = 0; i < 5; i++)
 		if (!isfinite(v[i]) || fabs(v[i]) > LI_GEO_MAX_COORD)
 			return li_error("a tile at (%g, %g) of side %g lies beyond %g pixels", t->x, t->y,
 					t->side, LI_GEO_MAX_COORD);
 	if (!(t->side > 0))
 		return li_error("a tile's side must be positive, not %g", t->side);
+	if (utf8("name", t->name) < 0 || utf8("class", t->cls) < 0)
+		return -1;
+	for (int i = 0; i < t->nmeas; i++) {
+		if (utf8("measurement", t->meas_name[i]) < 0)
+			return -1;
+		if (isinf(t->meas[i]))
+			return li_error("measurement '%s' is not a finite number", t->meas_name[i]);
+	}
+	return 0;
+}
+
+int li_qp_writer_add(li_qp_writer *w, const li_qp_tile *t)
+{
+	li_error_clear();
+	if (li_qp_tile_check(t) < 0)
+		return -1;
 	json_t *f = json_object();
 	int bad = !f || put(f, "type", json_string("Feature")) < 0 || put(f, "geometry", geometry(t)) < 0 ||
 		  put(f, "properties", properties(w, t)) < 0;

@@ -63,6 +63,9 @@ typedef struct li_qp_writer li_qp_writer;
 li_qp_writer *li_qp_writer_new(FILE *fp, const char *name, li_qp_object type,
 			       bool legacy);
 int li_qp_writer_add(li_qp_writer *w, const li_qp_tile *t);
+/* What li_qp_writer_add would refuse in t, without writing it: to check
+ * every tile before the first is written. 0 or -1. */
+int li_qp_tile_check(const li_qp_tile *t);
 /* Close the collection and flush; 0 or -1. */
 int li_qp_writer_end(li_qp_writer *w);
 void li_qp_writer_free(li_qp_writer *w);

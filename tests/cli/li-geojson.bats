@@ -391,6 +391,11 @@ flip() {
 	awk -F'\t' 'BEGIN { OFS = "\t" } NR == 3 { $3 = "2000000000" } { print }' s.tsv > far.tsv
 	run -1 --separate-stderr li-geojson far.tsv
 	[[ $stderr == "li-geojson: 'far.tsv' line 3: the tile at (2000000000, "*") of side 224 lies beyond 1e+09 pixels" ]] || flunk "$stderr"
+	# a bad last row: nothing at all on stdout (every row is checked first)
+	{ cat s.tsv; printf 'bad\xff.png\tCMU-1-Small-Region\t0\t0\t0\t1\t0.5\t224\t1\t0.9\n'; } > utf.tsv
+	run -1 --separate-stderr li-geojson utf.tsv
+	[ -z "$output" ] || flunk "stdout: ${output:0:200}"
+	[[ $stderr == "li-geojson: 'utf.tsv' line $(wc -l < utf.tsv): name 'bad"*"' is not valid UTF-8" ]] || flunk "$stderr"
 	awk -F'\t' 'BEGIN { OFS = "\t" } NR == 3 { $8 = "0" } { print }' s.tsv > zero.tsv
 	run -1 --separate-stderr li-geojson zero.tsv
 	[ "$stderr" = "li-geojson: 'zero.tsv' line 3: size and downsample must be positive" ]

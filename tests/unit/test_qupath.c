@@ -170,6 +170,22 @@ static void test_writer(void)
 	ok(li_qp_writer_add(w, &t) < 0 && strstr(li_errmsg(), "beyond"), "x 2e9: %s", li_errmsg());
 	t = (li_qp_tile){NAN, 0, 224, NULL, NULL, NULL, 0, NULL, NULL};
 	ok(li_qp_writer_add(w, &t) < 0, "x NaN: %s", li_errmsg());
+	static const char *const bad_name[] = {"m\xc3"};
+	const double inf[] = {INFINITY};
+	t = (li_qp_tile){0, 0, 224, NULL, "LI\xe2\x82", NULL, 0, NULL, NULL};
+	ok(li_qp_tile_check(&t) < 0 && strstr(li_errmsg(), "class 'LI"), "check: a class that is not UTF-8: %s",
+	   li_errmsg());
+	t = (li_qp_tile){0, 0, 224, NULL, NULL, NULL, 1, bad_name, inf};
+	ok(li_qp_tile_check(&t) < 0 && strstr(li_errmsg(), "measurement 'm"), "check: a measurement name: %s",
+	   li_errmsg());
+	static const char *const inf_name[] = {"m"};
+	t = (li_qp_tile){0, 0, 224, NULL, NULL, NULL, 1, inf_name, inf};
+	ok(li_qp_tile_check(&t) < 0 && strstr(li_errmsg(), "'m' is not a finite number"), "check: inf: %s",
+	   li_errmsg());
+	t = (li_qp_tile){999999900, 0, 224, NULL, NULL, NULL, 0, NULL, NULL};
+	ok(li_qp_tile_check(&t) < 0 && strstr(li_errmsg(), "beyond"), "check: x + side beyond 1e9: %s", li_errmsg());
+	long pos = ftell(fp);
+	ok(pos == (long)strlen("{\"type\": \"FeatureCollection\", \"features\": ["), "nothing written for them (%ld)", pos);
 	li_qp_writer_free(w);
 	fclose(fp);
 }
