@@ -215,7 +215,7 @@ static void load_tiles(const opts *o, tiles *t)
 				li_die("'%s' line %ld: size and downsample must be positive", l->name, row->line);
 			side = size * ds;
 		}
-		if (labs(x) > LI_GEO_MAX_COORD || labs(y) > LI_GEO_MAX_COORD ||
+		if (fabs((double)x) > LI_GEO_MAX_COORD || fabs((double)y) > LI_GEO_MAX_COORD ||
 		    fabs(x + side) > LI_GEO_MAX_COORD || fabs(y + side) > LI_GEO_MAX_COORD)
 			li_die("'%s' line %ld: the tile at (%ld, %ld) of side %g lies beyond %g pixels", l->name,
 			       row->line, x, y, side, LI_GEO_MAX_COORD);
