@@ -31,8 +31,10 @@
  * closed (QuPath refuses both).
  *
  * Matching: a feature is a tile when its rectangle equals the tile's square
- * within LI_QP_TOL pixels on every side (QuPath writes coordinates with 2
- * decimals, so a re-exported square moves by at most 0.005). Geometry is the
+ * within LI_QP_TOL pixels on every side: QuPath writes coordinates with 2
+ * decimals (0.005 off at most) and keeps a polygon's vertices as 32-bit
+ * floats (half a unit in the last place is 0.031 below 2^20 pixels), while
+ * distinct tiles of a grid are a pixel apart or more. Geometry is the
  * key because QuPath keeps it, while it drops properties it does not know. */
 #ifndef LI_QUPATH_H
 #define LI_QUPATH_H
@@ -41,7 +43,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define LI_QP_TOL 0.01
+#define LI_QP_TOL 0.05
 
 /* properties.objectType: QuPath's tile, detection or annotation object. */
 typedef enum { LI_QP_TILE, LI_QP_DETECTION, LI_QP_ANNOTATION } li_qp_object;

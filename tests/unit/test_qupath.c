@@ -374,7 +374,7 @@ static void test_match(void)
 		const li_qp_square *s = &sq[rnd() % n];
 		fs.f[i] = (li_qp_feature){i + 1, NULL, NULL, s->x0 + d[0], s->y0 + d[1], s->x1 + d[2], s->y1 + d[3]};
 	}
-	fs.f[N] = (li_qp_feature){N + 1, NULL, NULL, 112.02, 0, 336.02, 224};     /* beyond the tolerance */
+	fs.f[N] = (li_qp_feature){N + 1, NULL, NULL, 112.06, 0, 336.06, 224};     /* beyond the tolerance */
 	fs.f[N + 1] = (li_qp_feature){N + 2, NULL, "a Point", 0, 0, 224, 224};    /* not a rectangle */
 	fs.f[N + 2] = (li_qp_feature){N + 3, NULL, NULL, 56, 56, 280, 280};       /* between tiles */
 	size_t *match = malloc((N + 3) * sizeof *match);
@@ -386,6 +386,15 @@ static void test_match(void)
 	ok(match[N] == SIZE_MAX && match[N + 1] == SIZE_MAX && match[N + 2] == SIZE_MAX,
 	   "beyond the tolerance, not a rectangle, between tiles: no match");
 
+	/* far from the origin, a side that is not an integer, as QuPath writes
+	 * it back: the vertex kept as a 32-bit float, then 2 decimals */
+	li_qp_square far = {262144, 300000, 262144 + 224.01568, 300000 + 224.01568, 7};
+	double fx1 = round((float)far.x1 * 100.0) / 100, fy1 = round((float)far.y1 * 100.0) / 100;
+	li_qp_features one = {1, &(li_qp_feature){1, NULL, NULL, 262144, 300000, fx1, fy1}};
+	size_t m1;
+	li_qp_match(&one, &far, 1, &m1);
+	ok(m1 == 0, "a corner at (262144, 300000) through float and 2 decimals (%.4f off) still matches",
+	   fabs(fx1 - far.x1));
 	/* a second square within the tolerance of one is a duplicate */
 	sq[n] = (li_qp_square){336.004, 560, 560.004, 784, 12345};
 	ok(li_qp_squares_sort(sq, n + 1, &a, &b) == 1 && b == 12345, "a duplicate square is found (rows %zu, %zu)",
