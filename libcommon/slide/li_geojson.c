@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,27 +157,169 @@ static int add_feature(reader *r, json_t *f)
 	const char *type = json_string_value(json_object_get(f, "type"));
 	if (!json_is_object(f) || !type || strcmp(type, "Feature") != 0)
 		return fail(r, "not a GeoJSON Feature");
-	json_t *props = json_object_get(f, "properties");
-	json_t *c = json_object_get(props, "classification");
-	const char *cls = json_is_string(c) ? json_string_value(c)
-					    : json_string_value(json_object_get(c, "name"));
-	return add_geometry(r, json_object_get(f, "geometry"), cls ? cls : "");
+	char *cls;
+	if (li_geojson_class_name(json_object_get(f, "properties"), &cls) < 0) {
+		char msg[LI_ERRMSG_MAX];
+		snprintf(msg, sizeof msg, "%s", li_errmsg());
+		return fail(r, msg);
+	}
+	int rc = add_geometry(r, json_object_get(f, "geometry"), cls);
+	free(cls);
+	return rc;
 }
 
-li_geojson *li_geojson_read(const char *path)
+/* Append the n bytes of s to the growing string *buf (*len used); 0 or -1. */
+static int append(char **buf, size_t *len, const char *s, size_t n)
+{
+	char *b = li_realloc_array(*buf, *len + n + 1, 1);
+	if (!b)
+		return -1;
+	memcpy(b + *len, s, n);
+	*len += n;
+	b[*len] = '\0';
+	*buf = b;
+	return 0;
+}
+
+/* The full name of a QuPath class object: "names" joined by ": " (QuPath >=
+ * 0.4 derived classes), else "name" after its "parentClass"'s (0.2, 0.3). */
+static int class_object_name(const json_t *c, char **buf, size_t *len)
+{
+	const json_t *names = json_object_get(c, "names");
+	if (names) {
+		if (!json_is_array(names) || json_array_size(names) == 0)
+			return li_error("classification \"names\" is not a non-empty array of strings");
+		for (size_t i = 0; i < json_array_size(names); i++) {
+			const json_t *s = json_array_get(names, i);
+			if (!json_is_string(s))
+				return li_error("classification \"names\" is not a non-empty array of strings");
+			if ((i && append(buf, len, ": ", 2) < 0) ||
+			    append(buf, len, json_string_value(s), json_string_length(s)) < 0)
+				return -1;
+		}
+		return 0;
+	}
+	const json_t *name = json_object_get(c, "name");
+	if (!json_is_string(name))
+		return li_error("classification has no \"name\" string");
+	const json_t *parent = json_object_get(c, "parentClass");
+	if (json_is_object(parent)) {
+		if (class_object_name(parent, buf, len) < 0 || append(buf, len, ": ", 2) < 0)
+			return -1;
+	} else if (parent && !json_is_null(parent)) {
+		return li_error("classification \"parentClass\" is not an object");
+	}
+	return append(buf, len, json_string_value(name), json_string_length(name));
+}
+
+int li_geojson_class_name(const json_t *props, char **name)
+{
+	*name = NULL;
+	const json_t *c = json_is_object(props) ? json_object_get(props, "classification") : NULL;
+	char *buf = NULL;
+	size_t len = 0;
+	int rc;
+	if (!c || json_is_null(c))
+		rc = append(&buf, &len, "", 0);
+	else if (json_is_string(c))
+		rc = append(&buf, &len, json_string_value(c), json_string_length(c));
+	else if (json_is_object(c))
+		rc = class_object_name(c, &buf, &len);
+	else
+		rc = li_error("\"classification\" is neither a string nor an object");
+	if (rc == 0 && strlen(buf) != len)
+		rc = li_error("a class name holds a NUL character");
+	if (rc < 0) {
+		free(buf);
+		return -1;
+	}
+	*name = buf;
+	return 0;
+}
+
+/* QuPath writes an undefined measurement as a bare NaN (gson's special
+ * floating-point values), which JSON does not have: outside strings, NaN,
+ * Infinity and -Infinity become null (lines keep their numbers), so such a
+ * file parses and a coordinate that was NaN is refused as not a number. */
+static char *specials_to_null(const char *s, size_t n, size_t *outn)
+{
+	static const char *const tok[] = {"NaN", "Infinity", "-Infinity"};
+	size_t cap;
+	if (li_size_mul(n, 2, &cap) < 0 || li_size_add(cap, 1, &cap) < 0) {
+		li_error("out of memory (a GeoJSON file of %zu bytes)", n);
+		return NULL;
+	}
+	char *o = li_malloc(cap);
+	if (!o)
+		return NULL;
+	size_t k = 0;
+	bool in_str = false;
+	for (size_t i = 0; i < n; i++) {
+		char ch = s[i];
+		if (in_str) {
+			if (ch == '\\' && i + 1 < n)
+				o[k++] = ch, ch = s[++i];
+			else if (ch == '"')
+				in_str = false;
+		} else if (ch == '"') {
+			in_str = true;
+		} else if (ch == 'N' || ch == 'I' || ch == '-') {
+			size_t t = ch == 'N' ? 0 : ch == 'I' ? 1 : 2, len = strlen(tok[t]);
+			if (n - i >= len && memcmp(s + i, tok[t], len) == 0) {
+				memcpy(o + k, "null", 4); /* len + 1 <= 2 * len: fits */
+				k += 4;
+				for (size_t p = 4; p < len; p++)
+					o[k++] = ' ';
+				i += len - 1;
+				continue;
+			}
+		}
+		o[k++] = ch;
+	}
+	o[k] = '\0';
+	*outn = k;
+	return o;
+}
+
+char *li_geojson_load_text(const char *path, size_t *len_out)
 {
 	FILE *fp = fopen(path, "rb");
 	if (!fp) {
 		li_error("cannot open '%s': %s", path, strerror(errno));
 		return NULL;
 	}
-	json_error_t je;
-	json_t *root = json_loadf(fp, 0, &je);
+	char *text = NULL, chunk[65536];
+	size_t len = 0, got;
+	int bad = 0;
+	while (!bad && (got = fread(chunk, 1, sizeof chunk, fp)) > 0)
+		bad = append(&text, &len, chunk, got) < 0;
+	if (!bad && ferror(fp))
+		bad = li_error("cannot read '%s': %s", path, strerror(errno));
 	fclose(fp);
-	if (!root) {
-		li_error("cannot parse '%s' line %d: %s", path, je.line, je.text);
+	char *clean = bad ? NULL : specials_to_null(text ? text : "", len, len_out);
+	free(text);
+	return clean;
+}
+
+static json_t *load_json(const char *path)
+{
+	size_t n;
+	char *text = li_geojson_load_text(path, &n);
+	if (!text)
 		return NULL;
-	}
+	json_error_t je;
+	json_t *root = json_loadb(text, n, 0, &je);
+	free(text);
+	if (!root)
+		li_error("cannot parse '%s' line %d: %s", path, je.line, je.text);
+	return root;
+}
+
+li_geojson *li_geojson_read(const char *path)
+{
+	json_t *root = load_json(path);
+	if (!root)
+		return NULL;
 	reader r = {path, li_calloc(1, sizeof(li_geojson)), 0, 0};
 	int rc = -1;
 	if (!r.g)

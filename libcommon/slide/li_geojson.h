@@ -6,8 +6,13 @@
  * Polygon and MultiPolygon geometries become polygons (each part of a
  * MultiPolygon is one polygon); other geometries (points, lines, null) are
  * counted in nskipped. Coordinates are level-0 pixels (QuPath's convention).
- * The class is properties.classification.name (QuPath >= 0.2), or
- * properties.classification when it is a string; "" when absent.
+ * The class is properties.classification.name (QuPath >= 0.2), its
+ * "names" joined by ": " (a derived class, QuPath >= 0.4: ["Tumor",
+ * "Positive"] is "Tumor: Positive"), "name" after its "parentClass"'s (a
+ * derived class, QuPath 0.2 and 0.3), or properties.classification when it
+ * is a string; "" when absent; any other shape is an error naming the
+ * feature. Bare NaN, Infinity and -Infinity tokens (QuPath writes them for
+ * undefined measurements; JSON has none) are read as null.
  *
  * Coordinates must be finite and at most LI_GEO_MAX_COORD from the origin
  * (far beyond any slide; larger values are refused as corrupt, naming the
@@ -39,6 +44,15 @@ typedef struct li_geojson {
 
 /* Read and check a file; NULL with li_error. */
 li_geojson *li_geojson_read(const char *path);
+/* The text of a GeoJSON file with NaN, Infinity and -Infinity outside
+ * strings made null (padded with spaces: offsets move, lines do not), NUL
+ * terminated, its length in *len; NULL with li_error ("cannot open ...").
+ * The caller frees it. */
+char *li_geojson_load_text(const char *path, size_t *len);
+struct json_t;
+/* The class name of a Feature's properties (see above) in *name, which the
+ * caller frees; 0, or -1 with li_error (without the file and feature). */
+int li_geojson_class_name(const struct json_t *props, char **name);
 void li_geojson_free(li_geojson *g);
 /* Number of polygons of class cls (NULL: all). */
 size_t li_geojson_count(const li_geojson *g, const char *cls);
