@@ -885,7 +885,7 @@ static const char *num(double v, char *buf, size_t len)
 	if (isnan(v))
 		snprintf(buf, len, "nan");
 	else
-		snprintf(buf, len, "%.6f", v);
+		snprintf(buf, len, "%.10g", v);
 	return buf;
 }
 
