@@ -44,7 +44,7 @@ static const char *const own_keys[] = {"project_name", "fold_num", "sampling_ran
  * own weak model (li-pipeline checks the settings a weak_dir was made with,
  * so a key missing here costs time, never a wrong result). */
 static const char *const mining_keys[] = {"mining_method", "num_query", "query_method",
-					  "fp_threshold", "rounds", "ci", "mine_filter",
+					  "fp_threshold", "rounds", "ci", "mine_min_score",
 					  "mine_count", NULL};
 
 typedef struct opts {
