@@ -730,14 +730,18 @@ static int cmd_knn(const opts *o)
 	if (p.cand && p.ncand < total)
 		li_note("%llu of %llu pool rows have %s >= %g", (unsigned long long)p.ncand,
 			(unsigned long long)total, o->score_col, o->min_score);
-	const char *what = p.cand ? "rows with a high enough score" : "rows";
+	char what[128];
+	if (p.cand)
+		snprintf(what, sizeof what, " with %.40s >= %g", o->score_col, o->min_score);
+	else
+		what[0] = 0;
 	total = p.ncand;
 
 	if (o->random) {
 		uint64_t want = o->n >= 0 ? (uint64_t)o->n : (uint64_t)nq * (uint64_t)o->k;
 		if (want > total) {
-			li_warn("%llu rows asked for, the pool has %llu %s: drawing all",
-				(unsigned long long)want, (unsigned long long)total, what);
+			li_warn("%llu rows asked for, the pool has %llu%s%s: drawing all",
+				(unsigned long long)want, (unsigned long long)total, *what ? " rows" : "", what);
 			want = total;
 		}
 		draw_random(o, &p, want);
@@ -747,8 +751,8 @@ static int cmd_knn(const opts *o)
 		 * least N rows), taken by rank, round-robin over the queries */
 		size_t k = o->n > 0 ? (size_t)o->n : (size_t)o->k;
 		if (k > total && nq > 0) {
-			li_warn("%s %zu is more than the pool's %llu %s: using %llu", o->n > 0 ? "-n" : "-k", k,
-				(unsigned long long)total, what, (unsigned long long)total);
+			li_warn("%s %zu is larger than the pool (%llu rows%s): using %llu", o->n > 0 ? "-n" : "-k",
+				k, (unsigned long long)total, what, (unsigned long long)total);
 			k = (size_t)total;
 		}
 		if (nq > 0 && total == 0)
