@@ -668,8 +668,9 @@ static char *last_line(const char *path)
 }
 
 /* li-pipeline's message about a configuration line, "'FILE' line N: why",
- * made to name the grid point instead of the temporary file. */
-static char *config_error(const char *msg)
+ * made to name the grid point instead of the temporary file; another message
+ * naming the temporary file names the base instead. */
+static char *config_error(const char *msg, const char *tmp, const char *base_path)
 {
 	const char *p = strstr(msg, "' line ");
 	if (p) {
@@ -680,7 +681,14 @@ static char *config_error(const char *msg)
 			return xstrdup(p + 2);
 	}
 	const char *c = strstr(msg, ": ");
-	return xstrdup(c ? c + 2 : msg);
+	char *r = xstrdup(c ? c + 2 : msg), *t;
+	while ((t = strstr(r, tmp)) != NULL) {
+		*t = 0;
+		char *u = fmt("%s%s%s", r, base_path, t + strlen(tmp));
+		free(r);
+		r = u;
+	}
+	return r;
 }
 
 /* Check every point's configuration with li-pipeline -n before anything is
@@ -703,7 +711,7 @@ static void validate(const opts *o, const base *b, const grid *g, const layout *
 		unlink(err);
 		if (run_pipeline(o, cfg, true, "/dev/null", err) != 0) {
 			char *last = last_line(err);
-			msg = config_error(last);
+			msg = config_error(last, cfg, o->base);
 			free(last);
 			bad = p;
 		}

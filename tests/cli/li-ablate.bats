@@ -224,6 +224,8 @@ steps_run() {
 		"$cfg" mining_method=knn,random num_query=3,0
 	check "li-ablate: '$cfg' with mining_method=nearest: mining_method: 'nearest' is not knn, score or random" \
 		"$cfg" mining_method=knn,nearest
+	check "li-ablate: '$cfg' with data_dir=/nonexistent: data directory '/nonexistent' does not exist (set data_dir in '$cfg')" \
+		"$cfg" data_dir=/nonexistent
 	# a bad base: li-pipeline's message without the temporary file
 	printf 'project_name: "t"\nepochs: x\n' > "$BATS_TEST_TMPDIR/b2.yaml"
 	check "li-ablate: '$BATS_TEST_TMPDIR/b2.yaml' with mining_method=knn: epochs: 'x' is not a positive integer" \
