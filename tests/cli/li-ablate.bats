@@ -222,7 +222,7 @@ steps_run() {
 	check "li-ablate: '$cfg' with epoch=1: epoch: unknown key" "$cfg" epoch=1,2
 	check "li-ablate: '$cfg' with mining_method=knn, num_query=0: num_query: '0' is not a positive integer" \
 		"$cfg" mining_method=knn,random num_query=3,0
-	check "li-ablate: '$cfg' with mining_method=nearest: mining_method: 'nearest' is not knn, score or random" \
+	check "li-ablate: '$cfg' with mining_method=nearest: mining_method: 'nearest' is not knn, score, random, hard-knn or hard-random" \
 		"$cfg" mining_method=knn,nearest
 	check "li-ablate: '$cfg' with data_dir=/nonexistent: data directory '/nonexistent' does not exist (set data_dir in '$cfg')" \
 		"$cfg" data_dir=/nonexistent

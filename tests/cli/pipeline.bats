@@ -137,7 +137,7 @@ config() {
 	cfg=$(config bad2 "mining_method: nearest")
 	run --separate-stderr li-pipeline "$cfg"
 	[ "$status" -eq 1 ]
-	[[ "$stderr" == *"mining_method: 'nearest' is not knn, score or random"* ]]
+	[[ "$stderr" == *"mining_method: 'nearest' is not knn, score, random, hard-knn or hard-random"* ]]
 	run --separate-stderr li-pipeline "$BATS_TEST_TMPDIR/nonexistent.yaml"
 	[ "$status" -eq 1 ]
 	run --separate-stderr li-pipeline
