@@ -922,8 +922,12 @@ static paired compare(const opts *o, const grid *g, cell *c, int p, int q)
 			continue;
 		same_rows(&a->test, &b->test);
 		li_delong_test t;
-		if (li_metrics_delong_test(a->test.y, a->test.s, b->test.s, a->test.n, CI_LEVEL, &t) < 0)
-			li_die("%s against %s, seed %ld: %s", g->label[p], g->label[q], o->seeds[i], li_errmsg());
+		if (li_metrics_delong_test(a->test.y, a->test.s, b->test.s, a->test.n, CI_LEVEL, &t) < 0) {
+			li_warn("%s against %s, seed %ld: no DeLong test (%s)", g->label[p], g->label[q],
+				o->seeds[i], li_errmsg());
+			t = (li_delong_test){.diff = a->strong[M_AUROC] - b->strong[M_AUROC], .lo = NAN,
+					     .hi = NAN, .p = NAN};
+		}
 		r.auc[i] = t.diff, r.lo[i] = t.lo, r.hi[i] = t.hi, r.pv[i] = t.p;
 		r.spec[i] = a->strong[M_SPEC] - b->strong[M_SPEC];
 		r.sens[i] = a->strong[M_SENS] - b->strong[M_SENS];
