@@ -1006,7 +1006,7 @@ static li_plot *panel(const grid *g, const char *title, const char *xlabel, int 
 	for (int j = 0; j < npts; j++)
 		cats[j] = g->cat[pts[j]];
 	f.cats = cats;
-	int width = 190 + 110 * npts, tw = li_plot_text_width(title, 3) + 150;
+	int width = 190 + 140 * npts, tw = li_plot_text_width(title, 3) + 150;
 	if (width < tw)
 		width = tw;
 	li_plot *pl = li_plot_new(width < 480 ? 480 : width, PANEL_H);

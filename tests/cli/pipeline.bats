@@ -272,9 +272,14 @@ config() {
 		run bash -c "awk -F '\t' 'NR == 1 { for (i = 1; i <= NF; i++) if (\$i == \"prob\") p = i; next } \$p < $t' '$BATS_TEST_TMPDIR/results/c${m}_fold-1/mined.tsv' | wc -l"
 		[ "$output" -eq 0 ] || flunk "$m: $output rows below $t"
 	done
+	# mine_count: knn is the default: knn's count, found by running knn first
+	run --separate-stderr li-pipeline "$(config cdefault "fp_threshold: 0.0" "weak_dir: $W" "mining_method: random" "mine_count: knn")"
+	[ "$status" -eq 0 ] || flunk "$stderr"
+	R=$BATS_TEST_TMPDIR/results/cdefault_fold-1
+	[ "$(wc -l < "$R/mined.tsv")" -eq "$(wc -l < "$R/mined.knn.tsv")" ]
 	run --separate-stderr li-pipeline "$(config bad "mine_count: 0")"
 	[ "$status" -eq 1 ]
-	[[ $stderr == *"mine_count: '0' is not a positive integer or a percentage" ]] || flunk "$stderr"
+	[[ $stderr == *"mine_count: '0' is not a positive integer, a percentage or knn" ]] || flunk "$stderr"
 	run --separate-stderr li-pipeline "$(config bad2 "mine_count: 5000%")"
 	[[ $stderr == *"mine_count: '5000%' is not a percentage in (0%, 1000%]" ]] || flunk "$stderr"
 	run --separate-stderr li-pipeline "$(config bad3 "mine_min_score: 2")"
