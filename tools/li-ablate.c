@@ -48,7 +48,9 @@ static const char *const mining_keys[] = {"mining_method", "num_query", "query_m
 					  "mine_count", NULL};
 
 typedef struct opts {
-	const char *base, *dir, *reference, *figure, *pipeline;
+	const char *base, *dir, *figure, *pipeline;
+	const char *reference[MAX_KEYS];
+	int nreference;
 	long seeds[MAX_SEEDS];
 	int nseeds;
 	bool dry, report;
@@ -68,7 +70,8 @@ typedef struct grid {
 	char **name;           /* the point's name: project_key-value_... */
 	char **label;          /* for people: key=value, ... */
 	char **cat;            /* for the figure: value,value */
-	int ref_key, ref_val;  /* --reference, or -1 */
+	int ref[MAX_KEYS];     /* --reference: the value index of each key, -1 for none */
+	int nref;
 } grid;
 
 /* The base configuration: its lines, and each line's key (NULL: none). */
@@ -89,7 +92,8 @@ _Noreturn static void usage(void)
 	       "\n"
 	       "  -s, --seeds S1,S2,...   seeds (default 42,43,44,45,46); fold i is seed i\n"
 	       "  -r, --reference KEY=V   compare each configuration with the one that has\n"
-	       "                          KEY=V and the same other values (default\n"
+	       "                          KEY=V (repeat -r for several keys) and\n"
+	       "                          the same other values (default\n"
 	       "                          mining_method=random when it is in the grid)\n"
 	       "  -o, --output DIR        the ablation directory (default\n"
 	       "                          OUT_DIR/PROJECT-ablation, from BASE's keys)\n"
@@ -173,7 +177,11 @@ static opts parse_args(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, ":s:r:o:nhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's': parse_seeds(&o, optarg); break;
-		case 'r': o.reference = optarg; break;
+		case 'r':
+			if (o.nreference == MAX_KEYS)
+				li_usage_error("more than %d --reference", MAX_KEYS);
+			o.reference[o.nreference++] = optarg;
+			break;
 		case 'o': o.dir = optarg; break;
 		case O_FIGURE: o.figure = optarg; break;
 		case O_REPORT: o.report = true; break;
@@ -332,7 +340,8 @@ static char *name_part(const char *v)
 
 static void grid_parse(grid *g, const opts *o, const base *b)
 {
-	g->ref_key = g->ref_val = -1;
+	for (int k = 0; k < MAX_KEYS; k++)
+		g->ref[k] = -1;
 	g->nkeys = o->ngrid;
 	for (int k = 0; k < o->ngrid; k++) {
 		const char *spec = o->grid[k], *eq = strchr(spec, '=');
@@ -416,41 +425,57 @@ static void grid_parse(grid *g, const opts *o, const base *b)
 		g->name[p] = name, g->label[p] = label, g->cat[p] = cat;
 	}
 	/* the reference */
-	const char *ref = o->reference;
-	if (!ref) {
+	if (o->nreference == 0) {
 		for (int k = 0; k < g->nkeys; k++)
 			if (strcmp(g->key[k], "mining_method") == 0)
 				for (int j = 0; j < g->nval[k]; j++)
 					if (strcmp(g->val[k][j], "random") == 0)
-						g->ref_key = k, g->ref_val = j;
+						g->ref[k] = j, g->nref = 1;
 		return;
 	}
-	const char *eq = strchr(ref, '=');
-	if (!eq)
-		li_usage_error("--reference: '%s' is not KEY=VALUE", ref);
-	for (int k = 0; k < g->nkeys; k++)
-		if (strlen(g->key[k]) == (size_t)(eq - ref) && strncmp(g->key[k], ref, (size_t)(eq - ref)) == 0)
-			for (int j = 0; j < g->nval[k]; j++)
-				if (strcmp(g->val[k][j], eq + 1) == 0)
-					g->ref_key = k, g->ref_val = j;
-	if (g->ref_key < 0)
-		li_die("'%s': --reference '%s' is not a key and value of the grid", o->base, ref);
+	for (int r = 0; r < o->nreference; r++) {
+		const char *ref = o->reference[r], *eq = strchr(ref, '=');
+		if (!eq)
+			li_usage_error("--reference: '%s' is not KEY=VALUE", ref);
+		int found = -1;
+		for (int k = 0; k < g->nkeys; k++)
+			if (strlen(g->key[k]) == (size_t)(eq - ref) &&
+			    strncmp(g->key[k], ref, (size_t)(eq - ref)) == 0)
+				for (int j = 0; j < g->nval[k]; j++)
+					if (strcmp(g->val[k][j], eq + 1) == 0)
+						found = k, g->ref[k] = j;
+		if (found < 0)
+			li_die("'%s': --reference '%s' is not a key and value of the grid", o->base, ref);
+	}
+	g->nref = o->nreference;
 }
 
-/* The point that differs from p only in the reference key, set to the
- * reference value; -1 when p is a reference point itself. */
+/* The point with the reference values of the reference keys and p's values
+ * of the others; -1 when that is p itself (or there is no reference). */
 static int partner(const grid *g, int p)
 {
-	if (g->ref_key < 0 || g->pick[p][g->ref_key] == g->ref_val)
+	if (g->nref == 0)
 		return -1;
 	for (int q = 0; q < g->npoints; q++) {
 		bool same = true;
 		for (int k = 0; k < g->nkeys && same; k++)
-			same = k == g->ref_key ? g->pick[q][k] == g->ref_val : g->pick[q][k] == g->pick[p][k];
+			same = g->pick[q][k] == (g->ref[k] >= 0 ? g->ref[k] : g->pick[p][k]);
 		if (same)
-			return q;
+			return q == p ? -1 : q;
 	}
 	return -1;
+}
+
+/* The reference values, for the figure: "random" or "random,knn". */
+static char *reference_label(const grid *g)
+{
+	char *s = xstrdup("");
+	for (int k = 0; k < g->nkeys; k++)
+		if (g->ref[k] >= 0) {
+			char *t = fmt("%s%s%s", s, *s ? "," : "", g->val[k][g->ref[k]]);
+			free(s), s = t;
+		}
+	return s;
 }
 
 /* ---- paths ---- */
@@ -1226,7 +1251,9 @@ static void report(const opts *o, const base *b, const grid *g, const layout *l)
 			cp[j] = pr[j].p;
 			v[2 * g->npoints + j] = pr[j].auc;
 		}
-		char *title = fmt("AUROC: strong - %s's", g->val[g->ref_key][g->ref_val]);
+		char *rl = reference_label(g);
+		char *title = fmt("AUROC: strong - %s's", rl);
+		free(rl);
 		pl[npl++] = panel(g, title, xl, npr, cp, (const double *const *)(v + 2 * g->npoints), ns);
 		free(title);
 		free(cp);

@@ -178,6 +178,12 @@ steps_run() {
 	run --separate-stderr li-ablate -s 7,8 -r num_query=2 "$cfg" num_query=2,5
 	[ "$status" -eq 0 ] || flunk "$stderr"
 	[[ $output == *"num_query=5 vs num_query=2 (2 seeds):"* ]] || flunk "$output"
+	# two reference keys: every other point against (2, L2)
+	run --separate-stderr li-ablate -s 7,8 -r num_query=2 -r query_method=L2 "$cfg" num_query=2,5 query_method=L2,Cos
+	[ "$status" -eq 0 ] || flunk "$stderr"
+	[ "$(grep -c ' vs num_query=2, query_method=L2 (2 seeds):$' <<<"$output")" -eq 3 ] || flunk "$output"
+	[[ $output == *"num_query=5, query_method=Cos vs num_query=2, query_method=L2 (2 seeds):"* ]] || flunk "$output"
+	[ "$(wc -l < "$BATS_TEST_TMPDIR/res/t-ablation/compare.tsv")" -eq 10 ]
 	run --separate-stderr li-ablate -s 7 -r num_query=3 "$cfg" num_query=2,5
 	[ "$status" -eq 1 ]
 	[ "$stderr" = "li-ablate: '$cfg': --reference 'num_query=3' is not a key and value of the grid" ] || flunk "$stderr"
