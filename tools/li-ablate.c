@@ -1251,11 +1251,10 @@ static void report(const opts *o, const base *b, const grid *g, const layout *l)
 			cp[j] = pr[j].p;
 			v[2 * g->npoints + j] = pr[j].auc;
 		}
-		char *rl = reference_label(g);
-		char *title = fmt("AUROC: strong - %s's", rl);
-		free(rl);
-		pl[npl++] = panel(g, title, xl, npr, cp, (const double *const *)(v + 2 * g->npoints), ns);
-		free(title);
+		char *rl = reference_label(g), *rxl = fmt("%s (reference %s)", xl, rl);
+		pl[npl++] = panel(g, "AUROC: strong - reference's", rxl, npr, cp,
+				  (const double *const *)(v + 2 * g->npoints), ns);
+		free(rl), free(rxl);
 		free(cp);
 	}
 	figure(ffig, pl, npl);
