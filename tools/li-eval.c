@@ -340,7 +340,7 @@ static void draw(bool roc, const data *d, const li_metrics *m, const double ci[L
 	li_plot *p = li_plot_new(PLOT_SIZE, PLOT_SIZE);
 	if (!p)
 		li_die_lib();
-	li_plot_frame f = {0, 1, 0, 1, 0.2, 0.2, 1, NULL, NULL, NULL};
+	li_plot_frame f = {0, 1, 0, 1, 0.2, 0.2, 1, NULL, NULL, NULL, NULL, 0};
 	if (roc) {
 		f.title = "ROC curve";
 		f.xlabel = "False positive rate (1 - specificity)";

@@ -1,7 +1,9 @@
 /* li-mine: the mining steps of the four-step strategy: false positives of a
  * scored list (fp), hard negatives of a pool by exact k-NN of their features
  * (knn, or --method random as the baseline), and the pool rows the weak model
- * scores highest (top); a contact sheet of what was mined. See li-mine(1). */
+ * scores highest (top); a contact sheet of what was mined. knn can mine a
+ * given count (-n: by rank, round-robin over the queries) and only among the
+ * pool rows the weak model scores at least --min-score. See li-mine(1). */
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -40,10 +42,11 @@ typedef struct opts {
 	long k, block, thumb;
 	li_knn_metric metric;
 	bool random;
+	double min_score; /* knn: candidates have score_col >= min_score; NAN: all */
 	uint64_t seed;
 	int threads;
 	/* options given, for the cross-checks */
-	bool seen_threshold, seen_k, seen_metric, seen_by;
+	bool seen_threshold, seen_k, seen_metric, seen_by, seen_score;
 } opts;
 
 _Noreturn static void usage(void)
@@ -65,7 +68,11 @@ _Noreturn static void usage(void)
 	       "  -k N                   neighbours per query (default 20)\n"
 	       "  -m, --metric l2|cosine (default l2; cosine: most similar first)\n"
 	       "      --method knn|random   random: the same number of rows at random\n"
-	       "  -n N                   random: rows to draw (default: queries x k)\n"
+	       "  -n N                   rows to mine: knn takes every query's nearest, then\n"
+	       "                         every query's second nearest, ... until N distinct\n"
+	       "                         rows; random draws N (default: queries x k)\n"
+	       "      --min-score T      only pool rows whose --score column (in the pool\n"
+	       "                         list, default prob) is >= T are mined\n"
 	       "      --seed S           seed of --method random (default 1)\n"
 	       "      --pairs FILE       every (query, rank, pool row, distance)\n"
 	       "      --montage FILE.png contact sheet: each query, then its neighbours\n"
@@ -84,12 +91,13 @@ _Noreturn static void usage(void)
 }
 
 enum { O_LABEL = 256, O_SCORE, O_METHOD, O_SEED, O_PAIRS, O_MONTAGE, O_QUERY_LIST, O_THUMB,
-       O_BLOCK, O_BY };
+       O_BLOCK, O_BY, O_MIN_SCORE };
 static const struct option longopts[] = {
 	{"threshold", required_argument, NULL, 't'},
 	{"label", required_argument, NULL, O_LABEL},
 	{"score", required_argument, NULL, O_SCORE},
 	{"by", required_argument, NULL, O_BY},
+	{"min-score", required_argument, NULL, O_MIN_SCORE},
 	{"query", required_argument, NULL, 'q'},
 	{"pool", required_argument, NULL, 'p'},
 	{"pool-list", required_argument, NULL, 'l'},
@@ -140,7 +148,7 @@ static void check_args(opts *o, int argc, char **argv);
 static opts parse_args(int argc, char **argv)
 {
 	opts o = {.input = "-", .out = "-", .label_col = "label", .score_col = "prob",
-		  .threshold = 0.1, .n = -1, .k = 20, .thumb = 64, .seed = 1};
+		  .threshold = 0.1, .n = -1, .k = 20, .thumb = 64, .seed = 1, .min_score = NAN};
 	static const char *const metrics[] = {"l2", "cosine", NULL};
 	static const char *const methods[] = {"knn", "random", NULL};
 	int c;
@@ -153,7 +161,8 @@ static opts parse_args(int argc, char **argv)
 			o.seen_threshold = true;
 			break;
 		case O_LABEL: o.label_col = optarg; break;
-		case O_SCORE: o.score_col = optarg; break;
+		case O_SCORE: o.score_col = optarg, o.seen_score = true; break;
+		case O_MIN_SCORE: o.min_score = li_opt_double("--min-score", optarg, -1e300, 1e300); break;
 		case O_BY: o.score_col = optarg, o.seen_by = true; break;
 		case 'q': o.query = optarg; break;
 		case 'p':
@@ -209,8 +218,12 @@ static void check_args(opts *o, int argc, char **argv)
 			li_usage_error("knn needs --query (the false positives' features)");
 		if (o->random && !o->query && o->n < 0)
 			li_usage_error("--method random needs -n N or --query (to draw queries x k rows)");
-		if (!o->random && o->n >= 0)
-			li_usage_error("-n is only used with --method random (knn keeps -k per query)");
+		if (!o->random && o->n >= 0 && o->seen_k)
+			li_usage_error("knn takes -k (per query) or -n (in all), not both");
+		if (o->n == 0 && !o->random)
+			li_usage_error("-n 0 mines nothing");
+		if (o->seen_score && isnan(o->min_score))
+			li_usage_error("knn uses --score only with --min-score");
 		if (o->random && (o->pairs || o->montage))
 			li_usage_error("--pairs and --montage are only used with --method knn");
 		if (o->montage && !o->query_list)
@@ -221,7 +234,7 @@ static void check_args(opts *o, int argc, char **argv)
 			li_usage_error("knn has no --threshold or --by");
 	} else {
 		if (o->query || o->npool || o->npool_list || o->pairs || o->montage || o->query_list ||
-		    o->seen_k || o->seen_metric || o->random || o->block)
+		    o->seen_k || o->seen_metric || o->random || o->block || !isnan(o->min_score))
 			li_usage_error("%s takes a list: --query, --pool, -k and the like are for knn", name);
 		o->input = li_cli_list_operand(argc, argv, o->input);
 		if (o->cmd == CMD_FP && (o->n >= 0 || o->seen_by))
@@ -370,12 +383,43 @@ static int cmd_top(const opts *o)
 
 /* ---- knn ---- */
 
-/* The pool: its lists (one per shard, same columns) and global row offsets. */
+/* The pool: its lists (one per shard, same columns) and global row offsets;
+ * with --min-score, which rows are candidates. */
 typedef struct pool {
 	int n;
 	li_list *list[MAX_SHARDS];
 	uint64_t first[MAX_SHARDS + 1]; /* first[i]: global index of shard i's row 0 */
+	uint8_t *cand;                  /* per global row, 1 if a candidate; NULL: all are */
+	uint64_t ncand;
 } pool;
+
+/* --min-score: mark the rows whose score column is at least the minimum. */
+static void pool_filter(pool *p, const opts *o)
+{
+	p->ncand = p->first[p->n];
+	if (isnan(o->min_score))
+		return;
+	p->cand = li_calloc(p->first[p->n] + 1, 1);
+	if (!p->cand)
+		li_die_lib();
+	p->ncand = 0;
+	for (int i = 0; i < p->n; i++) {
+		const li_list *l = p->list[i];
+		int sc = li_list_require(l, o->score_col);
+		if (sc < 0)
+			li_die("%s (--min-score reads the pool list's scores: give li-score's output as "
+			       "--pool-list)", li_errmsg());
+		for (size_t r = 0; r < l->nrows; r++) {
+			double v;
+			if (li_list_double(l, &l->rows[r], sc, &v) < 0)
+				li_die_lib();
+			if (v >= o->min_score) {
+				p->cand[p->first[i] + r] = 1;
+				p->ncand++;
+			}
+		}
+	}
+}
 
 static void pool_read(pool *p, const opts *o)
 {
@@ -395,6 +439,7 @@ static void pool_read(pool *p, const opts *o)
 		}
 		p->first[i + 1] = p->first[i] + l->nrows;
 	}
+	pool_filter(p, o);
 }
 
 static int pool_shard(const pool *p, uint64_t g)
@@ -444,7 +489,12 @@ static pair *search(const opts *o, const pool *p, const li_npy *q, size_t k, siz
 	if (chunk == 0)
 		chunk = 1;
 	float *buf = li_malloc_array(chunk, d * sizeof(float));
-	if (!buf)
+	/* with --min-score, rows are added compacted and numbered among the
+	 * candidates; map turns those numbers back into pool rows (in order, so
+	 * ties still go to the lower pool row) */
+	uint64_t *map = p->cand ? li_malloc_array(p->ncand + 1, sizeof(uint64_t)) : NULL;
+	uint64_t ncand = 0;
+	if (!buf || (p->cand && !map))
 		li_die_lib();
 	li_progress prog;
 	li_progress_start(&prog, "knn", p->first[p->n]);
@@ -457,7 +507,19 @@ static pair *search(const opts *o, const pool *p, const li_npy *q, size_t k, siz
 			size_t n = rows - a < chunk ? rows - a : chunk;
 			if (li_npy_read_rows(r, a, n, buf))
 				li_die_lib();
-			if (li_knn_add(s, buf, n, p->first[i] + a))
+			uint64_t g0 = p->first[i] + a, at = g0;
+			size_t m = n;
+			if (p->cand) {
+				m = 0;
+				at = ncand;
+				for (size_t j = 0; j < n; j++)
+					if (p->cand[g0 + j]) {
+						memmove(buf + m * d, buf + j * d, d * sizeof(float));
+						map[ncand++] = g0 + j;
+						m++;
+					}
+			}
+			if (m && li_knn_add(s, buf, m, at))
 				li_die("'%s': %s", o->pool[i], li_errmsg());
 			li_progress_update(&prog, p->first[i] + a + n, NULL);
 		}
@@ -474,8 +536,9 @@ static pair *search(const opts *o, const pool *p, const li_npy *q, size_t k, siz
 	for (size_t i = 0; i < nq; i++) {
 		size_t n = li_knn_result(s, i, idx, dist);
 		for (size_t j = 0; j < n; j++)
-			v[m++] = (pair){idx[j], dist[j], (uint32_t)(j + 1), (uint32_t)i};
+			v[m++] = (pair){map ? map[idx[j]] : idx[j], dist[j], (uint32_t)(j + 1), (uint32_t)i};
 	}
+	free(map);
 	free(idx);
 	free(dist);
 	li_knn_free(s);
@@ -588,15 +651,23 @@ static void draw_random(const opts *o, const pool *p, uint64_t want)
 	out w;
 	out_open(&w, o->out, p->list[0], 1, extra_cols);
 	li_rng r = li_rng_derive(o->seed, 0);
-	uint64_t kept = 0;
-	for (uint64_t g = 0; g < total && kept < want; g++)
-		if (li_rng_below(&r, total - g) < want - kept) {
+	uint64_t kept = 0, left = p->ncand;
+	for (uint64_t g = 0; g < total && kept < want; g++) {
+		if (p->cand && !p->cand[g])
+			continue;
+		if (li_rng_below(&r, left--) < want - kept) {
 			out_put(&w, pool_row(p, g), zero);
 			kept++;
 		}
+	}
 	out_close(&w);
-	li_note("drew %llu of %llu pool rows at random (seed %llu)", (unsigned long long)kept,
-		(unsigned long long)total, (unsigned long long)o->seed);
+	if (p->cand)
+		li_note("drew %llu of the %llu pool rows with %s >= %g at random (seed %llu)",
+			(unsigned long long)kept, (unsigned long long)p->ncand, o->score_col, o->min_score,
+			(unsigned long long)o->seed);
+	else
+		li_note("drew %llu of %llu pool rows at random (seed %llu)", (unsigned long long)kept,
+			(unsigned long long)total, (unsigned long long)o->seed);
 }
 
 /* The query count: from the whole array (knn) or its header (random). */
@@ -617,6 +688,37 @@ static li_npy *read_queries(const char *path, bool header_only, size_t *nq, size
 		li_die_lib();
 	*nq = q->shape[0], *d = q->shape[1];
 	return q;
+}
+
+/* -n: keep the pairs of v (nq queries x k, in query then rank order) that
+ * take the first k distinct rows in the order rank 1 of every query, rank 2
+ * of every query, ... A row already taken is skipped. The kept pairs stay in
+ * query then rank order; *ranks is the deepest rank used (for the montage).
+ * Returns how many pairs are kept. */
+static size_t fill(pair *v, size_t n, size_t nq, size_t k, uint64_t rows, size_t *ranks)
+{
+	uint8_t *taken = li_calloc(rows + 1, 1), *keep = li_calloc(n + 1, 1);
+	if (!taken || !keep)
+		li_die_lib();
+	size_t got = 0, deepest = 0;
+	for (size_t r = 0; r < k && got < k; r++)
+		for (size_t q = 0; q < nq && got < k; q++) {
+			size_t i = q * k + r;
+			LI_ASSERT(i < n && v[i].rank == r + 1 && v[i].query == q);
+			if (!taken[v[i].row]) {
+				taken[v[i].row] = keep[i] = 1;
+				got++;
+				deepest = r + 1;
+			}
+		}
+	size_t m = 0;
+	for (size_t i = 0; i < n; i++)
+		if (keep[i])
+			v[m++] = v[i];
+	free(taken);
+	free(keep);
+	*ranks = deepest;
+	return m;
 }
 
 static int cmd_knn(const opts *o)
@@ -645,23 +747,36 @@ static int cmd_knn(const opts *o)
 	if (total == 0)
 		li_die("the pool is empty: no data rows in %s'%s'", p.n > 1 ? "any of " : "",
 		       p.list[0]->name);
+	if (p.cand && p.ncand < total)
+		li_note("%llu of %llu pool rows have %s >= %g", (unsigned long long)p.ncand,
+			(unsigned long long)total, o->score_col, o->min_score);
+	char what[128];
+	if (p.cand)
+		snprintf(what, sizeof what, " with %.40s >= %g", o->score_col, o->min_score);
+	else
+		what[0] = 0;
+	total = p.ncand;
 
 	if (o->random) {
 		uint64_t want = o->n >= 0 ? (uint64_t)o->n : (uint64_t)nq * (uint64_t)o->k;
 		if (want > total) {
-			li_warn("%llu rows asked for, the pool has %llu: drawing all",
-				(unsigned long long)want, (unsigned long long)total);
+			li_warn("%llu rows asked for, the pool has %llu%s%s: drawing all",
+				(unsigned long long)want, (unsigned long long)total, *what ? " rows" : "", what);
 			want = total;
 		}
 		draw_random(o, &p, want);
 	} else {
 		static const char *const extra_cols[] = {"label", "distance", "rank", "query"};
-		size_t k = (size_t)o->k;
+		/* -n N: every query's k nearest with k = N (the union then holds at
+		 * least N rows), taken by rank, round-robin over the queries */
+		size_t k = o->n > 0 ? (size_t)o->n : (size_t)o->k;
 		if (k > total && nq > 0) {
-			li_warn("-k %zu is larger than the pool (%llu rows): using %llu", k,
-				(unsigned long long)total, (unsigned long long)total);
+			li_warn("%s %zu is larger than the pool (%llu rows%s): using %llu", o->n > 0 ? "-n" : "-k",
+				k, (unsigned long long)total, what, (unsigned long long)total);
 			k = (size_t)total;
 		}
+		if (nq > 0 && total == 0)
+			li_die("no pool row has %s >= %g: nothing to mine", o->score_col, o->min_score);
 		if (nq == 0) {
 			out w;
 			out_open(&w, o->out, p.list[0], 4, extra_cols);
@@ -670,6 +785,8 @@ static int cmd_knn(const opts *o)
 		} else {
 			size_t n;
 			pair *v = search(o, &p, q, k, &n);
+			if (o->n > 0)
+				n = fill(v, n, nq, k, p.first[p.n], &k);
 			if (o->pairs)
 				write_pairs(o->pairs, &p, v, n);
 			if (o->montage)
@@ -691,8 +808,12 @@ static int cmd_knn(const opts *o)
 				u++;
 			}
 			out_close(&w);
-			li_note("mined %zu pool rows: %zu queries x %zu neighbours (%s), %zu duplicates",
-				u, nq, k, li_knn_metric_name(o->metric), n - u);
+			if (o->n > 0)
+				li_note("mined %zu pool rows: the nearest %zu of %zu queries by rank (%s)", u,
+					k, nq, li_knn_metric_name(o->metric));
+			else
+				li_note("mined %zu pool rows: %zu queries x %zu neighbours (%s), %zu duplicates",
+					u, nq, k, li_knn_metric_name(o->metric), n - u);
 			free(v);
 		}
 	}

@@ -329,8 +329,8 @@ void li_plot_frame_draw(li_plot *p, const li_plot_frame *f)
 {
 	int ts = 2; /* text scale for everything but the title */
 	int th = li_plot_text_height(ts);
-	p->xmin = f->xmin;
-	p->xmax = f->xmax;
+	p->xmin = f->ncats > 0 ? 0.5 : f->xmin;
+	p->xmax = f->ncats > 0 ? f->ncats + 0.5 : f->xmax;
 	p->ymin = f->ymin;
 	p->ymax = f->ymax;
 	/* Margins: title on top; y label and tick labels on the left; tick labels
@@ -343,8 +343,20 @@ void li_plot_frame_draw(li_plot *p, const li_plot_frame *f)
 	p->top = f->title ? 16 + li_plot_text_height(3) + 10 : 20;
 	p->bottom = p->height - (12 + th + 10 + th + 12);
 
-	int nx = (int)lround((f->xmax - f->xmin) / f->xstep);
+	int nx = f->ncats > 0 ? -1 : (int)lround((f->xmax - f->xmin) / f->xstep);
 	int ny = (int)lround((f->ymax - f->ymin) / f->ystep);
+	for (int i = 0; i < f->ncats; i++) {
+		double px = round(li_plot_px(p, i + 1)) + 0.5, cell = li_plot_px(p, 1.5) - li_plot_px(p, 0.5);
+		li_plot_line(p, px, p->bottom, px, p->bottom + 6, 1.5, LI_PLOT_BLACK);
+		int sc = ts;
+		snprintf(buf, sizeof buf, "%s", f->cats[i]);
+		if (li_plot_text_width(buf, sc) > cell - 4)
+			sc = 1;
+		for (size_t n = strlen(buf); n > 2 && li_plot_text_width(buf, sc) > cell - 4; n--)
+			memcpy(buf + n - 3, "..", 3);
+		li_plot_text(p, (int)px - li_plot_text_width(buf, sc) / 2, (int)p->bottom + 10, buf, sc,
+			     LI_PLOT_BLACK, false);
+	}
 	for (int i = 0; i <= nx; i++) {
 		double v = f->xmin + i * f->xstep;
 		double px = round(li_plot_px(p, v)) + 0.5;

@@ -51,6 +51,11 @@ typedef struct li_plot_frame {
 	double xmin, xmax, ymin, ymax, xstep, ystep;
 	int decimals;
 	const char *title, *xlabel, *ylabel;
+	/* A categorical x axis when ncats > 0: xmin, xmax and xstep are ignored;
+	 * category i (from 0) sits at x = i + 1 on [0.5, ncats + 0.5], its tick
+	 * labelled cats[i] (smaller, or cut with "..", when it does not fit). */
+	const char *const *cats;
+	int ncats;
 } li_plot_frame;
 void li_plot_frame_draw(li_plot *p, const li_plot_frame *f);
 double li_plot_px(const li_plot *p, double x);

@@ -109,4 +109,22 @@ int li_metrics_delong_test(const int *label, const double *a, const double *b, s
 /* The standard normal quantile: bisection on 0.5 erfc(-x / sqrt 2) to full
  * double precision (a few microseconds; called once or twice per run). */
 double li_metrics_norm_quantile(double p);
+
+/* Student's t with df >= 1 degrees of freedom (an integer, as for n - 1
+ * seeds): the cumulative distribution P(T <= t), in closed form for integer
+ * df (Abramowitz & Stegun 26.7.3-4), and its quantile by bisection. NAN for
+ * df < 1. */
+double li_metrics_t_cdf(double t, int df);
+double li_metrics_t_quantile(double p, int df);
+
+/* The mean of n paired differences (one per seed) with its two-sided
+ * Student t interval at `level` (mean +- t_{(1+level)/2, n-1} sd / sqrt n),
+ * the sample SD (n - 1), the t statistic and its two-sided p. With n < 2
+ * everything but the mean (and n) is NAN; with sd 0, t and p are NAN unless
+ * the mean is 0 too (t 0, p 1), as for DeLong. NAN values are skipped. */
+typedef struct li_mean_ci {
+	size_t n;
+	double mean, sd, lo, hi, t, p;
+} li_mean_ci;
+void li_metrics_mean_ci(const double *x, size_t n, double level, li_mean_ci *out);
 #endif

@@ -205,6 +205,73 @@ np.save("pool.npy", np.array([[0, 0], [3, 0], [0, 2]], np.float32))
 	[[ $stderr == *"li-mine: warning: 1000 rows asked for, the pool has 300: drawing all"* ]]
 }
 
+@test "knn -n: N distinct rows by rank, round-robin over the queries, against the brute force" {
+	mkfeat 6 200 4 int
+	expect l2 200
+	for n in 1 5 6 40 200; do
+		# the brute force's fill: rank 1 of every query, then rank 2, ...; a row taken is skipped
+		$PY -c '
+import sys
+n = int(sys.argv[1])
+by = {}
+for l in open("expect.tsv"):
+    q, r, j = map(int, l.split()); by[(q, r)] = j
+nq = max(q for q, _ in by) + 1
+taken, out = set(), []
+for r in range(1, 201):
+    for q in range(nq):
+        j = by[(q, r)]
+        if j not in taken and len(out) < n:
+            taken.add(j); out.append((j, r, q))
+for j, r, q in sorted(out): print(f"pool/{j:05d}.png\t{r}\t{q}")' "$n" > want.tsv
+		run -0 --separate-stderr li-mine knn -q q.npy -p pool.npy -l pool.tsv -n "$n" --pairs pairs.tsv
+		[ "${#lines[@]}" -eq $((n + 1)) ] || flunk "-n $n: ${#lines[@]} lines"
+		diff <(printf '%s\n' "${lines[@]:1}" | cut -f1,5,6) want.tsv || flunk "-n $n"
+		[ "$(tail -n +2 pairs.tsv | wc -l)" -eq "$n" ]
+		[[ $stderr == "li-mine: mined $n pool rows: the nearest "*" of 6 queries by rank (l2)" ]] || flunk "$stderr"
+	done
+	run -0 --separate-stderr li-mine knn -q q.npy -p pool.npy -l pool.tsv -n 500
+	[ "${#lines[@]}" -eq 201 ]
+	[[ $stderr == *"li-mine: warning: -n 500 is larger than the pool (200 rows): using 200"* ]] || flunk "$stderr"
+}
+
+@test "knn --min-score: only the pool rows scored high enough, for knn, -n and random" {
+	mkfeat 6 200 4
+	# a scored pool list: prob = row / 200
+	awk -F '\t' -v OFS='\t' 'NR == 1 { print $0, "prob"; next } { print $0, (NR - 2) / 200 }' pool.tsv > scored.tsv
+	# the same search on the candidates alone (rows 100..199)
+	$PY -c 'import numpy as np; np.save("high.npy", np.load("pool.npy")[100:])'
+	awk 'NR == 1 || NR >= 102' scored.tsv > high.tsv
+	li-mine knn -q q.npy -p high.npy -l high.tsv -k 4 > want.tsv 2>/dev/null
+	run -0 --separate-stderr li-mine knn -q q.npy -p pool.npy -l scored.tsv -k 4 --min-score 0.5 --pairs pairs.tsv
+	[ "$output" = "$(cat want.tsv)" ] || flunk "$output"
+	[[ $stderr == "li-mine: 100 of 200 pool rows have prob >= 0.5"* ]] || flunk "$stderr"
+	[ "$(tail -n +2 pairs.tsv | cut -f4 | sort -n | head -1)" -ge 100 ]
+	li-mine knn -q q.npy -p high.npy -l high.tsv -n 30 > want.tsv 2>/dev/null
+	run -0 --separate-stderr li-mine knn -q q.npy -p pool.npy -l scored.tsv -n 30 --min-score 0.5 --block 7 -j 3
+	[ "$output" = "$(cat want.tsv)" ] || flunk "$output"
+	# another score column
+	awk -F '\t' -v OFS='\t' 'NR == 1 { print $0, "s"; next } { print $0, 1 - (NR - 2) / 200 }' scored.tsv > s2.tsv
+	run -0 --separate-stderr li-mine knn -q q.npy -p pool.npy -l s2.tsv -n 30 --score s --min-score 0.5
+	[ "${#lines[@]}" -eq 31 ]
+	[ "$(printf '%s\n' "${lines[@]:1}" | awk -F '\t' '$5 < 0.5' | wc -l)" -eq 0 ]
+	# random: only candidates, all of them when asked for more
+	run -0 --separate-stderr li-mine knn --method random -n 40 -l scored.tsv --min-score 0.75
+	[ "${#lines[@]}" -eq 41 ]
+	[ "$(printf '%s\n' "${lines[@]:1}" | awk -F '\t' '$4 < 0.75' | wc -l)" -eq 0 ]
+	[[ $stderr == *"li-mine: drew 40 of the 50 pool rows with prob >= 0.75 at random (seed 1)" ]] || flunk "$stderr"
+	run -0 --separate-stderr li-mine knn --method random -n 80 -l scored.tsv --min-score 0.75
+	[ "${#lines[@]}" -eq 51 ]
+	[[ $stderr == *"li-mine: warning: 80 rows asked for, the pool has 50 rows with prob >= 0.75: drawing all"* ]] || flunk "$stderr"
+	# no candidate; no score column
+	run -1 --separate-stderr li-mine knn -q q.npy -p pool.npy -l scored.tsv -n 5 --min-score 2 -o out.tsv
+	[ "${stderr_lines[-1]}" = "li-mine: no pool row has prob >= 2: nothing to mine" ] || flunk "$stderr"
+	run -1 --separate-stderr li-mine knn -q q.npy -p pool.npy -l pool.tsv -n 5 --min-score 0.5 -o out.tsv
+	[ "$stderr" = "li-mine: 'pool.tsv': no column 'prob' (--min-score reads the pool list's scores: give li-score's output as --pool-list)" ] ||
+		flunk "$stderr"
+	[ ! -e out.tsv ]
+}
+
 @test "knn: k larger than the pool is clamped with a warning" {
 	mkfeat 3 6 4
 	run -0 --separate-stderr li-mine knn -q q.npy -p pool.npy -l pool.tsv -k 20 --pairs pairs.tsv
@@ -256,7 +323,10 @@ np.save("i32.npy", np.zeros((20, 8), np.int32))
 	run -2 li-mine knn -q q.npy -p pool.npy -l pool.tsv -p pool.npy
 	run -2 li-mine knn -q q.npy -p pool.npy -l pool.tsv -k 0
 	run -2 li-mine knn -q q.npy -p pool.npy -l pool.tsv -m hamming
-	run -2 li-mine knn -q q.npy -p pool.npy -l pool.tsv -n 3
+	run -2 li-mine knn -q q.npy -p pool.npy -l pool.tsv -n 3 -k 2
+	run -2 li-mine knn -q q.npy -p pool.npy -l pool.tsv -n 0
+	run -2 li-mine knn -q q.npy -p pool.npy -l pool.tsv --score prob
+	run -2 li-mine fp --min-score 0.5 pool.tsv
 	run -2 li-mine knn -q q.npy -p pool.npy -l pool.tsv --montage m.png
 	run -2 li-mine knn --method random -l pool.tsv
 	run -2 li-mine knn -q q.npy -p pool.npy -l pool.tsv --pairs -

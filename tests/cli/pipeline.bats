@@ -137,7 +137,7 @@ config() {
 	cfg=$(config bad2 "mining_method: nearest")
 	run --separate-stderr li-pipeline "$cfg"
 	[ "$status" -eq 1 ]
-	[[ "$stderr" == *"mining_method: 'nearest' is not knn, score or random"* ]]
+	[[ "$stderr" == *"mining_method: 'nearest' is not knn, score, random, hard-knn or hard-random"* ]]
 	run --separate-stderr li-pipeline "$BATS_TEST_TMPDIR/nonexistent.yaml"
 	[ "$status" -eq 1 ]
 	run --separate-stderr li-pipeline
@@ -271,4 +271,82 @@ config() {
 	run --separate-stderr li-pipeline "$cfg"
 	[ "$status" -eq 1 ]
 	[[ $stderr == *"nopool2.yaml' line 22: pool_list: empty" ]] || flunk "$stderr"
+}
+
+@test "weak_dir: two configurations share one weak model; other settings are refused" {
+	W=$BATS_TEST_TMPDIR/weak
+	a=$(config wa "fp_threshold: 0.0" "weak_dir: $W")
+	b=$(config wb "fp_threshold: 0.0" "weak_dir: $W" "mining_method: random")
+	run --separate-stderr li-pipeline "$a"
+	[ "$status" -eq 0 ] || flunk "$stderr"
+	[[ $stderr == *"[2] train weak model ("* ]] || flunk "$stderr"
+	run --separate-stderr li-pipeline "$b"
+	[ "$status" -eq 0 ] || flunk "$stderr"
+	[[ $stderr == *"[2] train weak model: up to date"* ]] || flunk "$stderr"
+	[[ $stderr == *"embed pool: up to date"* ]] || flunk "$stderr"
+	[[ $stderr == *"score test (weak): up to date"* ]] || flunk "$stderr"
+	for f in train.tsv test.tsv pool.tsv weak.safetensors valid.scores.tsv pool.npy fp.t0.0.tsv fp.t0.0.npy \
+		test.weak.tsv settings; do
+		[ -s "$W/$f" ] || flunk "no $W/$f"
+	done
+	R=$BATS_TEST_TMPDIR/results/wb_fold-1
+	[ ! -e "$R/weak.safetensors" ] && [ ! -e "$R/train.tsv" ]
+	[ -s "$R/mined.tsv" ] && [ -s "$R/strong.safetensors" ] && [ -s "$R/compare.json" ]
+	[ "$(wc -l < "$R/mined.tsv")" -eq "$(wc -l < "$R/mined.knn.tsv")" ]
+	# another false-positive threshold: the same weak model, its own false positives
+	c=$(config wc "fp_threshold: 0.3" "weak_dir: $W")
+	run --separate-stderr li-pipeline "$c"
+	[ "$status" -eq 0 ] || flunk "$stderr"
+	[[ $stderr == *"[2] train weak model: up to date"* ]] || flunk "$stderr"
+	[ -e "$W/fp.t0.3.tsv" ]
+	# other training settings: refused before anything runs
+	d=$(config wd "fp_threshold: 0.0" "weak_dir: $W")
+	sed -i 's/^epochs: 1$/epochs: 2/' "$d"
+	run --separate-stderr li-pipeline "$d"
+	[ "$status" -eq 1 ]
+	[ "${stderr_lines[-1]}" = "li-pipeline: '$d': weak_dir '$W' holds a weak model made with epochs = 1, this configuration has epochs = 2: give it another weak_dir" ] ||
+		flunk "$stderr"
+	[ ! -e "$BATS_TEST_TMPDIR/results/wd_fold-1" ]
+	# a changed mining setting redoes the mining and what follows, not the weak model
+	sleep 1
+	sed -i 's/^num_query: 3$/num_query: 2/' "$a"
+	run --separate-stderr li-pipeline "$a"
+	[ "$status" -eq 0 ] || flunk "$stderr"
+	[[ $stderr == *"[2] train weak model: up to date"* ]] || flunk "$stderr"
+	[[ $stderr == *"] mine (knn) ("* ]] || flunk "$stderr"
+	[[ $stderr == *"] train strong model ("* ]] || flunk "$stderr"
+}
+
+@test "mine_count and the hard methods mine the same count, among the pool rows scored high enough" {
+	W=$BATS_TEST_TMPDIR/weak
+	# the weak model first, then a minimum score that 150 of the 300 pool rows reach
+	run -0 li-pipeline "$(config c0 "fp_threshold: 0.0" "weak_dir: $W")"
+	t=$(tail -n +2 "$W/pool.scores.tsv" | awk -F '\t' '{ print $(NF - 1) }' | sort -g | sed -n 151p)
+	for m in knn hard-knn hard-random score random; do
+		cfg=$(config "c$m" "fp_threshold: 0.0" "weak_dir: $W" "mining_method: $m" "mine_count: 25%" "mine_min_score: $t")
+		run --separate-stderr li-pipeline "$cfg"
+		[ "$status" -eq 0 ] || flunk "$m: $stderr"
+		R=$BATS_TEST_TMPDIR/results/c${m}_fold-1
+		n_train=$(($(wc -l < "$W/train.tsv") - 1))
+		want=$(( (n_train * 25 + 50) / 100 ))
+		[ "$(($(wc -l < "$R/mined.tsv") - 1))" -eq "$want" ] || flunk "$m: $(($(wc -l < "$R/mined.tsv") - 1)) mined, want $want"
+		[ ! -e "$R/mined.knn.tsv" ] # the count is given: no knn run for it
+	done
+	# the hard methods mined only pool rows the weak model scores >= 0.3
+	for m in hard-knn hard-random; do
+		run bash -c "awk -F '\t' 'NR == 1 { for (i = 1; i <= NF; i++) if (\$i == \"prob\") p = i; next } \$p < $t' '$BATS_TEST_TMPDIR/results/c${m}_fold-1/mined.tsv' | wc -l"
+		[ "$output" -eq 0 ] || flunk "$m: $output rows below $t"
+	done
+	# mine_count: knn is the default: knn's count, found by running knn first
+	run --separate-stderr li-pipeline "$(config cdefault "fp_threshold: 0.0" "weak_dir: $W" "mining_method: random" "mine_count: knn")"
+	[ "$status" -eq 0 ] || flunk "$stderr"
+	R=$BATS_TEST_TMPDIR/results/cdefault_fold-1
+	[ "$(wc -l < "$R/mined.tsv")" -eq "$(wc -l < "$R/mined.knn.tsv")" ]
+	run --separate-stderr li-pipeline "$(config bad "mine_count: 0")"
+	[ "$status" -eq 1 ]
+	[[ $stderr == *"mine_count: '0' is not a positive integer, a percentage or knn" ]] || flunk "$stderr"
+	run --separate-stderr li-pipeline "$(config bad2 "mine_count: 5000%")"
+	[[ $stderr == *"mine_count: '5000%' is not a percentage in (0%, 1000%]" ]] || flunk "$stderr"
+	run --separate-stderr li-pipeline "$(config bad3 "mine_min_score: 2")"
+	[[ $stderr == *"mine_min_score: 2 is not in [0, 1]" ]] || flunk "$stderr"
 }

@@ -219,6 +219,34 @@ static void test_hand(void)
 	is_close(li_metrics_norm_quantile(0.5), 0, 1e-15, "normal quantile 0.5");
 	is_close(li_metrics_norm_quantile(0.05), -1.6448536269514729, 1e-13, "normal quantile 0.05");
 
+	/* Student's t against scipy.stats.t (ppf(0.975, df), cdf(-1.3, df)),
+	 * odd and even df through both series. */
+	static const struct { int df; double q975, cdf; } tt[] = {
+		{1, 12.706204736432095, 0.20871440016015264}, {2, 4.302652729911275, 0.16162351590802027},
+		{3, 3.182446305284263, 0.14223375436394847}, {4, 2.7764451051977987, 0.13172579823561206},
+		{5, 2.5705818366147395, 0.12515031708533858}, {9, 2.2621571627409915, 0.1129531863365247},
+		{30, 2.0422724563012373, 0.10175047926905845},
+	};
+	for (size_t i = 0; i < LI_ARRAY_LEN(tt); i++) {
+		is_close(li_metrics_t_quantile(0.975, tt[i].df), tt[i].q975, 1e-9, "t quantile 0.975, df %d", tt[i].df);
+		is_close(li_metrics_t_cdf(-1.3, tt[i].df), tt[i].cdf, 1e-12, "t cdf(-1.3), df %d", tt[i].df);
+		is_close(li_metrics_t_cdf(1.3, tt[i].df), 1 - tt[i].cdf, 1e-12, "t cdf(1.3), df %d", tt[i].df);
+	}
+	ok(isnan(li_metrics_t_cdf(1, 0)) && isnan(li_metrics_t_quantile(0.5, 0)), "t with df 0: NAN");
+	/* The mean of five paired differences and its t interval, against numpy
+	 * and scipy (mean, std(ddof=1), t.ppf(0.975, 4) sd / sqrt 5, ttest_1samp). */
+	double dd[] = {0.012, -0.004, 0.020, 0.007, 0.015, NAN};
+	li_mean_ci mc;
+	li_metrics_mean_ci(dd, 6, 0.95, &mc);
+	ok(mc.n == 5, "mean_ci skips NAN: n 5");
+	is_close(mc.mean, 0.01, 1e-15, "mean_ci: mean");
+	is_close(mc.sd, 0.009137833441248534, 1e-15, "mean_ci: sd");
+	is_close(mc.lo, -0.0013461188055807361, 1e-11, "mean_ci: lower limit");
+	is_close(mc.hi, 0.021346118805580738, 1e-11, "mean_ci: upper limit");
+	is_close(mc.p, 0.07066990003658064, 1e-11, "mean_ci: p of the one-sample t test");
+	li_metrics_mean_ci(dd, 1, 0.95, &mc);
+	ok(mc.n == 1 && mc.mean == 0.012 && isnan(mc.sd) && isnan(mc.lo), "mean_ci of one value: no interval");
+
 	/* Errors. */
 	int bad[] = {1, 2};
 	double sc[] = {0.1, 0.2};
