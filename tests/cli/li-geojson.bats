@@ -20,12 +20,15 @@ setup() {
 }
 
 # manifest SLIDE ARGS...: li-tile's coords-only manifest with a prob column
-# (a fixed spread of values in [0, 1), some of them >= 0.5).
+# (a fixed spread of values in [0, 1), some of them >= 0.5) in column 10, in
+# place of the manifest's last column, slide_path (the tests address columns
+# by number; the export of a manifest with slide_path is tested on its own).
 manifest() {
 	local slide=$1
 	shift
 	li-tile --coords-only "$@" "$slide" | awk -F'\t' 'BEGIN { OFS = "\t" }
-		NR == 1 { print $0, "prob"; next } { print $0, (NR * 37 % 100) / 100 }'
+		NR == 1 { if ($NF != "slide_path") exit 1; $NF = "prob"; print; next }
+		{ $NF = (NR * 37 % 100) / 100; print }'
 }
 
 # qupath_ok FILE: exit 0 when FILE follows what QuPath's GeoJSON reader
@@ -446,4 +449,15 @@ flip() {
 	[ "$(wc -l < train.reviewed.tsv)" -eq $(($(wc -l < lists/train.tsv) + n)) ]
 	[ "$(tail -n 1 train.reviewed.tsv)" = "$(tail -n 1 s1.reviewed.tsv | awk -F'\t' '{ print $1 "\t" $NF }')" ]
 	[ -s reviewed.safetensors ] && [ -s reviewed.jsonl ]
+}
+
+@test "a coords-only manifest as li-tile writes it (slide_path last) exports the same squares" {
+	li-tile --coords-only --mpp 0.5 "$CMU" | awk -F'\t' 'BEGIN { OFS = "\t" }
+		NR == 1 { print $0, "prob"; next } { print $0, (NR * 37 % 100) / 100 }' > full.tsv
+	manifest "$CMU" --mpp 0.5 > s.tsv
+	li-geojson full.tsv > full.geojson
+	li-geojson s.tsv > s.geojson
+	cmp <(jq -c '.features[] | [.geometry, .properties.classification.name]' full.geojson) \
+		<(jq -c '.features[] | [.geometry, .properties.classification.name]' s.geojson)
+	[ "$(jq '.features | length' full.geojson)" -eq $(($(wc -l < full.tsv) - 1)) ]
 }
