@@ -86,19 +86,23 @@ static dnnl_status_t cnhw(dnnl_memory_desc_t *md, int n, int c, int h, int w)
 	return dnnl_memory_desc_init_by_strides(md, 4, dims, dnnl_f32, strides);
 }
 
-li_dnnl_conv *li_dnnl_conv_new(const li_conv *c, int n, int h, int w, bool bf16)
+/* 0 when oneDNN runs here (in bf16 too, when asked), else -1 + li_error. */
+static int usable(bool bf16)
 {
 	li_dnnl_setup();
-	if (!engine_ok) {
-		li_error("oneDNN has no CPU engine here");
+	if (!engine_ok)
+		return li_error("oneDNN has no CPU engine here");
+	if (bf16 && !li_dnnl_bf16_native())
+		return li_error("bf16 needs a CPU with AVX512_BF16 or AMX (this one runs %s%s)",
+				li_isa_name(li_cpu_isa()),
+				li_cpu_isa() < li_cpu_isa_hw() ? ", capped by LI_ISA" : "");
+	return 0;
+}
+
+li_dnnl_conv *li_dnnl_conv_new(const li_conv *c, int n, int h, int w, bool bf16)
+{
+	if (usable(bf16) < 0)
 		return NULL;
-	}
-	if (bf16 && !li_dnnl_bf16_native()) {
-		li_error("bf16 needs a CPU with AVX512_BF16 or AMX (this one runs %s%s)",
-			 li_isa_name(li_cpu_isa()),
-			 li_cpu_isa() < li_cpu_isa_hw() ? ", capped by LI_ISA" : "");
-		return NULL;
-	}
 	li_dnnl_conv *d = li_calloc(1, sizeof(*d));
 	if (!d)
 		return NULL;
@@ -240,17 +244,8 @@ struct li_dnnl_plan {
 
 li_dnnl_plan *li_dnnl_plan_new(int n, bool bf16)
 {
-	li_dnnl_setup();
-	if (!engine_ok) {
-		li_error("oneDNN has no CPU engine here");
+	if (usable(bf16) < 0)
 		return NULL;
-	}
-	if (bf16 && !li_dnnl_bf16_native()) {
-		li_error("bf16 needs a CPU with AVX512_BF16 or AMX (this one runs %s%s)",
-			 li_isa_name(li_cpu_isa()),
-			 li_cpu_isa() < li_cpu_isa_hw() ? ", capped by LI_ISA" : "");
-		return NULL;
-	}
 	li_dnnl_plan *p = li_calloc(1, sizeof(*p));
 	if (!p)
 		return NULL;
