@@ -13,8 +13,6 @@
 #include <oneapi/dnnl/dnnl.h>
 #include <pthread.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "li_cpu.h"
 #include "li_error.h"
@@ -149,16 +147,14 @@ void li_net_describe_cpu(FILE *f)
 		li_gemm_kernel_name(li_gemm_kernel_best()),
 		isa >= LI_ISA_AVX512 ? "avx512" : isa >= LI_ISA_AVX2 ? "avx2" : "base", v->major,
 		v->minor, v->patch, dnnl_isa_name(dnnl_get_effective_cpu_isa()));
-	const char *conv = getenv("LI_CONV");
-	bool auto_ = !conv || !*conv || strcmp(conv, "auto") == 0;
-	if (auto_)
+	li_net_conv conv;
+	if (li_net_conv_env(&conv) < 0)
+		fprintf(f, "eval convs: (%s)\n", li_errmsg());
+	else if (conv == LI_NET_CONV_AUTO)
 		fprintf(f, "eval convs: %s (LI_CONV=auto)\n",
-			isa >= LI_ISA_AVX512 ? "oneDNN convolution" : "ours");
+			isa >= LI_ISA_AVX512 ? "one oneDNN plan" : "ours");
 	else
-		fprintf(f, "eval convs: LI_CONV=%s\n", strcmp(conv, "ours") == 0 ? "ours"
-							  : strcmp(conv, "onednn") == 0 ? "onednn"
-							  : strcmp(conv, "measured") == 0 ? "measured"
-							  : "(not a value)");
+		fprintf(f, "eval convs: LI_CONV=%s\n", li_net_conv_name(conv));
 	fprintf(f, "bf16 scoring: %s\n",
 		li_dnnl_bf16_native() ? "yes (AVX512_BF16)" : "no (needs AVX512_BF16 or AMX)");
 }

@@ -261,19 +261,22 @@ static int arch_blocks(const char *arch, int blocks[4])
 	return li_error("unknown architecture '%s' (expected resnet10, resnet18 or resnet34)", arch);
 }
 
-/* LI_CONV: how eval convs choose between ours and oneDNN's. */
-static int conv_choice_env(li_net_conv *choice)
+static const char *const conv_names[] = {[LI_NET_CONV_AUTO] = "auto",
+					   [LI_NET_CONV_MEASURED] = "measured",
+					   [LI_NET_CONV_OURS] = "ours",
+					   [LI_NET_CONV_ONEDNN] = "onednn",
+					   [LI_NET_CONV_ONEDNN_EACH] = "onednn-each"};
+
+const char *li_net_conv_name(li_net_conv choice) { return conv_names[choice]; }
+
+int li_net_conv_env(li_net_conv *choice)
 {
-	static const char *names[] = {[LI_NET_CONV_AUTO] = "auto",
-				      [LI_NET_CONV_MEASURED] = "measured",
-				      [LI_NET_CONV_OURS] = "ours",
-				      [LI_NET_CONV_ONEDNN] = "onednn",
-				      [LI_NET_CONV_ONEDNN_EACH] = "onednn-each"};
+	const char *const *names = conv_names;
 	const char *v = getenv("LI_CONV");
 	*choice = LI_NET_CONV_AUTO;
 	if (!v || !*v)
 		return 0;
-	for (size_t i = 0; i < LI_ARRAY_LEN(names); i++)
+	for (size_t i = 0; i < LI_ARRAY_LEN(conv_names); i++)
 		if (strcmp(v, names[i]) == 0) {
 			*choice = (li_net_conv)i;
 			return 0;
@@ -286,7 +289,7 @@ li_net *li_net_new(const li_net_config *cfg)
 {
 	int blocks[4] = {0};
 	li_net_conv conv_choice;
-	if (li_cpu_check_env() < 0 || conv_choice_env(&conv_choice) < 0)
+	if (li_cpu_check_env() < 0 || li_net_conv_env(&conv_choice) < 0)
 		return NULL;
 	if (arch_blocks(cfg->arch, blocks) < 0)
 		return NULL;
@@ -572,10 +575,10 @@ int li_net_prepare(li_net *net, int max_batch, int height, int width)
 
 /* Seconds of one call of the conv by oneDNN (dnnl) or by ours, into a
  * scratch output, after one call to warm it up (ours transforms its Winograd
- * weights in the first). */
+ * weights in the first): the second call's time. */
 static double time_conv(li_net *net, unit *u, bool dnnl, const float *x, int n, float *tmp)
 {
-	double best = 0;
+	double warm = 0;
 	for (int i = 0; i < 2; i++) {
 		double t = li_now();
 		if (dnnl)
@@ -584,9 +587,9 @@ static double time_conv(li_net *net, unit *u, bool dnnl, const float *x, int n, 
 			li_conv_forward_u(&u->conv, u->wf, u->uf, u->uf ? &u->uf_ready : NULL, x,
 					  n, u->h, u->w, tmp, 0.0f, net->col, net->col_floats,
 					  net->pool);
-		best = li_now() - t;
+		warm = li_now() - t;
 	}
-	return best;
+	return warm;
 }
 
 /* Whether oneDNN's conv, just made, beats ours by more than 10% on this

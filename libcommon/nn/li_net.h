@@ -79,6 +79,10 @@ typedef enum li_net_conv {
 	LI_NET_CONV_ONEDNN_EACH
 } li_net_conv;
 void li_net_set_conv(li_net *net, li_net_conv choice);
+/* LI_CONV's value (AUTO when unset); -1 + li_error for another value. */
+int li_net_conv_env(li_net_conv *choice);
+/* "auto", "measured", "ours", "onednn" or "onednn-each". */
+const char *li_net_conv_name(li_net_conv choice);
 /* Eval convs in bf16 (inputs and weights rounded to bf16, fp32 accumulation
  * and output; BN, pooling and fc stay fp32) on oneDNN, where the CPU has
  * AVX512_BF16 or AMX; -1 + li_error naming the missing feature elsewhere. */

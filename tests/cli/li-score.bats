@@ -213,6 +213,10 @@ PY
 		paste ours.tsv $c.tsv | awk -F'\t' 'NR > 1 { d = $4 - $9; if (d < 0) d = -d;
 			if (d > 1e-5) bad = 1; n++ } END { exit bad || n != 40 }'
 	done
+	for c in auto measured ours onednn onednn-each; do
+		run -0 env LI_CONV=$c li-score --version
+		[[ "$output" == *"eval convs: "*"LI_CONV=$c"* ]] || flunk "$c: $output"
+	done
 	run -1 env LI_CONV=fastest li-score -m "$M" "$D/list.tsv"
 	[ "${#lines[@]}" -eq 1 ]
 	[[ "$output" == *"LI_CONV='fastest' is not auto, measured, ours, onednn or onednn-each"* ]]

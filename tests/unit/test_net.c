@@ -321,6 +321,15 @@ static double prob_gap(const float *a, const float *b, int n, int classes)
 	return e;
 }
 
+/* Largest |a[i] - b[i]| over m values. */
+static double max_gap(const float *a, const float *b, int m)
+{
+	double e = 0;
+	for (int i = 0; i < m; i++)
+		e = fmax(e, fabs(a[i] - b[i]));
+	return e;
+}
+
 static int convs_on(const li_net *net, const char *path)
 {
 	int k = 0;
@@ -376,9 +385,7 @@ static void test_onednn(void)
 		li_net_prof_reset(net);
 		li_net_forward(net, x, n, b, NULL);
 		is_int(convs_on(net, "onednn-conv"), 12, "%d ch: each conv alone on oneDNN", chans);
-		double e = 0;
-		for (int i = 0; i < n * classes; i++)
-			e = fmax(e, fabs(a[i] - b[i]));
+		double e = max_gap(a, b, n * classes);
 		ok(e <= 1e-4 * fmax(fabs(a[0]), 1), "%d ch: oneDNN conv by conv equals ours (%g)", chans,
 		   e);
 		li_net_forward(net, x, n, b, NULL);
@@ -389,9 +396,7 @@ static void test_onednn(void)
 		li_net_forward(net, x, n, b, NULL);
 		li_net_set_conv(net, LI_NET_CONV_OURS);
 		li_net_forward(net, x, n, a, NULL);
-		e = 0;
-		for (int i = 0; i < n * classes; i++)
-			e = fmax(e, fabs(a[i] - b[i]));
+		e = max_gap(a, b, n * classes);
 		ok(e <= 1e-4 * fmax(fabs(a[0]), 1), "%d ch: conv by conv follows a weight change (%g)",
 		   chans, e);
 		li_net_set_conv(net, LI_NET_CONV_ONEDNN);
@@ -412,18 +417,14 @@ static void test_onednn(void)
 		li_net_forward(net, x, n, b, NULL);
 		li_net_set_conv(net, LI_NET_CONV_OURS);
 		li_net_forward(net, x, n, a, NULL);
-		e = 0;
-		for (int i = 0; i < n * classes; i++)
-			e = fmax(e, fabs(a[i] - b[i]));
+		e = max_gap(a, b, n * classes);
 		ok(e <= 1e-4 * fmax(fabs(a[0]), 1), "%d ch: oneDNN follows a weight change (%g)", chans,
 		   e);
 		/* the measured choice: whatever it keeps, the same answer */
 		li_net_set_conv(net, LI_NET_CONV_MEASURED);
 		li_net_prof_reset(net);
 		li_net_forward(net, x, n, b, NULL);
-		e = 0;
-		for (int i = 0; i < n * classes; i++)
-			e = fmax(e, fabs(a[i] - b[i]));
+		e = max_gap(a, b, n * classes);
 		ok(e <= 1e-4 * fmax(fabs(a[0]), 1), "%d ch: measured choice (%d convs on oneDNN) agrees",
 		   chans, convs_on(net, "onednn-conv"));
 		/* bf16 */
