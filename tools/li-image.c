@@ -150,6 +150,19 @@ static int cmd_info(int argc, char **argv)
 	return failed ? LI_EXIT_FAILURE : LI_EXIT_OK;
 }
 
+/* The list at path (- for stdin), its image or region columns and a reader
+ * of its rows' pixels; an error is fatal. */
+static li_list_reader *open_sources(const char *path, li_source_cols *sc, li_source_reader **rd)
+{
+	li_list_reader *r = li_list_reader_open(path);
+	if (!r)
+		li_die_lib();
+	*rd = li_source_reader_new(0);
+	if (!*rd || li_source_cols_find(li_list_reader_list(r), sc) < 0)
+		li_die_lib();
+	return r;
+}
+
 static int cmd_check(int argc, char **argv, const opts *o)
 {
 	if (argc < 1)
@@ -157,14 +170,10 @@ static int cmd_check(int argc, char **argv, const opts *o)
 	li_image_opts io = {.max_pixels = o->max_pixels};
 	long failed = 0;
 	if (argc == 1 && strcmp(argv[0], "-") == 0) {
-		li_list_reader *r = li_list_reader_open("-");
-		if (!r)
-			li_die_lib();
-		const li_list *l = li_list_reader_list(r);
 		li_source_cols sc;
-		li_source_reader *rd = li_source_reader_new(0);
-		if (!rd || li_source_cols_find(l, &sc) < 0)
-			li_die_lib();
+		li_source_reader *rd;
+		li_list_reader *r = open_sources("-", &sc, &rd);
+		const li_list *l = li_list_reader_list(r);
 		const li_row *row;
 		int rc;
 		while ((rc = li_list_reader_next(r, &row)) == 1) {
@@ -263,14 +272,10 @@ static int cmd_extract(int argc, char **argv, const opts *o)
 		li_usage_error("extract: no output directory (-o DIR)");
 	if (argc > 1)
 		li_usage_error("extract: one list at most (got %d)", argc);
-	li_list_reader *r = li_list_reader_open(argc ? argv[0] : "-");
-	if (!r)
-		li_die_lib();
-	const li_list *l = li_list_reader_list(r);
 	li_source_cols sc;
-	li_source_reader *rd = li_source_reader_new(0);
-	if (!rd || li_source_cols_find(l, &sc) < 0)
-		li_die_lib();
+	li_source_reader *rd;
+	li_list_reader *r = open_sources(argc ? argv[0] : "-", &sc, &rd);
+	const li_list *l = li_list_reader_list(r);
 	if (mkdir(o->outdir, 0777) < 0 && errno != EEXIST)
 		li_die("cannot create '%s': %s", o->outdir, strerror(errno));
 	written w = {0};
