@@ -3,19 +3,20 @@
 
 #include <oneapi/dnnl/dnnl.h>
 #include <pthread.h>
+
+#include "li_dnnl_impl.h"
 #include <stdlib.h>
 #include <string.h>
 
 #include "li_cpu.h"
 #include "li_error.h"
 
-/* libgomp's (see li_gemm.c): oneDNN's team size is the calling thread's. */
-extern void omp_set_num_threads(int threads);
-
 static pthread_once_t setup_once = PTHREAD_ONCE_INIT;
-static dnnl_engine_t engine;
-static dnnl_stream_t stream;
+dnnl_engine_t li_dnnl_engine;
+dnnl_stream_t li_dnnl_stream;
 static bool engine_ok;
+#define engine li_dnnl_engine
+#define stream li_dnnl_stream
 
 static void setup(void)
 {
@@ -51,7 +52,7 @@ struct li_dnnl_conv {
 			goto fail;                                                         \
 	} while (0)
 
-static dnnl_status_t reorder(dnnl_primitive_t *p, const dnnl_memory_desc_t *from,
+dnnl_status_t li_dnnl_reorder(dnnl_primitive_t *p, const dnnl_memory_desc_t *from,
 			     const dnnl_memory_desc_t *to, bool add)
 {
 	dnnl_primitive_attr_t attr = NULL;
@@ -78,16 +79,14 @@ static dnnl_status_t reorder(dnnl_primitive_t *p, const dnnl_memory_desc_t *from
 	return st;
 }
 
-/* CNHW: dims N, C, H, W with strides H W, N H W, W, 1. */
-static dnnl_status_t cnhw(dnnl_memory_desc_t *md, int n, int c, int h, int w)
+dnnl_status_t li_dnnl_cnhw(dnnl_memory_desc_t *md, int n, int c, int h, int w)
 {
 	dnnl_dims_t dims = {n, c, h, w};
 	dnnl_dims_t strides = {(dnnl_dim_t)h * w, (dnnl_dim_t)n * h * w, w, 1};
 	return dnnl_memory_desc_init_by_strides(md, 4, dims, dnnl_f32, strides);
 }
 
-/* 0 when oneDNN runs here (in bf16 too, when asked), else -1 + li_error. */
-static int usable(bool bf16)
+int li_dnnl_usable(bool bf16)
 {
 	li_dnnl_setup();
 	if (!engine_ok)
@@ -101,7 +100,7 @@ static int usable(bool bf16)
 
 li_dnnl_conv *li_dnnl_conv_new(const li_conv *c, int n, int h, int w, bool bf16)
 {
-	if (usable(bf16) < 0)
+	if (li_dnnl_usable(bf16) < 0)
 		return NULL;
 	li_dnnl_conv *d = li_calloc(1, sizeof(*d));
 	if (!d)
@@ -118,8 +117,8 @@ li_dnnl_conv *li_dnnl_conv_new(const li_conv *c, int n, int h, int w, bool bf16)
 		    yd = {n, c->cout, oh, ow};
 	dnnl_dims_t stride = {c->stride, c->stride}, pad = {c->pad, c->pad};
 	dnnl_primitive_desc_t pd = NULL;
-	TRY(cnhw(&xu, n, c->cin, h, w));
-	TRY(cnhw(&yu, n, c->cout, oh, ow));
+	TRY(li_dnnl_cnhw(&xu, n, c->cin, h, w));
+	TRY(li_dnnl_cnhw(&yu, n, c->cout, oh, ow));
 	TRY(dnnl_memory_desc_init_by_tag(&wu, 4, wd, dnnl_f32, dnnl_oihw));
 	TRY(dnnl_memory_desc_init_by_tag(&xa, 4, xd, dt, dnnl_format_tag_any));
 	TRY(dnnl_memory_desc_init_by_tag(&wa, 4, wd, dt, dnnl_format_tag_any));
@@ -133,10 +132,10 @@ li_dnnl_conv *li_dnnl_conv_new(const li_conv *c, int n, int h, int w, bool bf16)
 	const dnnl_memory_desc_t *wb = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
 	const dnnl_memory_desc_t *yb = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
 	TRY(dnnl_primitive_create(&d->conv, pd));
-	TRY(reorder(&d->rx, &xu, xb, false));
-	TRY(reorder(&d->ry, yb, &yu, false));
-	TRY(reorder(&d->ry_add, yb, &yu, true));
-	TRY(reorder(&d->rw, &wu, wb, false));
+	TRY(li_dnnl_reorder(&d->rx, &xu, xb, false));
+	TRY(li_dnnl_reorder(&d->ry, yb, &yu, false));
+	TRY(li_dnnl_reorder(&d->ry_add, yb, &yu, true));
+	TRY(li_dnnl_reorder(&d->rw, &wu, wb, false));
 	d->xb_bytes = (dnnl_memory_desc_get_size(xb) + 63) & ~(size_t)63;
 	d->yb_bytes = (dnnl_memory_desc_get_size(yb) + 63) & ~(size_t)63;
 	TRY(dnnl_memory_create(&d->x, &xu, engine, DNNL_MEMORY_NONE));
@@ -171,7 +170,7 @@ void li_dnnl_conv_free(li_dnnl_conv *d)
 	free(d);
 }
 
-static void exec2(dnnl_primitive_t p, int a1, dnnl_memory_t m1, int a2, dnnl_memory_t m2)
+void li_dnnl_exec2(dnnl_primitive_t p, int a1, dnnl_memory_t m1, int a2, dnnl_memory_t m2)
 {
 	dnnl_exec_arg_t args[2] = {{a1, m1}, {a2, m2}};
 	/* fails only on a programmer error (arguments that do not match the primitive) */
@@ -182,7 +181,7 @@ void li_dnnl_conv_weights(li_dnnl_conv *d, const float *w)
 {
 	omp_set_num_threads(1);
 	LI_ASSERT(dnnl_memory_set_data_handle(d->w, (void *)w) == dnnl_success);
-	exec2(d->rw, DNNL_ARG_FROM, d->w, DNNL_ARG_TO, d->wb);
+	li_dnnl_exec2(d->rw, DNNL_ARG_FROM, d->w, DNNL_ARG_TO, d->wb);
 }
 
 size_t li_dnnl_conv_ws_bytes(const li_dnnl_conv *d) { return d->xb_bytes + d->yb_bytes; }
@@ -196,11 +195,11 @@ void li_dnnl_conv_run(li_dnnl_conv *d, const float *x, float *y, float beta, int
 	LI_ASSERT(dnnl_memory_set_data_handle(d->y, y) == dnnl_success);
 	LI_ASSERT(dnnl_memory_set_data_handle(d->xb, ws) == dnnl_success);
 	LI_ASSERT(dnnl_memory_set_data_handle(d->yb, (char *)ws + d->xb_bytes) == dnnl_success);
-	exec2(d->rx, DNNL_ARG_FROM, d->x, DNNL_ARG_TO, d->xb);
+	li_dnnl_exec2(d->rx, DNNL_ARG_FROM, d->x, DNNL_ARG_TO, d->xb);
 	dnnl_exec_arg_t args[3] = {
 		{DNNL_ARG_SRC, d->xb}, {DNNL_ARG_WEIGHTS, d->wb}, {DNNL_ARG_DST, d->yb}};
 	LI_ASSERT(dnnl_primitive_execute(d->conv, stream, 3, args) == dnnl_success);
-	exec2(beta == 0.0f ? d->ry : d->ry_add, DNNL_ARG_FROM, d->yb, DNNL_ARG_TO, d->y);
+	li_dnnl_exec2(beta == 0.0f ? d->ry : d->ry_add, DNNL_ARG_FROM, d->yb, DNNL_ARG_TO, d->y);
 	/* li_sgemm1 callers on this thread expect a team of one */
 	omp_set_num_threads(1);
 }
@@ -244,7 +243,7 @@ struct li_dnnl_plan {
 
 li_dnnl_plan *li_dnnl_plan_new(int n, bool bf16)
 {
-	if (usable(bf16) < 0)
+	if (li_dnnl_usable(bf16) < 0)
 		return NULL;
 	li_dnnl_plan *p = li_calloc(1, sizeof(*p));
 	if (!p)
@@ -315,7 +314,7 @@ static int as_layout(li_dnnl_plan *p, int src, const dnnl_memory_desc_t *md)
 	if (dst < 0)
 		return -1;
 	dnnl_primitive_t prim = NULL;
-	if (reorder(&prim, &p->t[src].md, md, false) != dnnl_success)
+	if (li_dnnl_reorder(&prim, &p->t[src].md, md, false) != dnnl_success)
 		return li_error("oneDNN has no reorder between two of its layouts here");
 	pop *o = new_op(p, OP_REORDER, src, dst);
 	if (!o) {
@@ -329,7 +328,7 @@ static int as_layout(li_dnnl_plan *p, int src, const dnnl_memory_desc_t *md)
 int li_dnnl_plan_input(li_dnnl_plan *p, int c, int h, int w)
 {
 	dnnl_memory_desc_t md;
-	if (cnhw(&md, p->n, c, h, w) != dnnl_success)
+	if (li_dnnl_cnhw(&md, p->n, c, h, w) != dnnl_success)
 		return li_error("oneDNN: bad input shape");
 	p->in = new_tensor(p, &md, true);
 	return p->in;
@@ -406,7 +405,7 @@ int li_dnnl_plan_conv(li_dnnl_plan *p, int src, const li_conv *c, const float *w
 		    dnnl_memory_create(&o->wb, wm, engine, DNNL_MEMORY_ALLOCATE) != dnnl_success ||
 		    (b && dnnl_memory_create(&o->bias, &bmd, engine, DNNL_MEMORY_NONE) !=
 				  dnnl_success) ||
-		    reorder(&o->wr, &wu, wm, false) != dnnl_success) {
+		    li_dnnl_reorder(&o->wr, &wu, wm, false) != dnnl_success) {
 			li_error("oneDNN: cannot set up a convolution's weights (out of memory?)");
 			y = -1;
 		}
@@ -444,11 +443,11 @@ int li_dnnl_plan_output(li_dnnl_plan *p, int src)
 {
 	const dnnl_memory_desc_t *sm = &p->t[src].md;
 	dnnl_memory_desc_t md;
-	if (cnhw(&md, p->n, (int)sm->dims[1], (int)sm->dims[2], (int)sm->dims[3]) != dnnl_success)
+	if (li_dnnl_cnhw(&md, p->n, (int)sm->dims[1], (int)sm->dims[2], (int)sm->dims[3]) != dnnl_success)
 		return li_error("oneDNN: bad output shape");
 	int y = new_tensor(p, &md, true);
 	dnnl_primitive_t prim = NULL;
-	if (y < 0 || reorder(&prim, sm, &md, false) != dnnl_success)
+	if (y < 0 || li_dnnl_reorder(&prim, sm, &md, false) != dnnl_success)
 		return li_error("oneDNN has no reorder to the output layout here");
 	pop *o = new_op(p, OP_REORDER, src, y);
 	if (!o) {
@@ -505,7 +504,7 @@ void li_dnnl_plan_weights(li_dnnl_plan *p)
 		if (o->kind != OP_CONV)
 			continue;
 		LI_ASSERT(dnnl_memory_set_data_handle(o->wu, (void *)o->w) == dnnl_success);
-		exec2(o->wr, DNNL_ARG_FROM, o->wu, DNNL_ARG_TO, o->wb);
+		li_dnnl_exec2(o->wr, DNNL_ARG_FROM, o->wu, DNNL_ARG_TO, o->wb);
 		if (o->bias)
 			LI_ASSERT(dnnl_memory_set_data_handle(o->bias, (void *)o->b) == dnnl_success);
 	}
@@ -520,9 +519,9 @@ void li_dnnl_plan_run(li_dnnl_plan *p, const float *x, float *y, int threads)
 		pop *o = &p->op[i];
 		dnnl_memory_t src = p->t[o->src].mem, dst = p->t[o->dst].mem;
 		if (o->kind == OP_REORDER) {
-			exec2(o->prim, DNNL_ARG_FROM, src, DNNL_ARG_TO, dst);
+			li_dnnl_exec2(o->prim, DNNL_ARG_FROM, src, DNNL_ARG_TO, dst);
 		} else if (o->kind == OP_POOL) {
-			exec2(o->prim, DNNL_ARG_SRC, src, DNNL_ARG_DST, dst);
+			li_dnnl_exec2(o->prim, DNNL_ARG_SRC, src, DNNL_ARG_DST, dst);
 		} else {
 			dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, src},
 						   {DNNL_ARG_WEIGHTS, o->wb},

@@ -76,4 +76,48 @@ void li_dnnl_plan_weights(li_dnnl_plan *p);
 /* x: the input (CNHW fp32), y: the output (CNHW fp32). */
 void li_dnnl_plan_run(li_dnnl_plan *p, const float *x, float *y, int threads);
 
+/* ---- training in oneDNN's blocked layouts (li_dnnl_train.c) ----
+ * The training forward (batch statistics) and backward of a ResNet trunk up
+ * to the global pooling as oneDNN primitives over tensors that stay in one
+ * blocked layout (nChw16c on AVX-512 CPUs, nChw8c below): convs forward,
+ * backward-data and backward-weights, batch norm with batch statistics (its
+ * ReLU fused where it has no residual), the residual sum with its ReLU
+ * fused, max pooling with its workspace, and reorders only at the two ends.
+ * What backward reads (each conv's input and output, the outputs of ReLUs
+ * after a residual sum, the BN and pooling workspaces) has its own memory;
+ * other forward tensors and every gradient share a few buffers by liveness.
+ *
+ * A unit is li_net's conv + BN (+ residual) (+ ReLU): its weights, BN
+ * parameters and running statistics are the caller's arrays (li_conv,
+ * li_bn), read at every forward (the optimizer changes them in place).
+ * Forward updates running_mean, running_var and num_batches_tracked as
+ * li_bn_forward does; backward ADDS into dw, dgamma and dbeta (li_nn.h's
+ * rule). Build: input, units and pooling, output, finish; then forward and
+ * backward any number of times for batches of exactly n. fp32 only. */
+typedef struct li_dnnl_train li_dnnl_train;
+
+/* NULL + li_error when oneDNN does not run here. */
+li_dnnl_train *li_dnnl_train_new(int n);
+void li_dnnl_train_free(li_dnnl_train *t);
+/* The input tensor: n x c x h x w fp32, CNHW. It gets no gradient. */
+int li_dnnl_train_input(li_dnnl_train *t, int c, int h, int w);
+/* act(BN(conv(src)) + add), add a tensor of the output's shape or -1, act
+ * ReLU when relu. Returns the output tensor, or -1 + li_error. */
+int li_dnnl_train_unit(li_dnnl_train *t, int src, li_conv *c, li_bn *bn, int add, bool relu);
+/* Max pooling k x k, stride s, padding pad. */
+int li_dnnl_train_maxpool(li_dnnl_train *t, int src, int k, int s, int pad);
+/* Mark src as the output (CNHW fp32 for forward; its gradient, CNHW fp32,
+ * is backward's input). */
+int li_dnnl_train_output(li_dnnl_train *t, int src);
+/* Allocate the memory; 0, or -1 + li_error. */
+int li_dnnl_train_finish(li_dnnl_train *t);
+/* Bytes of memory the plan holds (activations, workspaces, gradients). */
+size_t li_dnnl_train_bytes(const li_dnnl_train *t);
+/* x (input, CNHW) -> y (output, CNHW), batch statistics, running statistics
+ * updated; with `threads` OpenMP threads. */
+void li_dnnl_train_forward(li_dnnl_train *t, const float *x, float *y, int threads);
+/* dy (the output's gradient, CNHW): gradients of every unit's weights and BN
+ * parameters added in. After a forward of this plan. */
+void li_dnnl_train_backward(li_dnnl_train *t, const float *dy, int threads);
+
 #endif

@@ -100,6 +100,13 @@ struct li_net {
 	li_dnnl_plan *plan;
 	int plan_n;
 	bool plan_ready;
+	/* training forward and backward as oneDNN plans (li_dnnl.h), one per
+	 * batch size of the last two seen (the last batch of an epoch is often
+	 * smaller); NULL where one could not be made (ours runs). tplan_cur:
+	 * the plan whose forward backward must follow, or NULL (ours ran). */
+	li_dnnl_train *tplan[2];
+	int tplan_n[2], tplan_next;
+	li_dnnl_train *tplan_cur;
 	li_net_prof *prof[MAX_UNITS + MAX_LAYERS];
 	int nprof;
 };
@@ -341,6 +348,16 @@ li_net *li_net_new(const li_net_config *cfg)
 	return net;
 }
 
+static void drop_train_plans(li_net *net)
+{
+	for (int i = 0; i < 2; i++) {
+		li_dnnl_train_free(net->tplan[i]);
+		net->tplan[i] = NULL;
+		net->tplan_n[i] = 0;
+	}
+	net->tplan_cur = NULL;
+}
+
 void li_net_free(li_net *net)
 {
 	if (!net)
@@ -356,6 +373,7 @@ void li_net_free(li_net *net)
 		li_dnnl_conv_free(net->units[i].dn);
 	li_free_aligned(net->dn_ws);
 	li_dnnl_plan_free(net->plan);
+	drop_train_plans(net);
 	li_pool_free(net->pool);
 	free(net);
 }
@@ -383,6 +401,7 @@ const li_net_tensor *li_net_tensor_find(const li_net *net, const char *name)
 void li_net_set_conv(li_net *net, li_net_conv choice)
 {
 	net->conv_choice = choice;
+	drop_train_plans(net);
 	for (int i = 0; i < net->nunits; i++)
 		net->units[i].dn_n = 0;
 	net->plan_n = 0;
@@ -422,6 +441,7 @@ void li_net_set_threads(li_net *net, int threads)
 	for (int i = 0; i < net->nunits; i++)
 		net->units[i].dn_n = 0; /* measured again with the new count */
 	net->plan_n = 0;
+	drop_train_plans(net);
 }
 
 /* ---- initialisation (torchvision), one RNG stream per tensor ---- */
@@ -568,6 +588,7 @@ int li_net_prepare(li_net *net, int max_batch, int height, int width)
 	net->in_h = height;
 	net->in_w = width;
 	net->stored_valid = false;
+	drop_train_plans(net);
 	return 0;
 }
 
@@ -967,6 +988,110 @@ static int run_plan(li_net *net, int n, float *logits, float *features)
 	return 1;
 }
 
+/* ---- training as a oneDNN plan ---- */
+
+/* Whether training runs on oneDNN: with LI_CONV=onednn, and by default
+ * (auto, measured) on AVX-512 CPUs, as eval. */
+bool li_net_train_onednn(const li_net *net)
+{
+	return net->conv_choice == LI_NET_CONV_ONEDNN ||
+	       ((net->conv_choice == LI_NET_CONV_AUTO ||
+		 net->conv_choice == LI_NET_CONV_MEASURED) &&
+		li_cpu_isa() >= LI_ISA_AVX512);
+}
+
+static li_dnnl_train *build_train_plan(li_net *net, int n)
+{
+	li_dnnl_train *p = li_dnnl_train_new(n);
+	if (!p)
+		return NULL;
+	int a = li_dnnl_train_input(p, net->cfg.in_channels, net->in_h, net->in_w);
+	for (int i = 0; i < net->nlayers && a >= 0; i++) {
+		li_layer *l = &net->layers[i];
+		unit *u1 = l->u[0], *u2 = l->u[1], *ud = l->u[2];
+		if (l->ops == &stem_ops) {
+			a = li_dnnl_train_unit(p, a, &u1->conv, &u1->bn, -1, true);
+		} else if (l->ops == &maxpool_ops) {
+			a = li_dnnl_train_maxpool(p, a, 3, 2, 1);
+		} else if (l->ops == &block_ops) {
+			int a1 = li_dnnl_train_unit(p, a, &u1->conv, &u1->bn, -1, true);
+			int id = ud ? li_dnnl_train_unit(p, a, &ud->conv, &ud->bn, -1, false) : a;
+			a = a1 < 0 || id < 0 ? -1
+					     : li_dnnl_train_unit(p, a1, &u2->conv, &u2->bn, id, true);
+		} else {
+			break; /* global pooling and fc: ours */
+		}
+	}
+	if (a < 0 || li_dnnl_train_output(p, a) < 0 || li_dnnl_train_finish(p) < 0) {
+		li_dnnl_train_free(p);
+		return NULL;
+	}
+	return p;
+}
+
+/* The training plan for batch n: made on first use (NULL where it cannot
+ * be, and ours runs). */
+static li_dnnl_train *train_plan(li_net *net, int n)
+{
+	for (int i = 0; i < 2; i++)
+		if (net->tplan_n[i] == n)
+			return net->tplan[i];
+	int k = net->tplan_next;
+	net->tplan_next ^= 1;
+	li_dnnl_train_free(net->tplan[k]);
+	net->tplan[k] = build_train_plan(net, n);
+	net->tplan_n[k] = n;
+	return net->tplan[k];
+}
+
+/* Training forward by the plan: true when it ran (logits and features
+ * written), false when ours must run. */
+static bool run_train_plan(li_net *net, int n, float *logits, float *features)
+{
+	if (!li_net_train_onednn(net))
+		return false;
+	li_dnnl_train *p = train_plan(net, n);
+	if (!p)
+		return false;
+	double t = li_now();
+	li_dnnl_train_forward(p, net->xin, net->g[0], net->threads);
+	net->layers[0].prof.forward_s += li_now() - t;
+	net->layers[0].prof.forward_calls++;
+	for (int i = 0; i < net->nunits; i++) {
+		unit *u = &net->units[i];
+		u->prof.forward_path = "onednn-train";
+		u->prof.forward_calls++;
+		u->prof.forward_flop += 2.0 * u->conv.cout * u->conv.cin * u->conv.kh * u->conv.kw *
+					(double)n * u->oh * u->ow;
+	}
+	li_layer *pool = &net->layers[net->nlayers - 2], *fc = &net->layers[net->nlayers - 1];
+	float *f = pool->ops->forward(net, pool, net->g[0], true);
+	fc->out = logits;
+	fc->ops->forward(net, fc, f, true);
+	if (features)
+		memcpy(features, f, sizeof(float) * (size_t)n * net->fc.in);
+	net->tplan_cur = p;
+	return true;
+}
+
+static void backward_train_plan(li_net *net, float *dlogits)
+{
+	li_layer *pool = &net->layers[net->nlayers - 2], *fc = &net->layers[net->nlayers - 1];
+	float *g = fc->ops->backward(net, fc, dlogits);
+	g = pool->ops->backward(net, pool, g);
+	double t = li_now();
+	li_dnnl_train_backward(net->tplan_cur, g, net->threads);
+	net->layers[0].prof.backward_s += li_now() - t;
+	net->layers[0].prof.backward_calls++;
+	for (int i = 0; i < net->nunits; i++) {
+		unit *u = &net->units[i];
+		u->prof.backward_path = "onednn-train";
+		u->prof.backward_calls++;
+		u->prof.backward_flop += 4.0 * u->conv.cout * u->conv.cin * u->conv.kh *
+					 u->conv.kw * (double)net->n * u->oh * u->ow;
+	}
+}
+
 int li_net_forward(li_net *net, const float *x, int n, float *logits, float *features)
 {
 	if (!net->max_batch)
@@ -983,7 +1108,14 @@ int li_net_forward(li_net *net, const float *x, int n, float *logits, float *fea
 	if (net->training)
 		net->fold_valid = false; /* running statistics move */
 	net->n = n;
+	if (net->training)
+		net->tplan_cur = NULL;
 	li_nchw_to_cnhw(x, n, net->cfg.in_channels, net->in_h * net->in_w, net->xin, net->pool);
+	if (net->training && run_train_plan(net, n, logits, features)) {
+		net->stored_valid = true;
+		net->n_stored = n;
+		return 0;
+	}
 	if (!stored) {
 		int r = run_plan(net, n, logits, features);
 		if (r != 0)
@@ -1017,6 +1149,10 @@ int li_net_backward(li_net *net, const float *dlogits)
 		return li_error("backward needs a training-mode forward of the same batch first");
 	float *g = (float *)dlogits; /* fc's backward only reads it */
 	net->n = net->n_stored;
+	if (net->tplan_cur) {
+		backward_train_plan(net, g);
+		return 0;
+	}
 	for (int i = net->nlayers - 1; i >= 0 && g; i--) {
 		li_layer *l = &net->layers[i];
 		double t = li_now(), f0 = unit_flop(l, true);

@@ -70,7 +70,10 @@ void li_net_describe_cpu(FILE *f);
  * ONEDNN_EACH runs each conv alone on oneDNN with reorders from and to ours
  * (what MEASURED keeps per layer; for tests and benchmarks). The environment
  * variable LI_CONV = auto, measured, ours, onednn or onednn-each sets it for
- * li_net_new. Training always runs ours. */
+ * li_net_new. Training runs as one oneDNN plan (li_dnnl_train: forward,
+ * backward-data and backward-weights convs, batch norm, pooling, in one
+ * blocked layout) with ONEDNN, and with AUTO and MEASURED on AVX-512 CPUs;
+ * ours otherwise (and where the plan cannot be made). */
 typedef enum li_net_conv {
 	LI_NET_CONV_AUTO,
 	LI_NET_CONV_MEASURED,
@@ -79,6 +82,8 @@ typedef enum li_net_conv {
 	LI_NET_CONV_ONEDNN_EACH
 } li_net_conv;
 void li_net_set_conv(li_net *net, li_net_conv choice);
+/* Whether training runs on the oneDNN plan (the choice above). */
+bool li_net_train_onednn(const li_net *net);
 /* LI_CONV's value (AUTO when unset); -1 + li_error for another value. */
 int li_net_conv_env(li_net_conv *choice);
 /* "auto", "measured", "ours", "onednn" or "onednn-each". */

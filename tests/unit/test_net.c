@@ -148,12 +148,17 @@ static double net_loss(gcheck *g)
 	return li_softmax_xent(g->logits, g->labels, g->n, g->classes, &g->loss, NULL);
 }
 
-static void test_gradients(void)
+static int convs_on(const li_net *net, const char *path);
+
+/* The numerical gradient check, on ours or on the oneDNN training plan. */
+static void test_gradients(li_net_conv conv)
 {
 	int n = 3, classes = 3, hw = 32;
+	const char *on = li_net_conv_name(conv);
 	li_net *net = small_net("resnet10", 4, classes, 3, 7);
+	li_net_set_conv(net, conv);
 	randomise_bn(net);
-	ok(li_net_prepare(net, n, hw, hw) == 0, "prepare resnet10 w4, batch 3, 32x32");
+	ok(li_net_prepare(net, n, hw, hw) == 0, "%s: prepare resnet10 w4, batch 3, 32x32", on);
 	li_net_set_training(net, true);
 	size_t nx = (size_t)n * 3 * hw * hw;
 	float *x = malloc(sizeof(float) * nx), logits[9], dlogits[9];
@@ -165,7 +170,10 @@ static void test_gradients(void)
 	li_net_zero_grad(net);
 	net_loss(&g);
 	li_softmax_xent(logits, labels, n, classes, &g.loss, dlogits);
-	ok(li_net_backward(net, dlogits) == 0, "backward");
+	ok(li_net_backward(net, dlogits) == 0, "%s: backward", on);
+	ok(conv != LI_NET_CONV_ONEDNN || convs_on(net, "onednn-train") == 12,
+	   "%s: every conv trained where asked (%d on the oneDNN plan)", on,
+	   convs_on(net, "onednn-train"));
 	size_t np = li_net_param_count(net);
 	float *grad = malloc(sizeof(float) * np);
 	memcpy(grad, li_net_grads(net), sizeof(float) * np);
@@ -197,7 +205,8 @@ static void test_gradients(void)
 			}
 			worst = fmax(worst, best);
 		}
-		if (!ok(scale > 0 && worst <= 0.02 * scale, "resnet10 gradient of %s", names[k]))
+		if (!ok(scale > 0 && worst <= 0.02 * scale, "%s: resnet10 gradient of %s", on,
+			names[k]))
 			diag("max error %g, gradient scale %g", worst, scale);
 	}
 	free(grad);
@@ -510,6 +519,146 @@ static void test_training(void)
 	free(x);
 }
 
+/* Training on the oneDNN plan (li_dnnl_train) against ours, from the same
+ * weights and BN state: logits, every parameter's gradient, the running
+ * statistics; then after SGD steps, for a second (smaller) batch size, 1 and
+ * 2 threads, 1 and 3 channels, widths that fill and that pad oneDNN's
+ * channel blocks, an odd input size. */
+static void copy_state(li_net *to, const li_net *from)
+{
+	for (int i = 0; i < li_net_tensor_count(from); i++) {
+		const li_net_tensor *a = li_net_tensor_at(from, i);
+		const li_net_tensor *b = li_net_tensor_at(to, i);
+		memcpy(b->data, a->data, a->numel * (a->dtype == LI_DT_I64 ? 8 : 4));
+	}
+	li_net_params_changed(to);
+}
+
+/* The worst gap between two nets' tensors (gradients when grads), relative
+ * to each tensor's largest magnitude; its name in *worst. */
+static double state_gap(const li_net *a, const li_net *b, bool grads, const char **worst)
+{
+	double e = 0;
+	const float *ga = li_net_grads((li_net *)a), *gb = li_net_grads((li_net *)b);
+	for (int i = 0; i < li_net_tensor_count(a); i++) {
+		const li_net_tensor *ta = li_net_tensor_at(a, i), *tb = li_net_tensor_at(b, i);
+		if (ta->dtype != LI_DT_F32 || (grads && !ta->trainable))
+			continue;
+		const float *x = grads ? ga + ta->param_offset : ta->data;
+		const float *y = grads ? gb + tb->param_offset : tb->data;
+		double scale = 1e-6, d = 0;
+		for (size_t k = 0; k < ta->numel; k++) {
+			scale = fmax(scale, fabs(x[k]));
+			d = fmax(d, fabs(x[k] - y[k]));
+		}
+		if (d / scale > e) {
+			e = d / scale;
+			*worst = ta->name;
+		}
+	}
+	return e;
+}
+
+static void step_both(li_net *a, li_net *b, const float *x, int n, const int *labels, int classes,
+		      float *la, float *lb)
+{
+	li_net *nets[2] = {a, b};
+	float *l[2] = {la, lb};
+	for (int k = 0; k < 2; k++) {
+		float dl[64];
+		li_net_zero_grad(nets[k]);
+		li_net_forward(nets[k], x, n, l[k], NULL);
+		li_softmax_xent(l[k], labels, n, classes, NULL, dl);
+		li_net_backward(nets[k], dl);
+	}
+}
+
+static void test_onednn_train(void)
+{
+	const struct {
+		int chans, width, n, h, w, threads;
+	} cases[] = {{3, 16, 3, 40, 56, 1}, {1, 8, 4, 36, 36, 2}, {3, 6, 2, 33, 47, 2}};
+	int classes = 3, labels[8] = {0, 2, 1, 1, 0, 2, 2, 0};
+	for (size_t c = 0; c < LI_ARRAY_LEN(cases); c++) {
+		int chans = cases[c].chans, n = cases[c].n, h = cases[c].h, w = cases[c].w;
+		li_net *a = small_net("resnet10", cases[c].width, classes, chans, 11);
+		li_net *b = small_net("resnet10", cases[c].width, classes, chans, 12);
+		randomise_bn(a);
+		copy_state(b, a);
+		li_net_set_conv(a, LI_NET_CONV_OURS);
+		li_net_set_conv(b, LI_NET_CONV_ONEDNN);
+		li_net_set_threads(a, cases[c].threads);
+		li_net_set_threads(b, cases[c].threads);
+		li_net_prepare(a, n, h, w);
+		li_net_prepare(b, n, h, w);
+		li_net_set_training(a, true);
+		li_net_set_training(b, true);
+		size_t per = (size_t)chans * h * w;
+		float *x = malloc(sizeof(float) * per * n);
+		fill(x, per * n, 1.0);
+		float la[24], lb[24];
+		const char *worst = "";
+		char what[96];
+		snprintf(what, sizeof what, "%d ch, width %d, batch %d, %dx%d, %d thread(s)", chans,
+			 cases[c].width, n, w, h, cases[c].threads);
+		li_net_prof_reset(b);
+		step_both(a, b, x, n, labels, classes, la, lb);
+		is_int(convs_on(b, "onednn-train"), 12, "%s: every conv trains on the oneDNN plan",
+		       what);
+		is_int(convs_on(a, "onednn-train"), 0, "%s: none with LI_NET_CONV_OURS", what);
+		double e = max_gap(la, lb, n * classes);
+		ok(e <= 1e-4 * fmax(fabs(la[0]), 1), "%s: training logits equal ours (%g)", what, e);
+		e = state_gap(a, b, true, &worst);
+		ok(e <= 2e-3, "%s: every gradient equals ours (worst %s, %g of its scale)", what, worst,
+		   e);
+		e = state_gap(a, b, false, &worst);
+		ok(e <= 1e-5, "%s: running statistics equal ours (worst %s, %g)", what, worst, e);
+		ok(*(int64_t *)li_net_tensor_find(b, "layer2.0.bn2.num_batches_tracked")->data == 1,
+		   "%s: num_batches_tracked counts the step", what);
+		/* SGD steps: the plan reads the changed weights at every forward */
+		for (int it = 0; it < 3; it++) {
+			li_net *nets[2] = {a, b};
+			for (int k = 0; k < 2; k++) {
+				float *p = li_net_params(nets[k]), *g = li_net_grads(nets[k]);
+				for (size_t i = 0; i < li_net_param_count(nets[k]); i++)
+					p[i] -= 0.05f * g[i];
+				li_net_params_changed(nets[k]);
+			}
+			step_both(a, b, x, n, labels, classes, la, lb);
+		}
+		e = max_gap(la, lb, n * classes);
+		ok(e <= 1e-3 * fmax(fabs(la[0]), 1), "%s: after 3 SGD steps, logits equal ours (%g)",
+		   what, e);
+		e = state_gap(a, b, true, &worst);
+		ok(e <= 5e-3, "%s: after 3 SGD steps, gradients equal ours (worst %s, %g)", what,
+		   worst, e);
+		/* a smaller last batch: a second plan; then the first size again */
+		step_both(a, b, x, n - 1, labels, classes, la, lb);
+		e = state_gap(a, b, true, &worst);
+		ok(e <= 5e-3 && max_gap(la, lb, (n - 1) * classes) <= 1e-3 * fmax(fabs(la[0]), 1),
+		   "%s: batch %d after batch %d (worst gradient %s, %g)", what, n - 1, n, worst, e);
+		/* an eval forward between a training forward and its backward */
+		li_net *nets[2] = {a, b};
+		for (int k = 0; k < 2; k++) {
+			float dl[64], le[64];
+			float *l = k ? lb : la;
+			li_net_zero_grad(nets[k]);
+			li_net_forward(nets[k], x, n, l, NULL);
+			li_softmax_xent(l, labels, n, classes, NULL, dl);
+			li_net_set_training(nets[k], false);
+			li_net_forward(nets[k], x, n, le, NULL);
+			li_net_set_training(nets[k], true);
+			li_net_backward(nets[k], dl);
+		}
+		e = state_gap(a, b, true, &worst);
+		ok(e <= 5e-3, "%s: an eval forward before backward changes nothing (%s, %g)", what,
+		   worst, e);
+		free(x);
+		li_net_free(a);
+		li_net_free(b);
+	}
+}
+
 /* ---- files ---- */
 
 static void path_in_tmp(char *buf, size_t cap, const char *name)
@@ -763,10 +912,12 @@ int main(void)
 		return done_testing();
 	}
 	test_topology();
-	test_gradients();
+	test_gradients(LI_NET_CONV_OURS);
+	test_gradients(LI_NET_CONV_ONEDNN);
 	test_eval();
 	test_onednn();
 	test_training();
+	test_onednn_train();
 	test_files();
 	test_hostile_metadata();
 	rmdir(tmpdir);
