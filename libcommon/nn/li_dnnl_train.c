@@ -28,7 +28,7 @@ typedef struct ttensor {
 	bool kept;       /* backward reads it: its own buffer */
 	bool grad_wanted; /* backward computes its gradient */
 	int last;        /* the last forward op that reads or writes it */
-	int fbuf;        /* shared forward buffer, or -1 (kept, or the caller's) */
+	int fbuf;        /* shared buffer in forward, or -1 (kept, or the caller's) */
 	void *own;       /* a kept tensor's buffer */
 	int gbuf;        /* backward buffer holding its gradient now, or -1 */
 	dnnl_memory_t mem, gmem, tmem; /* value, gradient, a temporary of its layout */
@@ -73,15 +73,14 @@ struct li_dnnl_train {
 	top op[T_OPS];
 	int nop;
 	int in, out;
-	void *fb[T_BUFS];
-	size_t fbsz[T_BUFS];
-	int nfb;
 	void *gb[T_BUFS];
 	size_t gbsz[T_BUFS];
 	bool gbusy[T_BUFS];
 	int ngb;
 	void *dwb;       /* the blocked weight gradient, shared by every unit */
 	size_t dwb_bytes;
+	void *wb;        /* the blocked weights of the conv running, shared */
+	size_t wb_bytes;
 	dnnl_memory_t user_dy; /* the caller's output gradient (CNHW) */
 	size_t bytes;
 	bool finished;
@@ -156,11 +155,10 @@ void li_dnnl_train_free(li_dnnl_train *t)
 		destroy_mems_(ms, 3);
 		li_free_aligned(t->t[i].own);
 	}
-	for (int i = 0; i < t->nfb; i++)
-		li_free_aligned(t->fb[i]);
 	for (int i = 0; i < t->ngb; i++)
 		li_free_aligned(t->gb[i]);
 	li_free_aligned(t->dwb);
+	li_free_aligned(t->wb);
 	if (t->user_dy)
 		dnnl_memory_destroy(t->user_dy);
 	free(t);
@@ -339,7 +337,9 @@ static int unit_convs(li_dnnl_train *t, tunit *u, const dnnl_memory_desc_t *src_
 	*chosen = *xm;
 	TRY(dnnl_memory_create(&u->wu, &wu, li_dnnl_engine, c->w));
 	TRY(dnnl_memory_create(&u->wf, query(fpd, dnnl_query_weights_md), li_dnnl_engine,
-			       DNNL_MEMORY_ALLOCATE));
+			       DNNL_MEMORY_NONE));
+	size_t wbytes = dnnl_memory_desc_get_size(query(fpd, dnnl_query_weights_md));
+	t->wb_bytes = wbytes > t->wb_bytes ? wbytes : t->wb_bytes;
 	TRY(li_dnnl_reorder(&u->rw_f, &wu, query(fpd, dnnl_query_weights_md), false));
 	if (want_dx) {
 		TRY(dnnl_convolution_backward_data_desc_init(&dd, dnnl_convolution_direct, xm,
@@ -349,8 +349,10 @@ static int unit_convs(li_dnnl_train *t, tunit *u, const dnnl_memory_desc_t *src_
 		if (dnnl_memory_desc_equal(wdm, query(fpd, dnnl_query_weights_md))) {
 			u->wd = u->wf;
 		} else {
-			TRY(dnnl_memory_create(&u->wd, wdm, li_dnnl_engine, DNNL_MEMORY_ALLOCATE));
+			TRY(dnnl_memory_create(&u->wd, wdm, li_dnnl_engine, DNNL_MEMORY_NONE));
 			TRY(li_dnnl_reorder(&u->rw_d, &wu, wdm, false));
+			wbytes = dnnl_memory_desc_get_size(wdm);
+			t->wb_bytes = wbytes > t->wb_bytes ? wbytes : t->wb_bytes;
 		}
 	}
 	TRY(dnnl_convolution_backward_weights_desc_init(&wdd, dnnl_convolution_direct, xm, &wany,
@@ -668,6 +670,10 @@ static void unit_backward(li_dnnl_train *t, top *o, bool dry)
 	if (x->grad_wanted) {
 		int b = gb_get(t, x->bytes, dry);
 		if (!dry) {
+			/* the weights in backward-data's layout, into the shared scratch */
+			LI_ASSERT(dnnl_memory_set_data_handle(u->wd, t->wb) == dnnl_success);
+			li_dnnl_exec2(u->rw_d ? u->rw_d : u->rw_f, DNNL_ARG_FROM, u->wu, DNNL_ARG_TO,
+				      u->wd);
 			dnnl_exec_arg_t a[3] = {{DNNL_ARG_DIFF_DST, on(t, z->gmem, gz)},
 						{DNNL_ARG_WEIGHTS, u->wd},
 						{DNNL_ARG_DIFF_SRC, on(t, x->tmem, b)}};
@@ -724,6 +730,7 @@ int li_dnnl_train_finish(li_dnnl_train *t)
 	LI_ASSERT(t->in >= 0 && t->out >= 0);
 	/* forward: kept tensors their own memory, the others shared by liveness */
 	int busy[T_BUFS];
+	t->ngb = 0;
 	for (int i = 0; i < t->nop; i++) {
 		ttensor *x = &t->t[t->op[i].dst];
 		if (t->op[i].dst == t->out)
@@ -735,18 +742,18 @@ int li_dnnl_train_finish(li_dnnl_train *t)
 			continue;
 		}
 		int b = 0;
-		while (b < t->nfb && busy[b] >= i)
+		while (b < t->ngb && busy[b] >= i)
 			b++;
-		if (b == t->nfb) {
-			if (t->nfb == T_BUFS)
+		if (b == t->ngb) {
+			if (t->ngb == T_BUFS)
 				return li_error("oneDNN training plan: more than %d live tensors",
 						T_BUFS);
-			t->fbsz[t->nfb++] = 0;
+			t->gbsz[t->ngb++] = 0;
 		}
 		x->fbuf = b;
 		busy[b] = x->last;
-		if (x->bytes > t->fbsz[b])
-			t->fbsz[b] = x->bytes;
+		if (x->bytes > t->gbsz[b])
+			t->gbsz[b] = x->bytes;
 	}
 	/* the kept z of every unit (written by the unit's op, not its dst) */
 	for (int i = 0; i < t->nop; i++) {
@@ -757,14 +764,16 @@ int li_dnnl_train_finish(li_dnnl_train *t)
 			t->bytes += t->t[u->z].bytes;
 		}
 	}
-	for (int b = 0; b < t->nfb; b++) {
-		if (!(t->fb[b] = li_malloc_aligned(t->fbsz[b] ? t->fbsz[b] : 64)))
+	/* backward: a dry run grows the shared buffers to what gradients need */
+	backward(t, NULL, true);
+	for (int b = 0; b < t->ngb; b++) {
+		if (!(t->gb[b] = li_malloc_aligned(t->gbsz[b] ? t->gbsz[b] : 64)))
 			return -1;
-		t->bytes += t->fbsz[b];
+		t->bytes += t->gbsz[b];
 	}
 	for (int i = 0; i < t->nt; i++) {
 		ttensor *x = &t->t[i];
-		void *h = x->own ? x->own : x->fbuf >= 0 ? t->fb[x->fbuf] : DNNL_MEMORY_NONE;
+		void *h = x->own ? x->own : x->fbuf >= 0 ? t->gb[x->fbuf] : DNNL_MEMORY_NONE;
 		if (dnnl_memory_create(&x->mem, &x->md, li_dnnl_engine, h) != dnnl_success ||
 		    dnnl_memory_create(&x->gmem, &x->md, li_dnnl_engine, DNNL_MEMORY_NONE) !=
 			    dnnl_success ||
@@ -775,13 +784,9 @@ int li_dnnl_train_finish(li_dnnl_train *t)
 	if (dnnl_memory_create(&t->user_dy, &t->t[t->out].md, li_dnnl_engine, DNNL_MEMORY_NONE) !=
 	    dnnl_success)
 		return li_error("oneDNN: cannot create a memory object");
-	/* backward: a dry run sizes the gradient buffers */
-	backward(t, NULL, true);
-	for (int b = 0; b < t->ngb; b++) {
-		if (!(t->gb[b] = li_malloc_aligned(t->gbsz[b] ? t->gbsz[b] : 64)))
-			return -1;
-		t->bytes += t->gbsz[b];
-	}
+	if (!(t->wb = li_malloc_aligned(t->wb_bytes ? t->wb_bytes : 64)))
+		return -1;
+	t->bytes += t->wb_bytes;
 	if (!(t->dwb = li_malloc_aligned(t->dwb_bytes ? t->dwb_bytes : 64)))
 		return -1;
 	t->bytes += t->dwb_bytes;
@@ -812,9 +817,8 @@ static void unit_forward(li_dnnl_train *t, top *o)
 {
 	tunit *u = o->u;
 	ttensor *z = &t->t[u->z], *y = &t->t[o->dst];
+	LI_ASSERT(dnnl_memory_set_data_handle(u->wf, t->wb) == dnnl_success);
 	li_dnnl_exec2(u->rw_f, DNNL_ARG_FROM, u->wu, DNNL_ARG_TO, u->wf);
-	if (u->rw_d)
-		li_dnnl_exec2(u->rw_d, DNNL_ARG_FROM, u->wu, DNNL_ARG_TO, u->wd);
 	dnnl_exec_arg_t c[3] = {
 		{DNNL_ARG_SRC, t->t[o->src].mem}, {DNNL_ARG_WEIGHTS, u->wf}, {DNNL_ARG_DST, z->mem}};
 	exec(u->fwd, 3, c);
@@ -838,6 +842,11 @@ void li_dnnl_train_forward(li_dnnl_train *t, const float *x, float *y, int threa
 	for (int i = 0; i < t->nop; i++) {
 		top *o = &t->op[i];
 		dnnl_memory_t s = t->t[o->src].mem, d = t->t[o->dst].mem;
+		int fb = t->t[o->dst].fbuf;
+		/* a shared buffer held gradients: setting the handle again zeroes
+		 * the padding of the last channel block, which oneDNN expects */
+		if (fb >= 0 && t->t[o->dst].md.dims[1] % (t->tag == dnnl_nChw16c ? 16 : 8))
+			LI_ASSERT(dnnl_memory_set_data_handle(d, t->gb[fb]) == dnnl_success);
 		if (o->kind == OP_IN || o->kind == OP_OUT) {
 			li_dnnl_exec2(o->fwd, DNNL_ARG_FROM, s, DNNL_ARG_TO, d);
 		} else if (o->kind == OP_POOL) {

@@ -187,6 +187,10 @@ static void check_state(const li_st *st, const li_net *net, const char *label, c
 	diag("%s*: worst relative error %.3g (%s)", prefix, worst, worst_name);
 }
 
+/* The convolutions run_fixture's nets use: LI_CONV's choice, or one forced
+ * (the oneDNN training and eval plans are compared to torch as well). */
+static int conv_forced = -1;
+
 static void run_fixture(const char *path, const char *label, const tolerances *tol)
 {
 	li_st *st = li_st_open(path);
@@ -203,6 +207,8 @@ static void run_fixture(const char *path, const char *label, const tolerances *t
 	cfg.in_channels = (int)meta_long(st, "in_channels");
 	int n = (int)meta_long(st, "batch"), size = (int)meta_long(st, "size");
 	li_net *net = li_net_new(&cfg);
+	if (net && conv_forced >= 0)
+		li_net_set_conv(net, (li_net_conv)conv_forced);
 	if (!ok(net && n > 0 && size > 0, "%s: build %s width %d, %d classes", label, cfg.arch, cfg.width,
 		cfg.classes)) {
 		diag("%s", li_errmsg());
@@ -277,6 +283,14 @@ static void run_fixture(const char *path, const char *label, const tolerances *t
 	li_net_set_training(net, true);
 	li_net_zero_grad(net);
 	ok(li_net_forward(net, x, n, logits, NULL) == 0, "%s: train forward", label);
+	if (conv_forced == LI_NET_CONV_ONEDNN) {
+		int on = 0;
+		for (int i = 0; i < li_net_prof_count(net); i++) {
+			const char *p = li_net_prof_at(net, i)->forward_path;
+			on += p && strcmp(p, "onednn-train") == 0;
+		}
+		ok(on > 0, "%s: the train forward ran on the oneDNN plan (%d convs)", label, on);
+	}
 	check(st, label, "logits_train", logits, (size_t)n * k, 1e-4);
 	check_state(st, net, label, "train1.", true, 1e-4, 0);
 	li_loss_config plain = {0};
@@ -389,6 +403,9 @@ int main(int argc, char **argv)
 		return done_testing();
 	}
 	run_fixture(FIXTURE, "resnet10 w8", &small_tol);
+	conv_forced = LI_NET_CONV_ONEDNN;
+	run_fixture(FIXTURE, "resnet10 w8, oneDNN plans", &small_tol);
+	conv_forced = -1;
 	run_full_size();
 	return done_testing();
 }
