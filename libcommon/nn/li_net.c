@@ -992,13 +992,14 @@ static int run_plan(li_net *net, int n, float *logits, float *features)
 
 /* Whether training runs on oneDNN: with LI_CONV=onednn, and by default
  * (auto, measured) on AVX-512 CPUs, as eval. */
-bool li_net_train_onednn(const li_net *net)
+bool li_net_conv_trains_onednn(li_net_conv choice)
 {
-	return net->conv_choice == LI_NET_CONV_ONEDNN ||
-	       ((net->conv_choice == LI_NET_CONV_AUTO ||
-		 net->conv_choice == LI_NET_CONV_MEASURED) &&
+	return choice == LI_NET_CONV_ONEDNN ||
+	       ((choice == LI_NET_CONV_AUTO || choice == LI_NET_CONV_MEASURED) &&
 		li_cpu_isa() >= LI_ISA_AVX512);
 }
+
+bool li_net_train_onednn(const li_net *net) { return li_net_conv_trains_onednn(net->conv_choice); }
 
 static li_dnnl_train *build_train_plan(li_net *net, int n)
 {

@@ -82,6 +82,26 @@ sys.exit(data(sys.argv[1]) != data(sys.argv[2]))' "$1" "$2"
 	! same_weights a.st c.st
 }
 
+@test "LI_CONV=onednn trains on oneDNN's plan as on ours; the same seed gives the same weights" {
+	run -0 env LI_CONV=onednn li-train --version
+	[[ "$output" == *"training convs: one oneDNN plan (LI_CONV=onednn)"* ]]
+	run -0 env LI_CONV=ours li-train --version
+	[[ "$output" == *"training convs: ours (LI_CONV=ours)"* ]]
+	LI_CONV=ours li-train "${SMALL[@]}" --epochs 2 --log ours.jsonl "$D/train.tsv" -o ours.st
+	LI_CONV=onednn li-train "${SMALL[@]}" --epochs 2 --log a.jsonl "$D/train.tsv" -o a.st
+	LI_CONV=onednn li-train "${SMALL[@]}" --epochs 2 "$D/train.tsv" -o b.st
+	same_weights a.st b.st
+	run ! same_weights a.st ours.st
+	# each epoch's loss within 1% of ours, and the models score alike
+	run -0 paste <(jq .train_loss ours.jsonl) <(jq .train_loss a.jsonl)
+	[ "${#lines[@]}" -eq 2 ]
+	awk '{ d = $1 - $2; if (d < 0) d = -d; if (!(d <= 0.01 * $1)) { print "epoch " NR ": " $0; exit 1 } }' <<< "$output"
+	li-score -m ours.st "$D/valid.tsv" > ours.tsv
+	li-score -m a.st "$D/valid.tsv" > a.tsv
+	run -0 paste ours.tsv a.tsv
+	awk -F'\t' 'NR > 1 { d = $3 - $7; if (d < 0) d = -d; if (d > m) m = d } END { print "max gap " m; exit !(m < 0.02) }' <<< "$output"
+}
+
 @test "a run killed with SIGKILL between epochs resumes to a byte-identical model" {
 	args=("${SMALL[@]}" --epochs 6 --valid "$D/valid.tsv" --augment paper+stain "$D/train.tsv"
 	      -o m.st --last last.st --log log.jsonl --checkpoint ck.st)
