@@ -111,8 +111,6 @@ int li_dnnl_train_maxpool(li_dnnl_train *t, int src, int k, int s, int pad);
 int li_dnnl_train_output(li_dnnl_train *t, int src);
 /* Allocate the memory; 0, or -1 + li_error. */
 int li_dnnl_train_finish(li_dnnl_train *t);
-/* Bytes of memory the plan holds (activations, workspaces, gradients). */
-size_t li_dnnl_train_bytes(const li_dnnl_train *t);
 /* x (input, CNHW) -> y (output, CNHW), batch statistics, running statistics
  * updated; with `threads` OpenMP threads. */
 void li_dnnl_train_forward(li_dnnl_train *t, const float *x, float *y, int threads);

@@ -82,7 +82,6 @@ struct li_dnnl_train {
 	void *wb;        /* the blocked weights of the conv running, shared */
 	size_t wb_bytes;
 	dnnl_memory_t user_dy; /* the caller's output gradient (CNHW) */
-	size_t bytes;
 	bool finished;
 };
 
@@ -738,7 +737,6 @@ int li_dnnl_train_finish(li_dnnl_train *t)
 		if (x->kept) {
 			if (!(x->own = li_malloc_aligned(x->bytes)))
 				return -1;
-			t->bytes += x->bytes;
 			continue;
 		}
 		int b = 0;
@@ -761,7 +759,6 @@ int li_dnnl_train_finish(li_dnnl_train *t)
 		if (u && !t->t[u->z].own) {
 			if (!(t->t[u->z].own = li_malloc_aligned(t->t[u->z].bytes)))
 				return -1;
-			t->bytes += t->t[u->z].bytes;
 		}
 	}
 	/* backward: a dry run grows the shared buffers to what gradients need */
@@ -769,7 +766,6 @@ int li_dnnl_train_finish(li_dnnl_train *t)
 	for (int b = 0; b < t->ngb; b++) {
 		if (!(t->gb[b] = li_malloc_aligned(t->gbsz[b] ? t->gbsz[b] : 64)))
 			return -1;
-		t->bytes += t->gbsz[b];
 	}
 	for (int i = 0; i < t->nt; i++) {
 		ttensor *x = &t->t[i];
@@ -786,15 +782,11 @@ int li_dnnl_train_finish(li_dnnl_train *t)
 		return li_error("oneDNN: cannot create a memory object");
 	if (!(t->wb = li_malloc_aligned(t->wb_bytes ? t->wb_bytes : 64)))
 		return -1;
-	t->bytes += t->wb_bytes;
 	if (!(t->dwb = li_malloc_aligned(t->dwb_bytes ? t->dwb_bytes : 64)))
 		return -1;
-	t->bytes += t->dwb_bytes;
 	t->finished = true;
 	return 0;
 }
-
-size_t li_dnnl_train_bytes(const li_dnnl_train *t) { return t->bytes; }
 
 /* Running statistics as li_bn_forward updates them, from the batch's mean
  * and biased variance over m values. */
