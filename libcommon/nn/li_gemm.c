@@ -157,7 +157,9 @@ void li_net_describe_cpu(FILE *f)
 		fprintf(f, "eval convs: LI_CONV=%s\n", li_net_conv_name(conv));
 	if (li_net_conv_env(&conv) == 0)
 		fprintf(f, "training convs: %s (LI_CONV=%s)\n",
-			li_net_conv_trains_onednn(conv) ? "one oneDNN plan" : "ours",
+			conv == LI_NET_CONV_MEASURED	 ? "the faster on the first batch"
+			: li_net_conv_trains_onednn(conv) ? "one oneDNN plan"
+							  : "ours",
 			li_net_conv_name(conv));
 	fprintf(f, "bf16 scoring: %s\n",
 		li_dnnl_bf16_native() ? "yes (AVX512_BF16)" : "no (needs AVX512_BF16 or AMX)");

@@ -107,6 +107,9 @@ struct li_net {
 	li_dnnl_train *tplan[2];
 	int tplan_n[2], tplan_next;
 	li_dnnl_train *tplan_cur;
+	/* MEASURED: -1 undecided, else whether the plan won the timing of the
+	 * first training batch; train_force >= 0 forces a path while timing */
+	int train_measured, train_force;
 	li_net_prof *prof[MAX_UNITS + MAX_LAYERS];
 	int nprof;
 };
@@ -321,6 +324,7 @@ li_net *li_net_new(const li_net_config *cfg)
 	net->threads = 1;
 	net->fold_bn = true;
 	net->conv_choice = conv_choice;
+	net->train_measured = net->train_force = -1;
 	net->pass = 0;
 	build(net);
 	net->params = li_calloc(net->nparams, sizeof(float));
@@ -356,6 +360,7 @@ static void drop_train_plans(li_net *net)
 		net->tplan_n[i] = 0;
 	}
 	net->tplan_cur = NULL;
+	net->train_measured = -1;
 }
 
 void li_net_free(li_net *net)
@@ -991,12 +996,12 @@ static int run_plan(li_net *net, int n, float *logits, float *features)
 /* ---- training as a oneDNN plan ---- */
 
 /* Whether training runs on oneDNN: with LI_CONV=onednn, and by default
- * (auto, measured) on AVX-512 CPUs, as eval. */
+ * (auto) on AVX-512 CPUs, as eval; MEASURED decides by timing (below), so
+ * false here. */
 bool li_net_conv_trains_onednn(li_net_conv choice)
 {
 	return choice == LI_NET_CONV_ONEDNN ||
-	       ((choice == LI_NET_CONV_AUTO || choice == LI_NET_CONV_MEASURED) &&
-		li_cpu_isa() >= LI_ISA_AVX512);
+	       (choice == LI_NET_CONV_AUTO && li_cpu_isa() >= LI_ISA_AVX512);
 }
 
 bool li_net_train_onednn(const li_net *net) { return li_net_conv_trains_onednn(net->conv_choice); }
@@ -1045,11 +1050,73 @@ static li_dnnl_train *train_plan(li_net *net, int n)
 	return net->tplan[k];
 }
 
+/* Seconds of the second of two training steps (forward and backward of n
+ * images of the prepared input, a fixed logit gradient) on one path. */
+static double time_train_step(li_net *net, bool plan, int n, const float *x, float *logits)
+{
+	size_t k = (size_t)n * net->cfg.classes;
+	float *d = li_malloc_array(k, sizeof(float));
+	if (!d)
+		return 0;
+	for (size_t i = 0; i < k; i++)
+		d[i] = i % 2 ? 0.01f : -0.01f;
+	double t = 0;
+	net->train_force = plan;
+	for (int i = 0; i < 2; i++) {
+		t = li_now();
+		li_net_forward(net, x, n, logits, NULL);
+		li_net_backward(net, d);
+		t = li_now() - t;
+	}
+	net->train_force = -1;
+	free(d);
+	return t;
+}
+
+/* MEASURED: whether the plan trains faster than ours by more than 10% on
+ * this batch, timed once per net (two steps each way); the running
+ * statistics, num_batches_tracked and gradients the timing touched are put
+ * back. On any failure (memory), ours. */
+static bool measure_train(li_net *net, int n, const float *x, float *logits)
+{
+	float *bufs = li_malloc_array(net->nbuf, sizeof(float));
+	float *grads = li_malloc_array(net->nparams, sizeof(float));
+	int64_t *nbt = li_malloc_array(net->nnbt ? net->nnbt : 1, sizeof(int64_t));
+	bool plan = false;
+	if (bufs && grads && nbt && train_plan(net, n)) {
+		memcpy(bufs, net->bufs, sizeof(float) * net->nbuf);
+		memcpy(grads, net->grads, sizeof(float) * net->nparams);
+		memcpy(nbt, net->nbt, sizeof(int64_t) * net->nnbt);
+		double ours = time_train_step(net, false, n, x, logits);
+		double theirs = time_train_step(net, true, n, x, logits);
+		plan = theirs < 0.9 * ours;
+		memcpy(net->bufs, bufs, sizeof(float) * net->nbuf);
+		memcpy(net->grads, grads, sizeof(float) * net->nparams);
+		memcpy(net->nbt, nbt, sizeof(int64_t) * net->nnbt);
+	}
+	free(bufs);
+	free(grads);
+	free(nbt);
+	return plan;
+}
+
+/* Whether this training forward runs on the plan. */
+static bool train_on_plan(li_net *net, int n, const float *x, float *logits)
+{
+	if (net->train_force >= 0)
+		return net->train_force;
+	if (net->conv_choice != LI_NET_CONV_MEASURED)
+		return li_net_train_onednn(net);
+	if (net->train_measured < 0)
+		net->train_measured = measure_train(net, n, x, logits);
+	return net->train_measured;
+}
+
 /* Training forward by the plan: true when it ran (logits and features
  * written), false when ours must run. */
-static bool run_train_plan(li_net *net, int n, float *logits, float *features)
+static bool run_train_plan(li_net *net, int n, const float *x, float *logits, float *features)
 {
-	if (!li_net_train_onednn(net))
+	if (!train_on_plan(net, n, x, logits))
 		return false;
 	li_dnnl_train *p = train_plan(net, n);
 	if (!p)
@@ -1112,7 +1179,7 @@ int li_net_forward(li_net *net, const float *x, int n, float *logits, float *fea
 	if (net->training)
 		net->tplan_cur = NULL;
 	li_nchw_to_cnhw(x, n, net->cfg.in_channels, net->in_h * net->in_w, net->xin, net->pool);
-	if (net->training && run_train_plan(net, n, logits, features)) {
+	if (net->training && run_train_plan(net, n, x, logits, features)) {
 		net->stored_valid = true;
 		net->n_stored = n;
 		return 0;

@@ -72,8 +72,10 @@ void li_net_describe_cpu(FILE *f);
  * variable LI_CONV = auto, measured, ours, onednn or onednn-each sets it for
  * li_net_new. Training runs as one oneDNN plan (li_dnnl_train: forward,
  * backward-data and backward-weights convs, batch norm, pooling, in one
- * blocked layout) with ONEDNN, and with AUTO and MEASURED on AVX-512 CPUs;
- * ours otherwise (and where the plan cannot be made). */
+ * blocked layout) with ONEDNN and with AUTO on AVX-512 CPUs, ours otherwise
+ * (and where the plan cannot be made); MEASURED times two training steps
+ * each way on the first training batch and keeps the plan where it is more
+ * than 10% faster (running statistics and gradients put back). */
 typedef enum li_net_conv {
 	LI_NET_CONV_AUTO,
 	LI_NET_CONV_MEASURED,
@@ -83,7 +85,7 @@ typedef enum li_net_conv {
 } li_net_conv;
 void li_net_set_conv(li_net *net, li_net_conv choice);
 /* Whether training runs on the oneDNN plan (the choice above), for a net or
- * for a choice on this CPU. */
+ * for a choice on this CPU (false for MEASURED, which decides by timing). */
 bool li_net_train_onednn(const li_net *net);
 bool li_net_conv_trains_onednn(li_net_conv choice);
 /* LI_CONV's value (AUTO when unset); -1 + li_error for another value. */

@@ -659,6 +659,42 @@ static void test_onednn_train(void)
 	}
 }
 
+/* LI_NET_CONV_MEASURED in training: the timing steps leave no trace (one
+ * step's running statistics, num_batches_tracked 1, the gradients of the
+ * step alone), whichever path won. */
+static void test_measured_train(void)
+{
+	int n = 3, h = 36, w = 36, classes = 3, labels[3] = {1, 0, 2};
+	li_net *a = small_net("resnet10", 8, classes, 3, 13);
+	li_net *b = small_net("resnet10", 8, classes, 3, 14);
+	randomise_bn(a);
+	copy_state(b, a);
+	li_net_set_conv(a, LI_NET_CONV_OURS);
+	li_net_set_conv(b, LI_NET_CONV_MEASURED);
+	li_net_prepare(a, n, h, w);
+	li_net_prepare(b, n, h, w);
+	li_net_set_training(a, true);
+	li_net_set_training(b, true);
+	float *x = malloc(sizeof(float) * 3 * h * w * n), la[9], lb[9];
+	fill(x, (size_t)3 * h * w * n, 1.0);
+	li_net_prof_reset(b);
+	step_both(a, b, x, n, labels, classes, la, lb);
+	int on = convs_on(b, "onednn-train");
+	const char *worst = "";
+	double e = state_gap(a, b, false, &worst);
+	ok(e <= 1e-5, "measured: the timing steps left the running statistics as one step (%s, %g)",
+	   worst, e);
+	ok(*(int64_t *)li_net_tensor_find(b, "bn1.num_batches_tracked")->data == 1,
+	   "measured: num_batches_tracked counts one step");
+	e = state_gap(a, b, true, &worst);
+	ok(e <= 2e-3, "measured: gradients of the step alone (%s, %g; %s won)", worst, e,
+	   on ? "the oneDNN plan" : "ours");
+	ok(max_gap(la, lb, n * classes) <= 1e-4 * fmax(fabs(la[0]), 1), "measured: logits as ours");
+	free(x);
+	li_net_free(a);
+	li_net_free(b);
+}
+
 /* ---- files ---- */
 
 static void path_in_tmp(char *buf, size_t cap, const char *name)
@@ -918,6 +954,7 @@ int main(void)
 	test_onednn();
 	test_training();
 	test_onednn_train();
+	test_measured_train();
 	test_files();
 	test_hostile_metadata();
 	rmdir(tmpdir);
