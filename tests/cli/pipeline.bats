@@ -63,6 +63,18 @@ config() {
 	[ -z "$reran" ] || { echo "steps redone: $reran"; false; }
 	[ "$(wc -l < "$BATS_TEST_TMPDIR/results/weak_model_results.csv")" -eq 2 ]
 
+	# Features made at another precision (as by a run with embed_precision:
+	# bf16) are made again at this one; the weak model is not retrained.
+	[ "$(cat "$R/embed_precision")" = fp32 ]
+	echo bf16 > "$R/embed_precision"
+	touch -d '2000-01-01' "$R/embed_precision"
+	run --separate-stderr li-pipeline "$cfg"
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"train weak model: up to date"* ]] || flunk "$stderr"
+	[[ "$stderr" == *"] embed pool ("* ]] || flunk "the pool was not embedded again: $stderr"
+	[[ "$stderr" == *"] embed false positives ("* ]] || flunk "$stderr"
+	[ "$(cat "$R/embed_precision")" = fp32 ]
+
 	# Deleting one step's output redoes that step and those after it only.
 	rm "$R/mined.tsv"
 	run --separate-stderr li-pipeline "$cfg"
