@@ -38,12 +38,15 @@ struct li_slide {
 	uint32_t *argb; /* OpenSlide read buffer, grown as needed */
 	size_t argb_cap;
 	li_tiffslide *fast; /* plain tiled TIFFs: regions read without OpenSlide, or NULL */
+	char *fast_error;   /* the fast path's read error: the handle is dead, as OpenSlide's */
 	uint64_t fast_reads;
 };
 
 /* 0 when OpenSlide is happy, else -1 with its message naming the file. */
 static int check(const li_slide *s)
 {
+	if (s->fast_error)
+		return li_error("%s", s->fast_error);
 	const char *e = s->osr ? openslide_get_error(s->osr) : NULL;
 	if (e)
 		return li_error("cannot read slide '%s': %s", s->path, e);
@@ -64,6 +67,7 @@ void li_slide_free(li_slide *s)
 	free(s->ds);
 	free(s->argb);
 	li_tiffslide_free(s->fast);
+	free(s->fast_error);
 	free(s);
 }
 
@@ -375,8 +379,11 @@ int li_slide_read_region_into(li_slide *s, li_image *dst, int64_t x, int64_t y, 
 			s->fast_reads++;
 			return 0;
 		}
-		if (rc < 0)
-			return li_error_prefix("cannot read slide '%s'", s->path);
+		if (rc < 0) {
+			li_error_prefix("cannot read slide '%s'", s->path);
+			s->fast_error = li_strdup(li_errmsg());
+			return -1;
+		}
 	}
 	if (w * h > s->argb_cap) {
 		uint32_t *p = li_malloc_array(w * h, sizeof *p);

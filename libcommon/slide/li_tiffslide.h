@@ -11,8 +11,9 @@
  * pixel, the decoded tiles where the level has pixels and white elsewhere.
  *
  * What is read here: levels whose directory is tiled, 3 samples of 8 bits,
- * contiguous, no extra samples, top-left orientation, and either
- * uncompressed RGB or JPEG (RGB, or YCbCr with the sampling libtiff expects),
+ * contiguous, no extra samples, top-left orientation, JPEG-compressed (RGB,
+ * or YCbCr with the sampling libtiff expects; not uncompressed tiles, which
+ * libtiff 4.5 refuses for some tile sizes, see li_tiffslide.c),
  * regions at a non-negative corner that falls on a whole pixel of the level
  * (at most 4096 pixels a side unless the downsample is 1: OpenSlide cuts
  * larger regions into 4096-pixel pieces at rounded level-0 positions). The

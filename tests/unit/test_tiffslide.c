@@ -255,6 +255,25 @@ int main(void)
 	parser(cmu, ihc);
 	compare_slide(cmu, "CMU-1-Small-Region.tiff (aperio, JPEG RGB)", 0x1);
 	compare_slide(ihc, "ihc_2k_pyr.tif (generic-tiff, JPEG YCbCr 4:2:0)", 0xf);
+	/* small tiled TIFFs of other layouts (tests/fixtures/gen_tiff_seeds.py):
+	 * JPEG 4:4:4 without tables, 16-pixel JPEG YCbCr tiles with tables, and
+	 * uncompressed tiles, which stay with OpenSlide */
+	compare_slide("tests/fuzz/corpus/tiff/jpeg_rgb444.tif", "jpeg_rgb444.tif", 0x3);
+	compare_slide("tests/fuzz/corpus/tiff/jpeg_ycbcr_tables.tif", "jpeg_ycbcr_tables.tif", 0x3);
+	li_slide *raw = li_slide_open("tests/fuzz/corpus/tiff/bigtiff_raw.tif");
+	ok(raw && li_slide_fast_levels(raw) == 0, "bigtiff_raw.tif (uncompressed): OpenSlide only");
+	li_slide_free(raw);
+	/* OpenSlide reads it, li_tiff refuses it (a tag given twice): OpenSlide
+	 * reads it all, silently */
+	li_slide *dup = li_slide_open("tests/fuzz/corpus/tiff/dup_tag.tif");
+	li_tiff *dt = li_tiff_open("tests/fuzz/corpus/tiff/dup_tag.tif");
+	ok(dup && !dt && strstr(li_errmsg(), "tag 254 given twice") && li_slide_fast_levels(dup) == 0,
+	   "dup_tag.tif: refused by li_tiff (%s), read by OpenSlide alone", li_errmsg());
+	li_tiff_free(dt);
+	li_image *dimg = dup ? li_slide_read_region(dup, 0, 0, 0, 48, 40) : NULL;
+	ok(dimg != NULL, "dup_tag.tif: a region reads, with no error");
+	li_image_free(dimg);
+	li_slide_free(dup);
 	const char *hostiles[] = {"badsoi.tif", "flip.tif", "ifd_ff.tif", "bug780269.tif",
 	                          "bug784903-overflow-dimensions.tiff"};
 	for (size_t i = 0; i < LI_ARRAY_LEN(hostiles); i++) {
