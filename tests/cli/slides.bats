@@ -79,6 +79,19 @@ same_pixels() {
 	cmp tiles.npy coords.npy
 }
 
+@test "LI_SLIDE_READER=openslide: the same features as the tiled-TIFF fast path; a bad value is an error" {
+	li-score -m "$M" -f fast.npy "$D/cmu.coords.tsv" > fast.tsv
+	LI_SLIDE_READER=openslide li-score -m "$M" -f os.npy "$D/cmu.coords.tsv" > os.tsv
+	cmp fast.tsv os.tsv
+	cmp fast.npy os.npy
+	li-tile --size 64 --level 2 --coords-only "$IHC" > ihc2.tsv
+	li-score -m "$M" -f fast2.npy ihc2.tsv > /dev/null
+	LI_SLIDE_READER=openslide li-score -m "$M" -f os2.npy ihc2.tsv > /dev/null
+	cmp fast2.npy os2.npy
+	run -1 --separate-stderr env LI_SLIDE_READER=cairo li-image check - < "$D/cmu.coords.tsv"
+	[[ "$stderr" == "li-image: 'stdin' line 2: region "*"LI_SLIDE_READER is 'cairo', not 'auto' or 'openslide'" ]] || flunk "$stderr"
+}
+
 @test "li-train on regions trains the same model as on the tiles; a list may mix files and regions" {
 	awk -F'\t' -v OFS='\t' 'NR == 1 { print $0, "label"; next } { print $0, NR % 2 }' \
 		"$D/cmu.coords.tsv" > train.coords.tsv
