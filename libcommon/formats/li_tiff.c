@@ -296,8 +296,17 @@ static int read_ifd(li_tiff *t, uint64_t off, int dir, uint64_t *next)
 	}
 	d->tiles_across = (d->width + d->tile_w - 1) / d->tile_w;
 	d->tiles_down = (d->height + d->tile_h - 1) / d->tile_h;
-	/* both at most 2^32 here, so the product fits; the file bounds it */
-	d->ntiles = d->tiles_across * d->tiles_down * (d->planar == 2 ? d->spp : 1);
+	/* libtiff numbers tiles with 32 bits: more is refused (and the
+	 * product cannot overflow on the way) */
+	const uint64_t planes = d->planar == 2 ? d->spp : 1;
+	if (d->tiles_across > UINT32_MAX / d->tiles_down ||
+	    d->tiles_across * d->tiles_down > UINT32_MAX / planes) {
+		li_error("cannot read TIFF '%s': directory %d: %llux%llu tiles of %ux%u, too many",
+		         t->name, dir, (unsigned long long)d->tiles_across,
+		         (unsigned long long)d->tiles_down, d->tile_w, d->tile_h);
+		goto out;
+	}
+	d->ntiles = d->tiles_across * d->tiles_down * planes;
 	if (toff.count < d->ntiles || tlen.count < d->ntiles) {
 		li_error("cannot read TIFF '%s': directory %d has %llu tiles but %llu offsets and "
 		         "%llu byte counts", t->name, dir, (unsigned long long)d->ntiles,

@@ -233,6 +233,17 @@ static void parser(const char *cmu, const char *ihc)
 	ok(!li_tiff_open_mem(tiled, sizeof tiled, "far.tif") &&
 	   strstr(li_errmsg(), "directory 0: tile 0 runs past the end of the file"),
 	   "tile data past the end: %s", li_errmsg());
+	/* 2^32 - 1 pixels a side in 1-pixel tiles: too many tiles to number */
+	const uint32_t huge = UINT32_MAX, one = 1;
+	uint8_t big[sizeof tiled];
+	memcpy(big, tiled, sizeof big);
+	for (int i = 0; i < 4; i++) {
+		big[10 + 12 * i + 2] = 4; /* LONG */
+		memcpy(big + 10 + 12 * i + 8, i < 2 ? &huge : &one, 4);
+	}
+	ok(!li_tiff_open_mem(big, sizeof big, "huge.tif") &&
+	   strstr(li_errmsg(), "directory 0: 4294967295x4294967295 tiles of 1x1, too many"),
+	   "tile count overflow: %s", li_errmsg());
 	uint32_t inside = 8;
 	memcpy(tiled + 10 + 12 * 4 + 8, &inside, 4);
 	li_tiff *ok_t = li_tiff_open_mem(tiled, sizeof tiled, "near.tif");
