@@ -147,8 +147,11 @@ li_tiffslide *li_tiffslide_open(const char *path, const li_tiffslide_levels *lv)
 		/* libtiff takes YCbCrSubsampling from the tag, or, without one, from
 		 * the stream of tile 0 (JPEGFixupTags): that one is read when the
 		 * level is first used */
-		if (l->ycbcr && d->has_ycbcr_sub)
+		if (l->ycbcr && d->has_ycbcr_sub) {
+			if (d->ycbcr_h < 1 || d->ycbcr_v < 1)
+				continue; /* libtiff refuses it */
 			l->hs = (int)d->ycbcr_h, l->vs = (int)d->ycbcr_v;
+		}
 		if (d->compression == 7 && d->tables_len) {
 			if (d->tables_len > MAX_TABLES)
 				continue;
