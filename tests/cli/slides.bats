@@ -177,7 +177,7 @@ bad() {
 	  for y in 0 256 512 768 1024 1280 1536 1792; do for x in 0 256 512 768 1024 1280 1536 1792; do
 		printf 'b_%d_%d.png\t%s\t%d\t%d\t0\t4\t64\n' "$x" "$y" "$bt" "$x" "$y"; done; done; } > bt.tsv
 	run -1 --separate-stderr li-score -m "$M" -o s.tsv bt.tsv
-	[[ "$stderr" == "li-score: 'bt.tsv' line "*": region x "*" of slide '$bt': cannot read slide '$bt': "* ]] || flunk "$stderr"
+	[[ "$stderr" == "li-score: 'bt.tsv' line "*": region x "*" of slide '$bt': cannot read slide '$bt': level 0 tile ("*") at offset "*": corrupt JPEG data: Premature end of JPEG file" ]] || flunk "$stderr"
 	[ "${#stderr_lines[@]}" -eq 1 ]
 	[ ! -e s.tsv ]
 	run -0 --separate-stderr li-score -m "$M" --skip-bad -f f.npy -o s.tsv bt.tsv
