@@ -85,7 +85,9 @@ static void compare_slide(const char *path, const char *name, uint64_t want_leve
 		li_slide_level_size(f, level, &lw, &lh);
 		const double ds = li_slide_level_downsample(f, level);
 		const int64_t ids = (int64_t)ds;
-		int fast = (want_levels >> level) & 1;
+		/* a fractional downsample: only corners on whole level pixels
+		 * (x / downsample a whole number) are ours; checked below */
+		int fast = ds != (double)ids ? -1 : (int)((want_levels >> level) & 1);
 		/* random regions at whole level pixels, some running past the edges */
 		for (int i = 0; i < 120; i++) {
 			int w = 1 + (int)li_rng_below(&rng, 600), h = 1 + (int)li_rng_below(&rng, 600);
@@ -107,6 +109,11 @@ static void compare_slide(const char *path, const char *name, uint64_t want_leve
 		 * OpenSlide piece at downsample 1 only) */
 		one(&c, f, r, 0, 0, level, (int)lw, (int)lh, fast);
 		one(&c, f, r, 0, 0, level, 4200, 70, ds == 1.0 ? fast : 0);
+		if (fast < 0 && ((want_levels >> level) & 1)) {
+			one(&c, f, r, 0, 0, level, 30, 30, 1);
+			one(&c, f, r, 1, 0, level, 30, 30, 0);
+			one(&c, f, r, 0, 5, level, 30, 30, 0);
+		}
 		/* positions between level pixels: OpenSlide resamples, so not ours */
 		if (ids > 1) {
 			one(&c, f, r, 1, 0, level, 100, 100, 0);
@@ -271,6 +278,7 @@ int main(void)
 	 * uncompressed tiles, which stay with OpenSlide */
 	compare_slide("tests/fuzz/corpus/tiff/jpeg_rgb444.tif", "jpeg_rgb444.tif", 0x3);
 	compare_slide("tests/fuzz/corpus/tiff/jpeg_ycbcr_tables.tif", "jpeg_ycbcr_tables.tif", 0x3);
+	compare_slide("tests/fuzz/corpus/tiff/jpeg_odd_downsample.tif", "jpeg_odd_downsample.tif", 0x3);
 	li_slide *raw = li_slide_open("tests/fuzz/corpus/tiff/bigtiff_raw.tif");
 	ok(raw && li_slide_fast_levels(raw) == 0, "bigtiff_raw.tif (uncompressed): OpenSlide only");
 	li_slide_free(raw);
