@@ -279,6 +279,7 @@ int main(void)
 	compare_slide("tests/fuzz/corpus/tiff/jpeg_rgb444.tif", "jpeg_rgb444.tif", 0x3);
 	compare_slide("tests/fuzz/corpus/tiff/jpeg_ycbcr_tables.tif", "jpeg_ycbcr_tables.tif", 0x3);
 	compare_slide("tests/fuzz/corpus/tiff/jpeg_odd_downsample.tif", "jpeg_odd_downsample.tif", 0x3);
+	compare_slide("tests/fuzz/corpus/tiff/jpeg_orientation3.tif", "jpeg_orientation3.tif (rotated)", 0);
 	li_slide *raw = li_slide_open("tests/fuzz/corpus/tiff/bigtiff_raw.tif");
 	ok(raw && li_slide_fast_levels(raw) == 0, "bigtiff_raw.tif (uncompressed): OpenSlide only");
 	li_slide_free(raw);
