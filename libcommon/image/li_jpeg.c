@@ -244,3 +244,75 @@ int li_jpeg_encode(const li_image *img, int quality, void **out, size_t *outlen)
 	*outlen = memlen;
 	return 0;
 }
+
+/* A JPEG-compressed tile of a TIFF, decoded the way libtiff decodes it when
+ * OpenSlide reads the tile through TIFFRGBAImage (tif_jpeg.c, tif_getimage.c):
+ * the JPEGTables stream read first as an abbreviated table specification,
+ * then the tile's own stream with libjpeg's default decompression parameters
+ * (ISLOW DCT, fancy upsampling); for YCbCr data libjpeg converts to RGB
+ * (jpeg_color_space forced to YCbCr, whatever the markers say), for RGB data
+ * no colour conversion at all (JCS_UNKNOWN in and out). Same library, same
+ * parameters, same bytes: the same pixels. */
+int li_jpeg_decode_tiff_tile(const li_jpeg_tile *t, uint8_t *out, int *hs, int *vs)
+{
+	struct jpeg_decompress_struct cinfo;
+	jerr err;
+	volatile int rc = 1;
+	setup_errors((j_common_ptr)&cinfo, &err);
+	if (setjmp(err.jb)) {
+		jpeg_destroy_decompress(&cinfo);
+		return li_error("corrupt JPEG data: %s", err.msg);
+	}
+	jpeg_create_decompress(&cinfo);
+	if (t->tables_len) {
+		jpeg_mem_src(&cinfo, t->tables, (unsigned long)t->tables_len);
+		if (jpeg_read_header(&cinfo, FALSE) != JPEG_HEADER_TABLES_ONLY)
+			goto done; /* libtiff refuses this: not ours to judge */
+	}
+	jpeg_mem_src(&cinfo, t->data, (unsigned long)t->len);
+	if (jpeg_read_header(&cinfo, TRUE) != JPEG_HEADER_OK)
+		goto done;
+	if (cinfo.num_components != 3 || cinfo.data_precision != 8 || cinfo.progressive_mode ||
+	    cinfo.arith_code)
+		goto done;
+	if (hs) {
+		*hs = cinfo.comp_info[0].h_samp_factor;
+		*vs = cinfo.comp_info[0].v_samp_factor;
+	}
+	if (!out) { /* the sampling factors were all that was asked */
+		rc = 0;
+		goto done;
+	}
+	if (cinfo.image_width != (JDIMENSION)t->width || cinfo.image_height != (JDIMENSION)t->height)
+		goto done; /* libtiff warns and carries on: leave that to OpenSlide */
+	int h0 = t->ycbcr ? t->h_samp : 1, v0 = t->ycbcr ? t->v_samp : 1;
+	if (cinfo.comp_info[0].h_samp_factor != h0 || cinfo.comp_info[0].v_samp_factor != v0)
+		goto done;
+	for (int c = 1; c < 3; c++)
+		if (cinfo.comp_info[c].h_samp_factor != 1 || cinfo.comp_info[c].v_samp_factor != 1)
+			goto done;
+	cinfo.jpeg_color_space = t->ycbcr ? JCS_YCbCr : JCS_UNKNOWN;
+	cinfo.out_color_space = t->ycbcr ? JCS_RGB : JCS_UNKNOWN;
+	jpeg_start_decompress(&cinfo);
+	if (cinfo.output_components != 3 || cinfo.output_width != (JDIMENSION)t->width ||
+	    cinfo.output_height != (JDIMENSION)t->height)
+		goto done;
+	const size_t stride = (size_t)t->width * 3;
+	while (cinfo.output_scanline < cinfo.output_height) {
+		JSAMPROW rows[16];
+		JDIMENSION y = cinfo.output_scanline, n = cinfo.output_height - y;
+		n = n < 16 ? n : 16;
+		for (JDIMENSION i = 0; i < n; i++)
+			rows[i] = out + (y + i) * stride;
+		if (jpeg_read_scanlines(&cinfo, rows, n) == 0) {
+			jpeg_destroy_decompress(&cinfo);
+			return li_error("corrupt JPEG data: it stops at row %u of %u", (unsigned)y,
+			                (unsigned)cinfo.output_height);
+		}
+	}
+	jpeg_finish_decompress(&cinfo);
+	rc = 0;
+done:
+	jpeg_destroy_decompress(&cinfo);
+	return rc;
+}

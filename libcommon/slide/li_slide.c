@@ -21,6 +21,7 @@
 #include "li_error.h"
 #include "li_image_io.h"
 #include "li_pool.h"
+#include "li_tiffslide.h"
 #include "li_util.h"
 
 struct li_slide {
@@ -36,11 +37,16 @@ struct li_slide {
 	const char *mpp_source;
 	uint32_t *argb; /* OpenSlide read buffer, grown as needed */
 	size_t argb_cap;
+	li_tiffslide *fast; /* plain tiled TIFFs: regions read without OpenSlide, or NULL */
+	char *fast_error;   /* the fast path's read error: the handle is dead, as OpenSlide's */
+	uint64_t fast_reads;
 };
 
 /* 0 when OpenSlide is happy, else -1 with its message naming the file. */
 static int check(const li_slide *s)
 {
+	if (s->fast_error)
+		return li_error("%s", s->fast_error);
 	const char *e = s->osr ? openslide_get_error(s->osr) : NULL;
 	if (e)
 		return li_error("cannot read slide '%s': %s", s->path, e);
@@ -60,6 +66,8 @@ void li_slide_free(li_slide *s)
 	free(s->h);
 	free(s->ds);
 	free(s->argb);
+	li_tiffslide_free(s->fast);
+	free(s->fast_error);
 	free(s);
 }
 
@@ -138,6 +146,52 @@ static li_slide *open_image(li_slide *s)
 	return s;
 }
 
+/* OpenSlide's tile size of a level from its properties, or 0. */
+static int64_t tile_prop(const li_slide *s, int level, const char *what)
+{
+	char name[64];
+	long v;
+	snprintf(name, sizeof name, "openslide.level[%d].tile-%s", level, what);
+	const char *p = openslide_get_property_value(s->osr, name);
+	if (!p || li_parse_long(p, &v) < 0 || v < 1) {
+		li_error_clear();
+		return 0;
+	}
+	return v;
+}
+
+/* The fast path for plain tiled TIFFs (li_tiffslide.h), unless
+ * LI_SLIDE_READER=openslide: 0 (with or without it), -1 for a bad
+ * LI_SLIDE_READER. */
+static int open_fast(li_slide *s)
+{
+	const char *env = getenv("LI_SLIDE_READER");
+	if (env && *env && strcmp(env, "auto") != 0) {
+		if (strcmp(env, "openslide") == 0)
+			return 0;
+		return li_error("LI_SLIDE_READER is '%s', not 'auto' or 'openslide'", env);
+	}
+	if (strcmp(s->vendor, "generic-tiff") != 0 && strcmp(s->vendor, "aperio") != 0)
+		return 0;
+	int64_t *tw = li_calloc((size_t)s->levels, sizeof *tw);
+	int64_t *th = li_calloc((size_t)s->levels, sizeof *th);
+	if (!tw || !th) {
+		free(tw);
+		free(th);
+		return -1;
+	}
+	for (int l = 0; l < s->levels; l++) {
+		tw[l] = tile_prop(s, l, "width");
+		th[l] = tile_prop(s, l, "height");
+	}
+	li_tiffslide_levels lv = {.vendor = s->vendor, .count = s->levels, .w = s->w, .h = s->h,
+	                          .ds = s->ds, .tile_w = tw, .tile_h = th};
+	s->fast = li_tiffslide_open(s->path, &lv); /* NULL: OpenSlide reads it all */
+	free(tw);
+	free(th);
+	return 0;
+}
+
 static li_slide *open_openslide(li_slide *s)
 {
 	s->osr = openslide_open(s->path);
@@ -171,7 +225,7 @@ static li_slide *open_openslide(li_slide *s)
 		}
 	}
 	find_mpp(s);
-	return s;
+	return open_fast(s) < 0 ? NULL : s;
 }
 
 li_slide *li_slide_open(const char *path)
@@ -252,6 +306,9 @@ int li_slide_mpp(const li_slide *s, double *mpp_x, double *mpp_y)
 
 const char *li_slide_mpp_source(const li_slide *s) { return s->mpp_source; }
 
+uint64_t li_slide_fast_levels(const li_slide *s) { return s->fast ? li_tiffslide_fast_levels(s->fast) : 0; }
+uint64_t li_slide_fast_reads(const li_slide *s) { return s->fast_reads; }
+
 const char *li_slide_property(const li_slide *s, const char *name)
 {
 	return s->osr ? openslide_get_property_value(s->osr, name) : NULL;
@@ -316,6 +373,18 @@ int li_slide_read_region_into(li_slide *s, li_image *dst, int64_t x, int64_t y, 
 	}
 	if (check(s) < 0)
 		return -1;
+	if (s->fast) {
+		int rc = li_tiffslide_read(s->fast, dst->data, dst->width, dst->height, x, y, level);
+		if (rc == 0) {
+			s->fast_reads++;
+			return 0;
+		}
+		if (rc < 0) {
+			li_error_prefix("cannot read slide '%s'", s->path);
+			s->fast_error = li_strdup(li_errmsg());
+			return -1;
+		}
+	}
 	if (w * h > s->argb_cap) {
 		uint32_t *p = li_malloc_array(w * h, sizeof *p);
 		if (!p)

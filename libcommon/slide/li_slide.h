@@ -62,6 +62,16 @@ li_image *li_slide_read_region(li_slide *s, int64_t x, int64_t y, int level,
  * allocation per tile once the handle's scratch buffer has grown): 0 or -1. */
 int li_slide_read_region_into(li_slide *s, li_image *dst, int64_t x, int64_t y, int level);
 
+/* The fast path (li_tiffslide.h): plain tiled TIFF slides (OpenSlide's
+ * vendors generic-tiff and aperio) have their regions read from the tiles
+ * without OpenSlide's compositing, with the same pixels; whatever that path
+ * cannot do exactly goes to OpenSlide. LI_SLIDE_READER=openslide (read at
+ * open) sends every region to OpenSlide; any value but that, "auto" and ""
+ * makes li_slide_open fail. Which levels take the fast path (bit i: level
+ * i), and how many regions it has read so far (for the tests): */
+uint64_t li_slide_fast_levels(const li_slide *s);
+uint64_t li_slide_fast_reads(const li_slide *s);
+
 /* The whole slide scaled so its longer side is at most max_size pixels
  * (aspect ratio kept, each side >= 1), read from the best level and
  * area-averaged: NULL with li_error. */

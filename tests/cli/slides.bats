@@ -79,6 +79,19 @@ same_pixels() {
 	cmp tiles.npy coords.npy
 }
 
+@test "LI_SLIDE_READER=openslide: the same features as the tiled-TIFF fast path; a bad value is an error" {
+	li-score -m "$M" -f fast.npy "$D/cmu.coords.tsv" > fast.tsv
+	LI_SLIDE_READER=openslide li-score -m "$M" -f os.npy "$D/cmu.coords.tsv" > os.tsv
+	cmp fast.tsv os.tsv
+	cmp fast.npy os.npy
+	li-tile --size 64 --level 2 --coords-only "$IHC" > ihc2.tsv
+	li-score -m "$M" -f fast2.npy ihc2.tsv > /dev/null
+	LI_SLIDE_READER=openslide li-score -m "$M" -f os2.npy ihc2.tsv > /dev/null
+	cmp fast2.npy os2.npy
+	run -1 --separate-stderr env LI_SLIDE_READER=cairo li-image check - < "$D/cmu.coords.tsv"
+	[[ "$stderr" == "li-image: 'stdin' line 2: region "*"LI_SLIDE_READER is 'cairo', not 'auto' or 'openslide'" ]] || flunk "$stderr"
+}
+
 @test "li-train on regions trains the same model as on the tiles; a list may mix files and regions" {
 	awk -F'\t' -v OFS='\t' 'NR == 1 { print $0, "label"; next } { print $0, NR % 2 }' \
 		"$D/cmu.coords.tsv" > train.coords.tsv
@@ -164,7 +177,7 @@ bad() {
 	  for y in 0 256 512 768 1024 1280 1536 1792; do for x in 0 256 512 768 1024 1280 1536 1792; do
 		printf 'b_%d_%d.png\t%s\t%d\t%d\t0\t4\t64\n' "$x" "$y" "$bt" "$x" "$y"; done; done; } > bt.tsv
 	run -1 --separate-stderr li-score -m "$M" -o s.tsv bt.tsv
-	[[ "$stderr" == "li-score: 'bt.tsv' line "*": region x "*" of slide '$bt': cannot read slide '$bt': "* ]] || flunk "$stderr"
+	[[ "$stderr" == "li-score: 'bt.tsv' line "*": region x "*" of slide '$bt': cannot read slide '$bt': level 0 tile ("*") at offset "*": corrupt JPEG data: Premature end of JPEG file" ]] || flunk "$stderr"
 	[ "${#stderr_lines[@]}" -eq 1 ]
 	[ ! -e s.tsv ]
 	run -0 --separate-stderr li-score -m "$M" --skip-bad -f f.npy -o s.tsv bt.tsv
