@@ -214,12 +214,12 @@ static int chunk_images(const li_conv *c, int n, int oh, int ow, size_t col_floa
 void li_conv_forward(const li_conv *c, const float *w, const float *x, int n, int h, int wd,
 		     float *y, float beta, float *col, size_t col_floats, li_pool *pool)
 {
-	li_conv_forward_u(c, w, NULL, NULL, x, n, h, wd, y, beta, col, col_floats, pool);
+	li_conv_forward_u(c, w, NULL, NULL, x, n, h, wd, y, beta, col, col_floats, NULL, pool);
 }
 
 void li_conv_forward_u(const li_conv *c, const float *w, float *u, bool *u_ready, const float *x,
 		       int n, int h, int wd, float *y, float beta, float *col, size_t col_floats,
-		       li_pool *pool)
+		       const li_act *act, li_pool *pool)
 {
 	int oh, ow;
 	li_conv_out_hw(c, h, wd, &oh, &ow);
@@ -227,6 +227,8 @@ void li_conv_forward_u(const li_conv *c, const float *w, float *u, bool *u_ready
 	int ldy = n * ohw;
 	if (is_pointwise(c)) {
 		li_gemm(pool, false, false, c->cout, ldy, K, 1.0f, w, K, x, ldy, beta, y, ldy);
+		if (act)
+			li_bias_act(y, c->cout, (size_t)ldy, act->b1, act->b2, act->relu, pool);
 		return;
 	}
 	int tb = wino_block(c, n, h, wd, col_floats, u != NULL, pool);
@@ -234,14 +236,14 @@ void li_conv_forward_u(const li_conv *c, const float *w, float *u, bool *u_ready
 		if (!*u_ready)
 			li_wino_weights(w, c->cin, c->cout, false, u, pool);
 		*u_ready = true;
-		li_wino_conv(u, c->cin, c->cout, x, n, h, wd, y, beta, col, col_floats, tb, pool);
+		li_wino_conv(u, c->cin, c->cout, x, n, h, wd, y, beta, act, col, col_floats, tb, pool);
 		return;
 	}
 	if (tb) {
 		size_t un = li_wino_u_floats(c->cin, c->cout);
 		li_wino_weights(w, c->cin, c->cout, false, col, pool);
-		li_wino_conv(col, c->cin, c->cout, x, n, h, wd, y, beta, col + un, col_floats - un, tb,
-			     pool);
+		li_wino_conv(col, c->cin, c->cout, x, n, h, wd, y, beta, act, col + un,
+			     col_floats - un, tb, pool);
 		return;
 	}
 	int step = chunk_images(c, n, oh, ow, col_floats);
@@ -254,6 +256,8 @@ void li_conv_forward_u(const li_conv *c, const float *w, float *u, bool *u_ready
 		li_gemm(pool, false, false, c->cout, cols, K, 1.0f, w, K, col, cols, beta,
 			y + (size_t)n0 * ohw, ldy);
 	}
+	if (act)
+		li_bias_act(y, c->cout, (size_t)ldy, act->b1, act->b2, act->relu, pool);
 }
 
 typedef struct rowsum_job {
@@ -319,8 +323,8 @@ void li_conv_backward(const li_conv *c, const float *x, int n, int h, int wd, co
 		/* dx is the 3x3 pad-1 conv of dy with the kernel transposed and rotated */
 		size_t u = li_wino_u_floats(c->cin, c->cout);
 		li_wino_weights(c->w, c->cin, c->cout, true, col, pool);
-		li_wino_conv(col, c->cout, c->cin, dy, n, oh, ow, dx, dx_add ? 1.0f : 0.0f, col + u,
-			     col_floats - u, tb, pool);
+		li_wino_conv(col, c->cout, c->cin, dy, n, oh, ow, dx, dx_add ? 1.0f : 0.0f, NULL,
+			     col + u, col_floats - u, tb, pool);
 	}
 }
 

@@ -629,7 +629,7 @@ static double time_conv(li_net *net, unit *u, bool dnnl, const float *x, int n, 
 			li_dnnl_conv_run(u->dn, x, tmp, 0.0f, net->threads, net->dn_ws);
 		else
 			li_conv_forward_u(&u->conv, u->wf, u->uf, u->uf ? &u->uf_ready : NULL, x,
-					  n, u->h, u->w, tmp, 0.0f, net->col, net->col_floats,
+					  n, u->h, u->w, tmp, 0.0f, net->col, net->col_floats, NULL,
 					  net->pool);
 		warm = li_now() - t;
 	}
@@ -706,17 +706,24 @@ static bool use_dnnl(li_net *net, unit *u, const float *x, int n)
 	return u->dn_use;
 }
 
+/* y = beta y + conv(x), then act (li_act) unless NULL; the profile's
+ * forward time includes act. */
 static void conv_fwd(li_net *net, unit *u, const float *w, const float *x, int n, float *y,
-		     float beta)
+		     float beta, const li_act *act)
 {
 	bool folded = w == u->wf && u->uf;
 	bool dnnl = w == u->wf && use_dnnl(net, u, x, n);
 	double t = li_now();
-	if (dnnl)
+	if (dnnl) {
 		li_dnnl_conv_run(u->dn, x, y, beta, net->threads, net->dn_ws);
-	else
+		if (act)
+			li_bias_act(y, u->conv.cout, (size_t)n * u->oh * u->ow, act->b1, act->b2,
+				    act->relu, net->pool);
+	} else {
 		li_conv_forward_u(&u->conv, w, folded ? u->uf : NULL, folded ? &u->uf_ready : NULL,
-				  x, n, u->h, u->w, y, beta, net->col, net->col_floats, net->pool);
+				  x, n, u->h, u->w, y, beta, net->col, net->col_floats, act,
+				  net->pool);
+	}
 	u->prof.forward_s += li_now() - t;
 	u->prof.forward_flop += 2.0 * u->conv.cout * u->conv.cin * u->conv.kh * u->conv.kw *
 				(double)n * u->oh * u->ow;
@@ -744,7 +751,7 @@ static void conv_bwd(li_net *net, unit *u, const float *x, int n, const float *d
 static void unit_forward(li_net *net, unit *u, const float *x, int n, float *y, const float *add,
 			 bool relu)
 {
-	conv_fwd(net, u, u->conv.w, x, n, u->z, 0.0f);
+	conv_fwd(net, u, u->conv.w, x, n, u->z, 0.0f, NULL);
 	li_bn_forward(&u->bn, u->z, n, u->oh * u->ow, y, add, relu, net->training, net->training,
 		      net->pool);
 }
@@ -778,9 +785,8 @@ static float *stem_forward(li_net *net, li_layer *l, float *in, bool stored)
 	if (stored) {
 		unit_forward(net, u, in, net->n, net->scratch, NULL, true);
 	} else {
-		conv_fwd(net, u, u->wf, in, net->n, net->scratch, 0.0f);
-		li_bias_act(net->scratch, u->conv.cout, (size_t)net->n * u->oh * u->ow, u->bf, NULL,
-			    true, net->pool);
+		li_act act = {.b1 = u->bf, .relu = true};
+		conv_fwd(net, u, u->wf, in, net->n, net->scratch, 0.0f, &act);
 	}
 	return net->scratch;
 }
@@ -832,13 +838,12 @@ static float *block_forward(li_net *net, li_layer *l, float *in, bool stored)
 {
 	unit *u1 = l->u[0], *u2 = l->u[1], *ud = l->u[2];
 	int n = net->n;
-	size_t m = (size_t)n * l->oh * l->ow;
 	if (stored) {
 		unit_forward(net, u1, in, n, l->a1, NULL, true);
 		if (ud)
 			unit_forward(net, ud, in, n, l->out, NULL, false);
 		/* the residual add and final ReLU fused into bn2 */
-		conv_fwd(net, u2, u2->conv.w, l->a1, n, u2->z, 0.0f);
+		conv_fwd(net, u2, u2->conv.w, l->a1, n, u2->z, 0.0f, NULL);
 		li_bn_forward(&u2->bn, u2->z, n, l->oh * l->ow, l->out, ud ? l->out : in, true,
 			      net->training, net->training, net->pool);
 		return l->out;
@@ -848,13 +853,13 @@ static float *block_forward(li_net *net, li_layer *l, float *in, bool stored)
 	others(net, in, &a1, &d);
 	float *out = in;
 	if (ud) {
-		conv_fwd(net, ud, ud->wf, in, n, d, 0.0f);
+		conv_fwd(net, ud, ud->wf, in, n, d, 0.0f, NULL);
 		out = d;
 	}
-	conv_fwd(net, u1, u1->wf, in, n, a1, 0.0f);
-	li_bias_act(a1, u1->conv.cout, m, u1->bf, NULL, true, net->pool);
-	conv_fwd(net, u2, u2->wf, a1, n, out, 1.0f);
-	li_bias_act(out, u2->conv.cout, m, u2->bf, ud ? ud->bf : NULL, true, net->pool);
+	li_act act1 = {.b1 = u1->bf, .relu = true};
+	li_act act2 = {.b1 = u2->bf, .b2 = ud ? ud->bf : NULL, .relu = true};
+	conv_fwd(net, u1, u1->wf, in, n, a1, 0.0f, &act1);
+	conv_fwd(net, u2, u2->wf, a1, n, out, 1.0f, &act2);
 	return out;
 }
 

@@ -40,6 +40,15 @@ typedef struct li_conv {
 	float *dw, *db;  /* gradients (same shapes) */
 } li_conv;
 
+/* What follows a conv in eval, per output channel c:
+ * y = relu(y + b1[c] + b2[c]) (relu optional, b2 may be NULL), the same
+ * arithmetic as li_bias_act. The Winograd path applies it as it writes each
+ * output (one pass over y fewer); the others call li_bias_act after. */
+typedef struct li_act {
+	const float *b1, *b2;
+	bool relu;
+} li_act;
+
 /* Output size: oh = (h + 2 pad - kh) / stride + 1. */
 void li_conv_out_hw(const li_conv *c, int h, int w, int *oh, int *ow);
 /* Scratch floats the conv needs for a batch of n images h x w, given a budget
@@ -54,12 +63,13 @@ void li_conv_forward(const li_conv *c, const float *w, const float *x, int n, in
  * floats, filled from w by the first call that takes the Winograd path
  * (*u_ready false, then set) and reused while *u_ready stays true. Other
  * convs (and batches with too few tiles) ignore it. With u NULL (and u_ready
- * NULL) it is li_conv_forward. (A packed-weight im2col path on li_gemm_packed
+ * NULL) and act NULL it is li_conv_forward; act, when given, follows the
+ * conv (li_act). (A packed-weight im2col path on li_gemm_packed
  * was measured and gave nothing over OpenBLAS: +8% on the stem, -7% on the
  * stride-2 convs.) */
 void li_conv_forward_u(const li_conv *c, const float *w, float *u, bool *u_ready, const float *x,
 		       int n, int h, int wd, float *y, float beta, float *col, size_t col_floats,
-		       li_pool *pool);
+		       const li_act *act, li_pool *pool);
 /* Which path li_conv_forward (cached: li_conv_forward_u with its transformed
  * weights ready) or li_conv_backward takes for this batch: "winograd",
  * "im2col", "gemm" (1x1), or for backward the path of dx and of dW when they
@@ -132,7 +142,7 @@ int li_wino_wgrad_block(int cin, int cout, int n, int h, int w, size_t ws_floats
 void li_wino_wgrad(const float *x, const float *dy, int cin, int cout, int n, int h, int w,
 		   float *dw, float *ws, size_t ws_floats, int tb, li_pool *pool);
 void li_wino_conv(const float *u, int cin, int cout, const float *x, int n, int h, int w, float *y,
-		  float beta, float *ws, size_t ws_floats, int tb, li_pool *pool);
+		  float beta, const li_act *act, float *ws, size_t ws_floats, int tb, li_pool *pool);
 
 /* y[c, i] = act(y[c, i] + b1[c] + b2[c]) over rows of length m; b2 may be NULL. */
 void li_bias_act(float *y, int channels, size_t m, const float *b1, const float *b2, bool relu,

@@ -126,6 +126,7 @@ typedef struct wino_job {
 	int cin, cout, n, h, w, th, tw, tiles, tb;
 	float beta;
 	bool packed; /* U's layout (li_gemm_fast when it was made) */
+	const li_act *act; /* applied as y is written, or NULL */
 } wino_job;
 
 /* The run of tiles from t that lies in one tile row and in [t, t1): image
@@ -278,13 +279,31 @@ LI_INLINE void input_transform_body(const wino_job *j, int t0, int t1, float *v,
 LI_ISA_DISPATCH(input_transform, (const wino_job *j, int t0, int t1, float *v, int ci0, int ci1),
 		(j, t0, t1, v, ci0, ci1))
 
+/* li_act on eight outputs: v + bias, then v > 0 ? v : 0 (NaN to 0, as
+ * li_bias_act) by masking the bits. */
+LI_INLINE void act8(v8 *v, float bias, bool relu)
+{
+	*v += bias;
+	if (relu) {
+		v8 zero = {0};
+		v8i m = *v > zero, bits;
+		memcpy(&bits, v, sizeof bits);
+		bits &= m;
+		memcpy(v, &bits, sizeof bits);
+	}
+}
+
 LI_INLINE void output_transform_body(const wino_job *j, int t0, int t1, const float *m, int co0, int co1)
 {
 	int w = j->w, h = j->h, tb = t1 - t0;
 	size_t plane = (size_t)j->cout * tb;
 	float beta = j->beta;
+	const li_act *act = j->act;
+	bool relu = act && act->relu;
 	for (int co = co0; co < co1; co++) {
 		const float *mc = m + (size_t)co * tb;
+		/* the sum li_bias_act adds, made the same way */
+		float bias = act ? (act->b1 ? act->b1[co] : 0.0f) + (act->b2 ? act->b2[co] : 0.0f) : 0.0f;
 		for (int t = t0, img, ty, tx0, len; t < t1; t += len) {
 			len = segment(j, t, t1, &img, &ty, &tx0);
 			int loc = t - t0;
@@ -315,6 +334,10 @@ LI_INLINE void output_transform_body(const wino_job *j, int t0, int t1, const fl
 							lo += beta * y0;
 							hi += beta * y1;
 						}
+						if (act) {
+							act8(&lo, bias, relu);
+							act8(&hi, bias, relu);
+						}
 						store8(yr, &lo);
 						store8(yr + 8, &hi);
 						continue;
@@ -330,6 +353,11 @@ LI_INLINE void output_transform_body(const wino_job *j, int t0, int t1, const fl
 					else
 						for (int c = 0; c < cols; c++)
 							yr[c] = beta * yr[c] + o[c & 1][c >> 1];
+					if (act)
+						for (int c = 0; c < cols; c++) {
+							float v = yr[c] + bias;
+							yr[c] = !relu || v > 0.0f ? v : 0.0f;
+						}
 				}
 			}
 		}
@@ -394,12 +422,12 @@ static void out_task(void *ctx, int begin, int end)
 int li_wino_tiles(int n, int h, int w) { return n * ((h + 1) / 2) * ((w + 1) / 2); }
 
 void li_wino_conv(const float *u, int cin, int cout, const float *x, int n, int h, int w, float *y,
-		  float beta, float *ws, size_t ws_floats, int tb, li_pool *pool)
+		  float beta, const li_act *act, float *ws, size_t ws_floats, int tb, li_pool *pool)
 {
 	int threads = li_pool_threads(pool);
 	wino_job j = {.u = u, .x = x, .y = y, .ws = ws, .cin = cin, .cout = cout, .n = n, .h = h,
 		      .w = w, .th = (h + 1) / 2, .tw = (w + 1) / 2, .tb = tb, .beta = beta,
-		      .packed = li_gemm_fast()};
+		      .packed = li_gemm_fast(), .act = act};
 	j.tiles = n * j.th * j.tw;
 	j.slice = li_wino_block_floats(cin, cout, tb);
 	LI_ASSERT(tb >= 1 && j.slice * (size_t)threads <= ws_floats);

@@ -117,7 +117,7 @@ static void compare(li_pool *pool, int cin, int cout, int k, int s, int p, int n
 	bool ready = false;
 	for (int rep = 0; rep < 2; rep++) {
 		memset(y, 0xff, sizeof(float) * ny); /* NaN: every output must be written */
-		li_conv_forward_u(&c, wt, u, &ready, x, n, h, w, y, 0.0f, col, cf, pool);
+		li_conv_forward_u(&c, wt, u, &ready, x, n, h, w, y, 0.0f, col, cf, NULL, pool);
 		e = max_rel(y, ry, ny);
 		/* only a 3x3/1 conv with enough tiles for Winograd uses them */
 		bool wino = k == 3 && s == 1 && p == 1 && li_wino_tiles(n, h, w) >= 16;
@@ -135,7 +135,7 @@ static void compare(li_pool *pool, int cin, int cout, int k, int s, int p, int n
 	if (!ok(e < 1e-5, "forward with beta 1 adds onto y"))
 		diag("max relative error %g", e);
 	memcpy(y, dy, sizeof(float) * ny);
-	li_conv_forward_u(&c, wt, u, &ready, x, n, h, w, y, 1.0f, col, cf, pool);
+	li_conv_forward_u(&c, wt, u, &ready, x, n, h, w, y, 1.0f, col, cf, NULL, pool);
 	e = max_rel(y, ry, ny);
 	if (!ok(e < 1e-5, "forward with beta 1, prepared weights"))
 		diag("max relative error %g", e);
@@ -178,7 +178,7 @@ static void compare_wino(li_pool *pool, int cin, int cout, int n, int h, int w, 
 		 cin, cout, h, w, n, tb, threads);
 	naive_forward(&c, x, n, h, w, ry);
 	li_wino_weights(wt, cin, cout, false, u, pool);
-	li_wino_conv(u, cin, cout, x, n, h, w, y, 0.0f, ws, nws, tb, pool);
+	li_wino_conv(u, cin, cout, x, n, h, w, y, 0.0f, NULL, ws, nws, tb, pool);
 	double e = max_rel(y, ry, ny);
 	if (!ok(e < 1e-5, "forward %s", shape))
 		diag("max relative error %g", e);
@@ -186,13 +186,34 @@ static void compare_wino(li_pool *pool, int cin, int cout, int n, int h, int w, 
 		ry[i] += dy[i];
 		y[i] = dy[i];
 	}
-	li_wino_conv(u, cin, cout, x, n, h, w, y, 1.0f, ws, nws, tb, pool);
+	li_wino_conv(u, cin, cout, x, n, h, w, y, 1.0f, NULL, ws, nws, tb, pool);
 	e = max_rel(y, ry, ny);
 	if (!ok(e < 1e-5, "winograd forward with beta 1 adds onto y"))
 		diag("max relative error %g", e);
+	/* the bias and ReLU applied as y is written (li_act) give the bits of
+	 * li_bias_act after the conv, beta 0 and 1, with and without ReLU and a
+	 * second bias, a NaN (to 0 under ReLU, as li_bias_act) included */
+	float *b1 = li_malloc_array((size_t)cout, 4), *b2 = li_malloc_array((size_t)cout, 4);
+	float *ya = li_malloc_array(ny, 4), *yb = li_malloc_array(ny, 4);
+	fill(b1, (size_t)cout);
+	fill(b2, (size_t)cout);
+	bool same = true;
+	for (int v = 0; v < 4; v++) {
+		float beta = v & 1 ? 1.0f : 0.0f;
+		li_act act = {.b1 = b1, .b2 = v & 2 ? b2 : NULL, .relu = v != 2};
+		for (size_t i = 0; i < ny; i++)
+			ya[i] = yb[i] = dy[i];
+		ya[ny / 2] = yb[ny / 2] = NAN;
+		li_wino_conv(u, cin, cout, x, n, h, w, ya, beta, NULL, ws, nws, tb, pool);
+		li_bias_act(ya, cout, (size_t)n * h * w, act.b1, act.b2, act.relu, pool);
+		li_wino_conv(u, cin, cout, x, n, h, w, yb, beta, &act, ws, nws, tb, pool);
+		same = same && memcmp(ya, yb, ny * sizeof(float)) == 0;
+	}
+	ok(same, "winograd with the bias and ReLU fused: the bits of li_bias_act after it");
+	free(b1), free(b2), free(ya), free(yb);
 	naive_backward(&c, x, n, h, w, dy, rdx, rdw);
 	li_wino_weights(wt, cin, cout, true, u, pool);
-	li_wino_conv(u, cout, cin, dy, n, h, w, dx, 0.0f, ws, nws, tb, pool);
+	li_wino_conv(u, cout, cin, dy, n, h, w, dx, 0.0f, NULL, ws, nws, tb, pool);
 	e = max_rel(dx, rdx, nx);
 	if (!ok(e < 1e-5, "winograd backward dx %s", shape))
 		diag("max relative error %g", e);
