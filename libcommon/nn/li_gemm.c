@@ -148,19 +148,21 @@ void li_net_describe_cpu(FILE *f)
 		isa >= LI_ISA_AVX512 ? "avx512" : isa >= LI_ISA_AVX2 ? "avx2" : "base", v->major,
 		v->minor, v->patch, dnnl_isa_name(dnnl_get_effective_cpu_isa()));
 	li_net_conv conv;
-	if (li_net_conv_env(&conv) < 0)
+	if (li_net_conv_env(&conv) < 0) {
 		fprintf(f, "eval convs: (%s)\n", li_errmsg());
-	else if (conv == LI_NET_CONV_AUTO)
-		fprintf(f, "eval convs: %s (LI_CONV=auto)\n",
-			isa >= LI_ISA_AVX512 ? "one oneDNN plan" : "ours");
-	else
-		fprintf(f, "eval convs: LI_CONV=%s\n", li_net_conv_name(conv));
-	if (li_net_conv_env(&conv) == 0)
+	} else {
+		li_net_conv on = li_net_conv_auto(conv);
+		const char *plan = on == LI_NET_CONV_ONEDNN ? "one oneDNN plan" : "ours";
+		if (conv == LI_NET_CONV_AUTO)
+			fprintf(f, "eval convs: %s (LI_CONV=auto)\n", plan);
+		else
+			fprintf(f, "eval convs: LI_CONV=%s\n", li_net_conv_name(conv));
 		fprintf(f, "training convs: %s (LI_CONV=%s)\n",
-			conv == LI_NET_CONV_MEASURED	 ? "the faster on the first batch"
-			: li_net_conv_trains_onednn(conv) ? "one oneDNN plan"
-							  : "ours",
+			on == LI_NET_CONV_MEASURED ? "the faster on the first batch"
+			: on == LI_NET_CONV_ONEDNN ? plan
+						   : "ours",
 			li_net_conv_name(conv));
+	}
 	fprintf(f, "bf16 scoring: %s\n",
 		li_dnnl_bf16_native() ? "yes (AVX512_BF16)" : "no (needs AVX512_BF16 or AMX)");
 }

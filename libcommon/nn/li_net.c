@@ -279,6 +279,13 @@ static const char *const conv_names[] = {[LI_NET_CONV_AUTO] = "auto",
 
 const char *li_net_conv_name(li_net_conv choice) { return conv_names[choice]; }
 
+li_net_conv li_net_conv_auto(li_net_conv choice)
+{
+	if (choice != LI_NET_CONV_AUTO)
+		return choice;
+	return li_cpu_isa() >= LI_ISA_AVX512 ? LI_NET_CONV_ONEDNN : LI_NET_CONV_OURS;
+}
+
 int li_net_conv_env(li_net_conv *choice)
 {
 	const char *const *names = conv_names;
@@ -667,9 +674,7 @@ static bool use_dnnl(li_net *net, unit *u, const float *x, int n)
 	/* ONEDNN (and bf16) run the whole eval forward as a plan (run_plan);
 	 * this is for MEASURED and ONEDNN_EACH, and for ONEDNN where a plan
 	 * could not be made */
-	li_net_conv choice = net->conv_choice;
-	if (choice == LI_NET_CONV_AUTO)
-		choice = li_cpu_isa() >= LI_ISA_AVX512 ? LI_NET_CONV_ONEDNN : LI_NET_CONV_OURS;
+	li_net_conv choice = li_net_conv_auto(net->conv_choice);
 	if (choice == LI_NET_CONV_OURS || net->bf16)
 		return false;
 	if (u->dn_n == n) {
@@ -939,8 +944,7 @@ static double unit_flop(const li_layer *l, bool backward)
 
 static bool plan_wanted(const li_net *net)
 {
-	return net->bf16 || net->conv_choice == LI_NET_CONV_ONEDNN ||
-	       (net->conv_choice == LI_NET_CONV_AUTO && li_cpu_isa() >= LI_ISA_AVX512);
+	return net->bf16 || li_net_conv_auto(net->conv_choice) == LI_NET_CONV_ONEDNN;
 }
 
 /* The layers up to the global pooling, with BN folded, as a plan for n. */
@@ -1018,16 +1022,6 @@ static int run_plan(li_net *net, int n, float *logits, float *features)
 
 /* ---- training as a oneDNN plan ---- */
 
-/* Whether training runs on oneDNN: with LI_CONV=onednn, and by default
- * (auto) on AVX-512 CPUs, as eval; MEASURED decides by timing (below), so
- * false here. */
-bool li_net_conv_trains_onednn(li_net_conv choice)
-{
-	return choice == LI_NET_CONV_ONEDNN ||
-	       (choice == LI_NET_CONV_AUTO && li_cpu_isa() >= LI_ISA_AVX512);
-}
-
-bool li_net_train_onednn(const li_net *net) { return li_net_conv_trains_onednn(net->conv_choice); }
 
 static li_dnnl_train *build_train_plan(li_net *net, int n)
 {
@@ -1129,7 +1123,7 @@ static bool train_on_plan(li_net *net, int n, const float *x, float *logits)
 	if (net->train_force >= 0)
 		return net->train_force;
 	if (net->conv_choice != LI_NET_CONV_MEASURED)
-		return li_net_train_onednn(net);
+		return li_net_conv_auto(net->conv_choice) == LI_NET_CONV_ONEDNN;
 	if (net->train_measured < 0)
 		net->train_measured = measure_train(net, n, x, logits);
 	return net->train_measured;

@@ -84,10 +84,10 @@ typedef enum li_net_conv {
 	LI_NET_CONV_ONEDNN_EACH
 } li_net_conv;
 void li_net_set_conv(li_net *net, li_net_conv choice);
-/* Whether training runs on the oneDNN plan (the choice above), for a net or
- * for a choice on this CPU (false for MEASURED, which decides by timing). */
-bool li_net_train_onednn(const li_net *net);
-bool li_net_conv_trains_onednn(li_net_conv choice);
+/* The choice AUTO stands for on this CPU (ONEDNN with AVX-512, else OURS),
+ * for scoring and training alike; any other choice unchanged (MEASURED
+ * decides by timing). */
+li_net_conv li_net_conv_auto(li_net_conv choice);
 /* LI_CONV's value (AUTO when unset); -1 + li_error for another value. */
 int li_net_conv_env(li_net_conv *choice);
 /* "auto", "measured", "ours", "onednn" or "onednn-each". */
