@@ -42,6 +42,9 @@ static bool is_wino(const li_conv *c)
 	return c->kh == 3 && c->kw == 3 && c->stride == 1 && c->pad == 1;
 }
 
+static size_t blk_floats(const li_conv *c, int h, int w, int threads);
+static size_t blk_wgrad_floats(const li_conv *c, int n, int h, int w, int threads);
+
 size_t li_conv_col_floats(const li_conv *c, int n, int h, int w, size_t budget)
 {
 	if (is_pointwise(c))
@@ -55,6 +58,10 @@ size_t li_conv_col_floats(const li_conv *c, int n, int h, int w, size_t budget)
 	if (images > (size_t)n)
 		images = (size_t)n;
 	size_t need = images * per_image;
+	/* as for Winograd: room for 2 threads */
+	size_t blk = blk_floats(c, h, w, 2), bwg = blk_wgrad_floats(c, n, h, w, 2);
+	need = blk > need ? blk : need;
+	need = bwg > need ? bwg : need;
 	if (is_wino(c)) {
 		/* U plus a block for each of 2 threads (more threads get smaller blocks) */
 		int tiles = li_wino_tiles(n, h, w);
@@ -203,6 +210,277 @@ LI_INLINE void col2im_task_body(void *ctx, int begin, int end)
 LI_ISA_DISPATCH(col2im_task, (void *ctx, int begin, int end),
 		(ctx, begin, end))
 
+/* r[i] = act(r[i] + b): li_bias_act on one row (NaN to 0 under ReLU). */
+LI_INLINE void bias_row_body(float *r, size_t m, float b, bool relu)
+{
+	if (relu)
+		for (size_t i = 0; i < m; i++) {
+			float v = r[i] + b;
+			r[i] = v > 0.0f ? v : 0.0f;
+		}
+	else
+		for (size_t i = 0; i < m; i++)
+			r[i] += b;
+}
+
+LI_ISA_DISPATCH(bias_row, (float *r, size_t m, float b, bool relu), (r, m, b, relu))
+
+/* ---- blocked im2col: a few output rows at a time, in the cache ----
+ *
+ * The whole-image column matrix of ResNet18's stem is 7.4 MB an image, so
+ * im2col wrote it to memory and the GEMM read it back. Here a task builds
+ * the columns of BLK_COLS-odd output positions (whole output rows of one
+ * image) in its own slice of the workspace, about 140 KB for the stem, and
+ * multiplies them at once by the packed weights (li_gemm_packed), while they
+ * are still in the L2 cache; the bias and ReLU follow on the block as it
+ * leaves the GEMM. Where the CPU has no vector kernel (li_gemm_fast) the
+ * whole-image path stays. */
+#define BLK_COLS 256
+
+/* Output rows per block and the block's column stride. */
+static void blk_shape(int oh, int ow, int *rows, int *ldv)
+{
+	int r = BLK_COLS / ow;
+	r = r < 1 ? 1 : r > oh ? oh : r;
+	*rows = r;
+	*ldv = li_gemm_stride(r * ow);
+}
+
+/* One padded input row and its even and odd columns, after the columns */
+static size_t blk_row_floats(const li_conv *c, int w)
+{
+	return (size_t)3 * (((size_t)w + 2 * c->pad + c->kw + c->stride + 16) & ~(size_t)15);
+}
+
+static size_t blk_slice(const li_conv *c, int h, int w)
+{
+	int oh, ow, rows, ldv;
+	li_conv_out_hw(c, h, w, &oh, &ow);
+	blk_shape(oh, ow, &rows, &ldv);
+	size_t k = (size_t)c->cin * c->kh * c->kw;
+	return ((k * (size_t)ldv + 15) & ~(size_t)15) + blk_row_floats(c, w);
+}
+
+static size_t blk_floats(const li_conv *c, int h, int w, int threads)
+{
+	size_t ap = (li_gemm_packed_floats(c->cout, c->cin * c->kh * c->kw) + 15) & ~(size_t)15;
+	return ap + (size_t)threads * blk_slice(c, h, w);
+}
+
+/* Packed weights up to this many floats (128 KB: the stem's are 37 KB).
+ * Larger ones were measured slower blocked than whole-image on the stride-2
+ * 3x3 convs of ResNet18 (layer3, layer4: 1.1-1.35x the time at batch 32 and
+ * worse at batch 1, where packing 512 x 2304 weights at each call costs). */
+#define BLK_MAX_WEIGHTS 32768
+
+static bool use_blocked(const li_conv *c, int h, int w, float beta, size_t col_floats,
+			li_pool *pool)
+{
+	return c->algo != LI_CONV_IM2COL && li_gemm_fast() && (beta == 0.0f || beta == 1.0f) &&
+	       (size_t)c->cout * c->cin * c->kh * c->kw <= BLK_MAX_WEIGHTS &&
+	       blk_floats(c, h, w, li_pool_threads(pool)) <= col_floats;
+}
+
+typedef struct blk_job {
+	const li_conv *c;
+	const float *ap, *x;
+	float *y, *ws;
+	const li_act *act;
+	size_t slice;
+	int n, h, w, oh, ow, rows, ldv, blocks_per_image;
+	bool add;
+} blk_job;
+
+/* Rows [o0, o1) of the column matrix of image img into col (row stride ldv):
+ * row (ci, ki, kj), output (o, q) holds x[ci][o s - p + ki][q s - p + kj].
+ * Each input row is copied once, zero-padded, into pr (and split into its
+ * even and odd columns for stride 2), and the kw rows it feeds are copies. */
+LI_INLINE void blk_im2col_body(const blk_job *j, int img, int o0, int o1, float *col, float *pr)
+{
+	const li_conv *c = j->c;
+	int s = c->stride, p = c->pad, w = j->w, ow = j->ow, ldv = j->ldv;
+	int cols = (o1 - o0) * ow;
+	int plen = (ow - 1) * s + c->kw; /* padded columns read */
+	size_t rf = blk_row_floats(c, w) / 3;
+	float *ev = pr + rf, *od = ev + rf;
+	int half = (plen + 1) / 2;
+	for (int ci = 0; ci < c->cin; ci++) {
+		const float *src = j->x + ((size_t)ci * j->n + img) * j->h * w;
+		for (int ki = 0; ki < c->kh; ki++) {
+			float *dst0 = col + (size_t)((ci * c->kh + ki) * c->kw) * ldv;
+			for (int o = o0; o < o1; o++) {
+				int ih = o * s - p + ki;
+				float *d = dst0 + (size_t)(o - o0) * ow;
+				if (ih < 0 || ih >= j->h) {
+					for (int kj = 0; kj < c->kw; kj++)
+						memset(d + (size_t)kj * ldv, 0, sizeof(float) * (size_t)ow);
+					continue;
+				}
+				const float *srow = src + (size_t)ih * w;
+				/* padded column t is input column t - p */
+				int lo = p < plen ? p : plen, hi = w + p < plen ? w + p : plen;
+				memset(pr, 0, sizeof(float) * (size_t)lo);
+				memcpy(pr + lo, srow, sizeof(float) * (size_t)(hi - lo));
+				if (hi < plen)
+					memset(pr + hi, 0, sizeof(float) * (size_t)(plen - hi));
+				if (s == 1) {
+					for (int kj = 0; kj < c->kw; kj++)
+						memcpy(d + (size_t)kj * ldv, pr + kj, sizeof(float) * (size_t)ow);
+				} else if (s == 2) {
+					pr[plen] = 0.0f;
+					for (int i = 0; i < half; i++) {
+						ev[i] = pr[2 * i];
+						od[i] = pr[2 * i + 1];
+					}
+					for (int kj = 0; kj < c->kw; kj++)
+						memcpy(d + (size_t)kj * ldv, (kj & 1 ? od : ev) + kj / 2,
+						       sizeof(float) * (size_t)ow);
+				} else {
+					for (int kj = 0; kj < c->kw; kj++)
+						for (int q = 0; q < ow; q++)
+							d[(size_t)kj * ldv + q] = pr[q * s + kj];
+				}
+			}
+		}
+	}
+	(void)cols;
+}
+
+LI_ISA_DISPATCH(blk_im2col, (const blk_job *j, int img, int o0, int o1, float *col, float *pr),
+		(j, img, o0, o1, col, pr))
+
+static void blk_task(void *ctx, int begin, int end)
+{
+	const blk_job *j = ctx;
+	const li_conv *c = j->c;
+	float *col = j->ws + (size_t)li_pool_self() * j->slice;
+	int k = c->cin * c->kh * c->kw, ohw = j->oh * j->ow;
+	size_t ldy = (size_t)j->n * ohw;
+	float *pr = col + (((size_t)k * j->ldv + 15) & ~(size_t)15);
+	for (int b = begin; b < end; b++) {
+		int img = b / j->blocks_per_image, o0 = b % j->blocks_per_image * j->rows;
+		int o1 = o0 + j->rows < j->oh ? o0 + j->rows : j->oh, cols = (o1 - o0) * j->ow;
+		blk_im2col(j, img, o0, o1, col, pr);
+		float *y = j->y + (size_t)img * ohw + (size_t)o0 * j->ow;
+		li_gemm_packed(j->ap, c->cout, k, col, j->ldv, cols, y, (int)ldy, j->add);
+		if (j->act)
+			for (int co = 0; co < c->cout; co++)
+				bias_row(y + (size_t)co * ldy, (size_t)cols,
+						(j->act->b1 ? j->act->b1[co] : 0.0f) +
+							(j->act->b2 ? j->act->b2[co] : 0.0f),
+						j->act->relu);
+	}
+}
+
+static void conv_forward_blocked(const li_conv *c, const float *w, const float *x, int n, int h,
+				 int wd, float *y, float beta, float *ws, const li_act *act,
+				 li_pool *pool)
+{
+	blk_job j = {.c = c, .x = x, .y = y, .act = act, .n = n, .h = h, .w = wd, .add = beta != 0.0f};
+	li_conv_out_hw(c, h, wd, &j.oh, &j.ow);
+	blk_shape(j.oh, j.ow, &j.rows, &j.ldv);
+	int k = c->cin * c->kh * c->kw;
+	float *ap = ws;
+	li_gemm_pack(w, c->cout, k, ap);
+	j.ap = ap;
+	j.ws = ws + ((li_gemm_packed_floats(c->cout, k) + 15) & ~(size_t)15);
+	j.slice = blk_slice(c, h, wd);
+	j.blocks_per_image = (j.oh + j.rows - 1) / j.rows;
+	li_pool_run_chunked(pool, n * j.blocks_per_image, 1, blk_task, &j);
+}
+
+/* The weight gradient the same way (for a first layer, which needs no dx):
+ * each block's columns, built in the cache, times its rows of dy, summed
+ * into one of BLK_PARTS partial gradients. The blocks are dealt to the
+ * parts by a fixed rule and each part sums its blocks in order, then the
+ * parts are added in order: the same bits for any thread count or
+ * scheduling. */
+#define BLK_PARTS 16
+
+static size_t blk_wgrad_floats(const li_conv *c, int n, int h, int w, int threads)
+{
+	int oh, ow, rows, ldv;
+	li_conv_out_hw(c, h, w, &oh, &ow);
+	blk_shape(oh, ow, &rows, &ldv);
+	int blocks = n * ((oh + rows - 1) / rows), parts = blocks < BLK_PARTS ? blocks : BLK_PARTS;
+	size_t dw = ((size_t)c->cout * c->cin * c->kh * c->kw + 15) & ~(size_t)15;
+	return (size_t)parts * dw + (size_t)threads * blk_slice(c, h, w);
+}
+
+typedef struct blk_wg_job {
+	blk_job b;
+	const float *dy;
+	float *parts; /* parts x dw_floats */
+	size_t dw_floats;
+	int blocks, nparts;
+} blk_wg_job;
+
+static void blk_wg_task(void *ctx, int begin, int end)
+{
+	const blk_wg_job *g = ctx;
+	const blk_job *j = &g->b;
+	const li_conv *c = j->c;
+	float *col = j->ws + (size_t)li_pool_self() * j->slice;
+	int k = c->cin * c->kh * c->kw, ohw = j->oh * j->ow;
+	int ldy = j->n * ohw;
+	float *pr = col + (((size_t)k * j->ldv + 15) & ~(size_t)15);
+	for (int part = begin; part < end; part++) {
+		float *dw = g->parts + (size_t)part * g->dw_floats;
+		int b0 = (int)((int64_t)g->blocks * part / g->nparts);
+		int b1 = (int)((int64_t)g->blocks * (part + 1) / g->nparts);
+		for (int b = b0; b < b1; b++) {
+			int img = b / j->blocks_per_image, o0 = b % j->blocks_per_image * j->rows;
+			int o1 = o0 + j->rows < j->oh ? o0 + j->rows : j->oh, cols = (o1 - o0) * j->ow;
+			blk_im2col(j, img, o0, o1, col, pr);
+			li_sgemm1(false, true, c->cout, k, cols, 1.0f,
+				  g->dy + (size_t)img * ohw + (size_t)o0 * j->ow, ldy, col, j->ldv,
+				  b > b0 ? 1.0f : 0.0f, dw, k);
+		}
+	}
+}
+
+typedef struct sum_job {
+	float *dw;
+	const float *parts;
+	size_t stride;
+	int nparts;
+} sum_job;
+
+static void sum_task(void *ctx, int begin, int end)
+{
+	const sum_job *s = ctx;
+	for (int i = begin; i < end; i++)
+		for (int p = 0; p < s->nparts; p++)
+			s->dw[i] += s->parts[(size_t)p * s->stride + i];
+}
+
+static bool use_blocked_wgrad(const li_conv *c, int n, int h, int w, size_t col_floats,
+			      li_pool *pool)
+{
+	return use_blocked(c, h, w, 0.0f, col_floats, pool) &&
+	       blk_wgrad_floats(c, n, h, w, li_pool_threads(pool)) <= col_floats;
+}
+
+static void conv_wgrad_blocked(const li_conv *c, const float *x, int n, int h, int wd,
+			       const float *dy, float *ws, li_pool *pool)
+{
+	blk_wg_job g = {.b = {.c = c, .x = x, .n = n, .h = h, .w = wd}, .dy = dy};
+	blk_job *j = &g.b;
+	li_conv_out_hw(c, h, wd, &j->oh, &j->ow);
+	blk_shape(j->oh, j->ow, &j->rows, &j->ldv);
+	j->blocks_per_image = (j->oh + j->rows - 1) / j->rows;
+	j->slice = blk_slice(c, h, wd);
+	g.blocks = n * j->blocks_per_image;
+	g.nparts = g.blocks < BLK_PARTS ? g.blocks : BLK_PARTS;
+	int k = c->cin * c->kh * c->kw;
+	g.dw_floats = ((size_t)c->cout * k + 15) & ~(size_t)15;
+	g.parts = ws;
+	j->ws = ws + (size_t)g.nparts * g.dw_floats;
+	li_pool_run_chunked(pool, g.nparts, 1, blk_wg_task, &g);
+	sum_job sj = {.dw = c->dw, .parts = g.parts, .stride = g.dw_floats, .nparts = g.nparts};
+	li_pool_run(pool, c->cout * k, sum_task, &sj);
+}
+
 static int chunk_images(const li_conv *c, int n, int oh, int ow, size_t col_floats)
 {
 	size_t per_image = (size_t)c->cin * c->kh * c->kw * oh * ow;
@@ -244,6 +522,10 @@ void li_conv_forward_u(const li_conv *c, const float *w, float *u, bool *u_ready
 		li_wino_weights(w, c->cin, c->cout, false, col, pool);
 		li_wino_conv(col, c->cin, c->cout, x, n, h, wd, y, beta, act, col + un,
 			     col_floats - un, tb, pool);
+		return;
+	}
+	if (use_blocked(c, h, wd, beta, col_floats, pool)) {
+		conv_forward_blocked(c, w, x, n, h, wd, y, beta, col, act, pool);
 		return;
 	}
 	int step = chunk_images(c, n, oh, ow, col_floats);
@@ -296,6 +578,11 @@ void li_conv_backward(const li_conv *c, const float *x, int n, int h, int wd, co
 				dx_add ? 1.0f : 0.0f, dx, ldy);
 		return;
 	}
+	if (!dx && !wgrad_block(c, n, h, wd, col_floats) &&
+	    use_blocked_wgrad(c, n, h, wd, col_floats, pool)) {
+		conv_wgrad_blocked(c, x, n, h, wd, dy, col, pool);
+		return;
+	}
 	int tb = dx ? wino_block(c, n, h, wd, col_floats, false, pool) : 0;
 	int wtb = wgrad_block(c, n, h, wd, col_floats);
 	if (wtb)
@@ -338,18 +625,9 @@ typedef struct bias_job {
 LI_INLINE void bias_task_body(void *ctx, int begin, int end)
 {
 	const bias_job *j = ctx;
-	for (int c = begin; c < end; c++) {
-		float b = (j->b1 ? j->b1[c] : 0.0f) + (j->b2 ? j->b2[c] : 0.0f);
-		float *r = j->y + (size_t)c * j->m;
-		if (j->relu)
-			for (size_t i = 0; i < j->m; i++) {
-				float v = r[i] + b;
-				r[i] = v > 0.0f ? v : 0.0f;
-			}
-		else
-			for (size_t i = 0; i < j->m; i++)
-				r[i] += b;
-	}
+	for (int c = begin; c < end; c++)
+		bias_row_body(j->y + (size_t)c * j->m, j->m,
+			      (j->b1 ? j->b1[c] : 0.0f) + (j->b2 ? j->b2[c] : 0.0f), j->relu);
 }
 
 LI_ISA_DISPATCH(bias_task, (void *ctx, int begin, int end),
@@ -386,13 +664,21 @@ void li_nchw_to_cnhw(const float *x, int n, int c, int hw, float *y, li_pool *po
 }
 
 const char *li_conv_path(const li_conv *c, int n, int h, int w, size_t col_floats, bool cached,
-			 bool backward, li_pool *pool)
+			 bool backward, bool dx, li_pool *pool)
 {
 	if (is_pointwise(c))
 		return "gemm";
-	if (!backward)
-		return wino_block(c, n, h, w, col_floats, cached, pool) ? "winograd" : "im2col";
-	bool dx = wino_block(c, n, h, w, col_floats, false, pool) > 0;
+	if (!backward) {
+		if (wino_block(c, n, h, w, col_floats, cached, pool))
+			return "winograd";
+		return use_blocked(c, h, w, 0.0f, col_floats, pool) ? "im2col-blocked" : "im2col";
+	}
+	if (!dx) {
+		if (wgrad_block(c, n, h, w, col_floats))
+			return "winograd";
+		return use_blocked_wgrad(c, n, h, w, col_floats, pool) ? "im2col-blocked" : "im2col";
+	}
+	bool wdx = wino_block(c, n, h, w, col_floats, false, pool) > 0;
 	bool dw = wgrad_block(c, n, h, w, col_floats) > 0;
-	return dx && dw ? "winograd" : dx ? "dx-winograd/dw-im2col" : dw ? "dx-im2col/dw-winograd" : "im2col";
+	return wdx && dw ? "winograd" : wdx ? "dx-winograd/dw-im2col" : dw ? "dx-im2col/dw-winograd" : "im2col";
 }

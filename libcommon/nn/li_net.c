@@ -735,7 +735,7 @@ static void conv_fwd(li_net *net, unit *u, const float *w, const float *x, int n
 	u->prof.forward_calls++;
 	u->prof.forward_path = dnnl ? "onednn-conv"
 				    : li_conv_path(&u->conv, n, u->h, u->w, net->col_floats,
-						   folded && u->uf_ready, false, net->pool);
+						   folded && u->uf_ready, false, false, net->pool);
 }
 
 static void conv_bwd(li_net *net, unit *u, const float *x, int n, const float *dy, float *dx,
@@ -749,7 +749,7 @@ static void conv_bwd(li_net *net, unit *u, const float *x, int n, const float *d
 				 u->conv.kw * (double)n * u->oh * u->ow;
 	u->prof.backward_calls++;
 	u->prof.backward_path = li_conv_path(&u->conv, n, u->h, u->w, net->col_floats, false, true,
-					     net->pool);
+					     dx != NULL, net->pool);
 }
 
 /* Stored path: z = conv(x) kept, y = act(bn(z) + add). */

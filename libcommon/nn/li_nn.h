@@ -64,18 +64,18 @@ void li_conv_forward(const li_conv *c, const float *w, const float *x, int n, in
  * (*u_ready false, then set) and reused while *u_ready stays true. Other
  * convs (and batches with too few tiles) ignore it. With u NULL (and u_ready
  * NULL) and act NULL it is li_conv_forward; act, when given, follows the
- * conv (li_act). (A packed-weight im2col path on li_gemm_packed
- * was measured and gave nothing over OpenBLAS: +8% on the stem, -7% on the
- * stride-2 convs.) */
+ * conv (li_act). */
 void li_conv_forward_u(const li_conv *c, const float *w, float *u, bool *u_ready, const float *x,
 		       int n, int h, int wd, float *y, float beta, float *col, size_t col_floats,
 		       const li_act *act, li_pool *pool);
 /* Which path li_conv_forward (cached: li_conv_forward_u with its transformed
- * weights ready) or li_conv_backward takes for this batch: "winograd",
- * "im2col", "gemm" (1x1), or for backward the path of dx and of dW when they
+ * weights ready) or li_conv_backward (dx: with an input gradient) takes for
+ * this batch: "winograd", "im2col" (whole images), "im2col-blocked" (a few
+ * output rows at a time through the packed GEMM: convs with small weights,
+ * the stem), "gemm" (1x1), or for backward the path of dx and of dW when they
  * differ. For profiles and benchmarks (li_net_prof). */
 const char *li_conv_path(const li_conv *c, int n, int h, int w, size_t col_floats, bool cached,
-			 bool backward, li_pool *pool);
+			 bool backward, bool dx, li_pool *pool);
 /* dW += dy (x)^T, db += sum(dy); dx = W^T dy (overwritten, or added when
  * dx_add) unless dx is NULL (the first layer needs no input gradient). */
 void li_conv_backward(const li_conv *c, const float *x, int n, int h, int wd, const float *dy,
@@ -132,8 +132,10 @@ void li_wino_weights(const float *w, int cin, int cout, bool transpose, float *u
  * blocks of tb tiles; ws holds threads blocks of li_wino_block_floats. */
 /* Tiles per block of the weight gradient (the GEMMs' depth). */
 #define LI_WINO_WGRAD_TB 512
-/* Tiles per block li_wino_wgrad can use in ws_floats of workspace (M, 16
- * Cout x Cin, plus a block's transformed input and gradient), 0 if none. */
+/* Workspace floats li_wino_wgrad needs for blocks of tb tiles (M, 16
+ * Cout x Cin, plus a block's transformed input and gradient). */
+size_t li_wino_wgrad_floats(int cin, int cout, int tb);
+/* Tiles per block li_wino_wgrad can use in ws_floats of workspace, 0 if none. */
 int li_wino_wgrad_block(int cin, int cout, int n, int h, int w, size_t ws_floats);
 /* dw (Cout x Cin x 3 x 3) += the gradient of the 3x3 stride-1 pad-1 conv of
  * x (Cin x n x h x w) given dy (Cout x n x h x w), by Winograd F(2x2, 3x3),

@@ -47,11 +47,25 @@ size_t li_wino_u_floats(int cin, int cout) { return (size_t)16 * pad_rows(cin) *
  * stride of 256 floats put all the rows in 4 of the L1's 64 sets. */
 static int v_stride(int tiles) { return li_gemm_stride(tiles); }
 
+/* The distance between two of the 16 planes of V or M (rows x cols floats):
+ * whole cache lines, an odd number of them. Each tile's 16 transformed values
+ * go to (and come back from) the same place in all 16 planes; at 64 x 272
+ * floats a plane was 17 x 4 KB, so the 16 addresses fell in one set of the
+ * 8-way L1 cache and evicted one another at every tile (the input transform
+ * took 50 cycles a tile and channel). An odd number of lines puts them in 16
+ * different sets. */
+static size_t plane_floats(int rows, int cols)
+{
+	size_t lines = ((size_t)rows * (size_t)cols + 15) / 16;
+	return (lines | 1) * 16;
+}
+
 /* Symmetric in cin and cout (the backward-data conv swaps them): both parts
  * are counted at the padded stride, though only V uses it. */
 size_t li_wino_block_floats(int cin, int cout, int tiles)
 {
-	return (size_t)16 * (size_t)(cin + cout) * (size_t)v_stride(tiles) + WINO_SLACK;
+	int ldv = v_stride(tiles);
+	return (size_t)16 * (plane_floats(cin, ldv) + plane_floats(cout, ldv)) + WINO_SLACK;
 }
 
 typedef struct wt_job {
@@ -152,22 +166,34 @@ LI_INLINE void load8(v8 *v, const float *p) { memcpy(v, p, sizeof *v); }
 
 LI_INLINE void store8(float *p, const v8 *v) { memcpy(p, v, sizeof *v); }
 
-/* B^T d B of 8 tiles; d[k][l] is row k, column l of each tile. */
-LI_INLINE void btdb(v8 d[4][4], v8 o[16])
+/* B^T d B of 8 tiles, row k of the 4x4 result (o[4 k + l]) at a time: rows
+ * first, t_k = d_a -+ d_b (t0 = d0 - d2, t1 = d1 + d2, t2 = d2 - d1,
+ * t3 = d1 - d3), then the same on t_k's columns. d[k][l], row k and column l
+ * of each tile, is (ev or od)[k] + q (+ 1): tile q's padded columns are
+ * ev[q], od[q], ev[q + 1], od[q + 1]. One row of the result at a time keeps
+ * about eight vectors live (all sixteen of d and o at once spilled to the
+ * stack and were copied out in halves). */
+LI_INLINE void load_row(const float *ev, const float *od, int q, v8 d[4])
 {
-	v8 t[4][4];
-	for (int l = 0; l < 4; l++) {
-		t[0][l] = d[0][l] - d[2][l];
-		t[1][l] = d[1][l] + d[2][l];
-		t[2][l] = d[2][l] - d[1][l];
-		t[3][l] = d[1][l] - d[3][l];
-	}
-	for (int k = 0; k < 4; k++) {
-		o[4 * k + 0] = t[k][0] - t[k][2];
-		o[4 * k + 1] = t[k][1] + t[k][2];
-		o[4 * k + 2] = t[k][2] - t[k][1];
-		o[4 * k + 3] = t[k][1] - t[k][3];
-	}
+	load8(&d[0], ev + q);
+	load8(&d[1], od + q);
+	load8(&d[2], ev + q + 1);
+	load8(&d[3], od + q + 1);
+}
+
+LI_INLINE void btdb_row(const float *ev[4], const float *od[4], int q, int k, v8 o[4])
+{
+	static const signed char rows[4][3] = {{0, 2, -1}, {1, 2, 1}, {2, 1, -1}, {1, 3, -1}};
+	v8 a[4], b[4], t[4];
+	load_row(ev[rows[k][0]], od[rows[k][0]], q, a);
+	load_row(ev[rows[k][1]], od[rows[k][1]], q, b);
+#pragma GCC unroll 4
+	for (int l = 0; l < 4; l++)
+		t[l] = rows[k][2] > 0 ? a[l] + b[l] : a[l] - b[l];
+	o[0] = t[0] - t[2];
+	o[1] = t[1] + t[2];
+	o[2] = t[2] - t[1];
+	o[3] = t[1] - t[3];
 }
 
 typedef int v8i __attribute__((vector_size(32)));
@@ -240,7 +266,7 @@ LI_INLINE void store16(float *row, size_t plane, int ldv, int col, int left, con
 LI_INLINE void input_transform_body(const wino_job *j, int t0, int t1, float *v, int ci0, int ci1)
 {
 	int w = j->w, h = j->h, ldv = v_stride(t1 - t0);
-	size_t plane = (size_t)j->cin * ldv;
+	size_t plane = plane_floats(j->cin, ldv);
 	/* Even and odd columns of the four zero-padded input rows of a tile row
 	 * (padded column c is input column c - 1): tile q then reads columns q
 	 * and q + 1 of each, so eight neighbouring tiles are unit-stride loads. */
@@ -261,15 +287,24 @@ LI_INLINE void input_transform_body(const wino_job *j, int t0, int t1, float *v,
 				}
 				deinterleave(src + (size_t)ih * w, w, tx0, len + 1, ev[k], od[k]);
 			}
+			const float *evk[4] = {ev[0], ev[1], ev[2], ev[3]};
+			const float *odk[4] = {od[0], od[1], od[2], od[3]};
 			for (int q = 0; q < len; q += 8) {
-				v8 d[4][4], o[16];
-				for (int k = 0; k < 4; k++) {
-					load8(&d[k][0], ev[k] + q);
-					load8(&d[k][1], od[k] + q);
-					load8(&d[k][2], ev[k] + q + 1);
-					load8(&d[k][3], od[k] + q + 1);
+				float *dst = vc + loc + q;
+				if (len - q >= 8 || loc + q + 8 <= ldv) {
+#pragma GCC unroll 4
+					for (int k = 0; k < 4; k++) {
+						v8 o[4];
+						btdb_row(evk, odk, q, k, o);
+#pragma GCC unroll 4
+						for (int l = 0; l < 4; l++)
+							store8(dst + (4 * k + l) * plane, &o[l]);
+					}
+					continue;
 				}
-				btdb(d, o);
+				v8 o[16];
+				for (int k = 0; k < 4; k++)
+					btdb_row(evk, odk, q, k, o + 4 * k);
 				store16(vc, plane, ldv, loc + q, len - q, o);
 			}
 		}
@@ -296,7 +331,7 @@ LI_INLINE void act8(v8 *v, float bias, bool relu)
 LI_INLINE void output_transform_body(const wino_job *j, int t0, int t1, const float *m, int co0, int co1)
 {
 	int w = j->w, h = j->h, tb = t1 - t0;
-	size_t plane = (size_t)j->cout * tb;
+	size_t plane = plane_floats(j->cout, tb);
 	float beta = j->beta;
 	const li_act *act = j->act;
 	bool relu = act && act->relu;
@@ -311,15 +346,21 @@ LI_INLINE void output_transform_body(const wino_job *j, int t0, int t1, const fl
 			int oy = 2 * ty, rows = oy + 1 < h ? 2 : 1;
 			for (int q = 0; q < len; q += 8) {
 				int n8 = len - q < 8 ? len - q : 8;
-				v8 a[16];
-				for (int x = 0; x < 16; x++)
-					load8(&a[x], mc + loc + q + x * plane); /* past n8: ignored */
+				const float *mq = mc + loc + q; /* lanes past n8: read, ignored */
+#pragma GCC unroll 2
 				for (int r = 0; r < rows; r++) {
-					/* A^T m A: rows combine as m0 + m1 + m2 and m1 - m2 - m3 */
+					/* A^T m A: rows combine as m0 + m1 + m2 and m1 - m2 - m3;
+					 * loaded for each row of y (from L1), not all sixteen
+					 * kept, which spilled to the stack */
 					v8 s[4];
-					for (int l = 0; l < 4; l++)
-						s[l] = r == 0 ? a[l] + a[4 + l] + a[8 + l]
-							      : a[4 + l] - a[8 + l] - a[12 + l];
+#pragma GCC unroll 4
+					for (int l = 0; l < 4; l++) {
+						v8 a0, a1, a2;
+						load8(&a0, mq + (4 * r + l) * plane);
+						load8(&a1, mq + (4 * r + 4 + l) * plane);
+						load8(&a2, mq + (4 * r + 8 + l) * plane);
+						s[l] = r == 0 ? a0 + a1 + a2 : a0 - a1 - a2;
+					}
 					v8 e = s[0] + s[1] + s[2], f = s[1] - s[2] - s[3];
 					float *yr = dst + (size_t)(oy + r) * w + 2 * (tx0 + q);
 					int cols = 2 * n8, edge = w - 2 * (tx0 + q);
@@ -372,8 +413,8 @@ static void gemm16(const wino_job *j, int xi0, int xi1, const float *v, int ldv,
 {
 	size_t plane = u_plane(j->cout, j->cin, j->packed);
 	for (int xi = xi0; xi < xi1; xi++) {
-		const float *u = j->u + xi * plane, *vx = v + (size_t)xi * j->cin * ldv;
-		float *mx = m + (size_t)xi * j->cout * n;
+		const float *u = j->u + xi * plane, *vx = v + xi * plane_floats(j->cin, ldv);
+		float *mx = m + xi * plane_floats(j->cout, n);
 		if (j->packed)
 			li_gemm_packed(u, j->cout, j->cin, vx, ldv, n, mx, n, false);
 		else
@@ -389,7 +430,7 @@ static void block_task(void *ctx, int begin, int end)
 	for (int b = begin; b < end; b++) {
 		int t0 = b * j->tb, t1 = t0 + j->tb < j->tiles ? t0 + j->tb : j->tiles, tb = t1 - t0;
 		int ldv = v_stride(tb);
-		float *m = v + (size_t)16 * j->cin * ldv;
+		float *m = v + 16 * plane_floats(j->cin, ldv);
 		input_transform(j, t0, t1, v, 0, j->cin);
 		gemm16(j, 0, 16, v, ldv, tb, m);
 		output_transform(j, t0, t1, m, 0, j->cout);
@@ -410,13 +451,14 @@ static void gemm_task(void *ctx, int begin, int end)
 	const wino_job *j = ctx;
 	int t = j->tiles, ldv = v_stride(t);
 	const float *v = j->ws;
-	gemm16(j, begin, end, v, ldv, t, j->ws + (size_t)16 * j->cin * ldv);
+	gemm16(j, begin, end, v, ldv, t, j->ws + 16 * plane_floats(j->cin, ldv));
 }
 
 static void out_task(void *ctx, int begin, int end)
 {
 	const wino_job *j = ctx;
-	output_transform(j, 0, j->tiles, j->ws + (size_t)16 * j->cin * v_stride(j->tiles), begin, end);
+	output_transform(j, 0, j->tiles, j->ws + 16 * plane_floats(j->cin, v_stride(j->tiles)), begin,
+			 end);
 }
 
 int li_wino_tiles(int n, int h, int w) { return n * ((h + 1) / 2) * ((w + 1) / 2); }
@@ -471,7 +513,7 @@ LI_INLINE void dy_transform_body(const wgrad_job *g, int co0, int co1)
 {
 	const wino_job *j = &g->w;
 	int h = j->h, w = j->w, ldv = g->ldv;
-	size_t plane = (size_t)j->cout * ldv;
+	size_t plane = plane_floats(j->cout, ldv);
 	/* Even and odd columns of the tile row's two dy rows, eight tiles side
 	 * by side: deinterleave() gives, for padded column 2 (tx0 + i), input
 	 * column 2 (tx0 + i) - 1 in ev[i] and 2 (tx0 + i) in od[i], so tile q's
@@ -504,13 +546,21 @@ LI_INLINE void dy_transform_body(const wgrad_job *g, int co0, int co1)
 					s[2][c] = d[0][c] - d[1][c];
 					s[3][c] = -d[1][c];
 				}
+				int col = (t - g->t0) + q;
+				bool whole = len - q >= 8 || col + 8 <= ldv; /* as store16 */
+#pragma GCC unroll 4
 				for (int k = 0; k < 4; k++) {
 					o[4 * k + 0] = s[k][0];
 					o[4 * k + 1] = s[k][0] + s[k][1];
 					o[4 * k + 2] = s[k][0] - s[k][1];
 					o[4 * k + 3] = -s[k][1];
+					if (whole)
+#pragma GCC unroll 4
+						for (int l = 0; l < 4; l++)
+							store8(dst + col + (4 * k + l) * plane, &o[4 * k + l]);
 				}
-				store16(dst, plane, ldv, (t - g->t0) + q, len - q, o);
+				if (!whole)
+					store16(dst, plane, ldv, col, len - q, o);
 			}
 		}
 	}
@@ -525,9 +575,9 @@ static void wg_gemm_task(void *ctx, int begin, int end)
 	const wgrad_job *g = ctx;
 	int cin = g->w.cin, cout = g->w.cout, tb = g->t1 - g->t0;
 	for (int xi = begin; xi < end; xi++)
-		li_sgemm1(false, true, cout, cin, tb, 1.0f, g->yt + (size_t)xi * cout * g->ldv, g->ldv,
-			  g->v + (size_t)xi * cin * g->ldv, g->ldv, 1.0f, g->m + (size_t)xi * cout * cin,
-			  cin);
+		li_sgemm1(false, true, cout, cin, tb, 1.0f, g->yt + xi * plane_floats(cout, g->ldv),
+			  g->ldv, g->v + xi * plane_floats(cin, g->ldv), g->ldv, 1.0f,
+			  g->m + xi * plane_floats(cout, cin), cin);
 }
 
 /* dW[co][ci] += G^T M G: rows r0 = m0 + (m1 + m2) / 2, r1 = (m1 - m2) / 2,
@@ -536,7 +586,7 @@ static void wg_back_task(void *ctx, int begin, int end)
 {
 	const wgrad_job *g = ctx;
 	int cin = g->w.cin, cout = g->w.cout;
-	size_t plane = (size_t)cout * cin;
+	size_t plane = plane_floats(cout, cin);
 	for (int co = begin; co < end; co++)
 		for (int ci = 0; ci < cin; ci++) {
 			const float *m = g->m + (size_t)co * cin + ci;
@@ -557,11 +607,17 @@ static void wg_back_task(void *ctx, int begin, int end)
 		}
 }
 
+/* M (16 planes of cout x cin), then V and Yt of a block of tb tiles. */
+size_t li_wino_wgrad_floats(int cin, int cout, int tb)
+{
+	int ldv = v_stride(tb);
+	return 16 * (plane_floats(cout, cin) + plane_floats(cin, ldv) + plane_floats(cout, ldv));
+}
+
 int li_wino_wgrad_block(int cin, int cout, int n, int h, int w, size_t ws_floats)
 {
-	size_t m = (size_t)16 * cin * cout;
 	int tiles = li_wino_tiles(n, h, w), tb = tiles < LI_WINO_WGRAD_TB ? tiles : LI_WINO_WGRAD_TB;
-	while (tb > 0 && m + (size_t)16 * (cin + cout) * v_stride(tb) > ws_floats)
+	while (tb > 0 && li_wino_wgrad_floats(cin, cout, tb) > ws_floats)
 		tb = tb > 16 ? (tb - 1) & ~15 : tb - 1; /* whole strips of 16 down to 16 */
 	return tb;
 }
@@ -573,8 +629,8 @@ void li_wino_wgrad(const float *x, const float *dy, int cin, int cout, int n, in
 			     .th = (h + 1) / 2, .tw = (w + 1) / 2},
 		       .dy = dy, .dw = dw};
 	g.w.tiles = n * g.w.th * g.w.tw;
-	size_t msize = (size_t)16 * cin * cout;
-	LI_ASSERT(tb >= 1 && msize + (size_t)16 * (cin + cout) * v_stride(tb) <= ws_floats);
+	size_t msize = 16 * plane_floats(cout, cin);
+	LI_ASSERT(tb >= 1 && li_wino_wgrad_floats(cin, cout, tb) <= ws_floats);
 	g.m = ws;
 	memset(g.m, 0, sizeof(float) * msize);
 	for (int t0 = 0; t0 < g.w.tiles; t0 += tb) {
@@ -582,7 +638,7 @@ void li_wino_wgrad(const float *x, const float *dy, int cin, int cout, int n, in
 		g.t1 = t0 + tb < g.w.tiles ? t0 + tb : g.w.tiles;
 		g.ldv = v_stride(g.t1 - g.t0);
 		g.v = ws + msize;
-		g.yt = g.v + (size_t)16 * cin * g.ldv;
+		g.yt = g.v + 16 * plane_floats(cin, g.ldv);
 		li_pool_run(pool, cin, wg_in_task, &g);
 		li_pool_run(pool, cout, wg_dy_task, &g);
 		li_pool_run_chunked(pool, 16, 1, wg_gemm_task, &g);

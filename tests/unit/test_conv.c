@@ -139,6 +139,25 @@ static void compare(li_pool *pool, int cin, int cout, int k, int s, int p, int n
 	e = max_rel(y, ry, ny);
 	if (!ok(e < 1e-5, "forward with beta 1, prepared weights"))
 		diag("max relative error %g", e);
+	/* the bias and ReLU given to the conv (li_act: the stem's blocked path
+	 * applies them block by block) give the bits of li_bias_act after it,
+	 * beta 0 and 1, a NaN included */
+	float *b1 = li_malloc_array((size_t)cout, 4), *ya = li_malloc_array(ny, 4);
+	fill(b1, (size_t)cout);
+	bool same = true;
+	for (int v = 0; v < 4; v++) {
+		float beta = v & 1 ? 1.0f : 0.0f;
+		li_act act = {.b1 = b1, .b2 = v & 2 ? b1 : NULL, .relu = v != 2};
+		for (size_t i = 0; i < ny; i++)
+			ya[i] = y[i] = dy[i];
+		ya[ny / 2] = y[ny / 2] = NAN;
+		li_conv_forward_u(&c, wt, NULL, NULL, x, n, h, w, ya, beta, col, cf, NULL, pool);
+		li_bias_act(ya, cout, (size_t)n * oh * ow, act.b1, act.b2, act.relu, pool);
+		li_conv_forward_u(&c, wt, NULL, NULL, x, n, h, w, y, beta, col, cf, &act, pool);
+		same = same && memcmp(ya, y, ny * sizeof(float)) == 0;
+	}
+	ok(same, "forward with the bias and ReLU given: the bits of li_bias_act after it");
+	free(b1), free(ya);
 	free(u);
 	naive_backward(&c, x, n, h, w, dy, rdx, rdw);
 	li_conv_backward(&c, x, n, h, w, dy, dx, false, col, cf, pool);
@@ -148,6 +167,22 @@ static void compare(li_pool *pool, int cin, int cout, int k, int s, int p, int n
 	e = max_rel(dw, rdw, nw);
 	if (!ok(e < 1e-5, "backward dW"))
 		diag("max relative error %g", e);
+	/* a first layer (no dx: the stem's blocked weight gradient), added onto
+	 * what dW holds, and the same bits when run again */
+	for (size_t i = 0; i < nw; i++)
+		rdw[i] += dw[i];
+	float *dw1 = li_malloc_array(nw, 4);
+	memcpy(dw1, dw, sizeof(float) * nw);
+	li_conv_backward(&c, x, n, h, w, dy, NULL, false, col, cf, pool);
+	e = max_rel(dw, rdw, nw);
+	if (!ok(e < 1e-5, "backward dW without dx (first layer), added"))
+		diag("max relative error %g", e);
+	float *dw2 = li_malloc_array(nw, 4);
+	memcpy(dw2, dw, sizeof(float) * nw);
+	memcpy(dw, dw1, sizeof(float) * nw);
+	li_conv_backward(&c, x, n, h, w, dy, NULL, false, col, cf, pool);
+	ok(memcmp(dw, dw2, sizeof(float) * nw) == 0, "backward dW without dx: repeatable bits");
+	free(dw1), free(dw2);
 	free(x), free(wt), free(y), free(dy), free(dx), free(dw), free(col);
 	free(ry), free(rdx), free(rdw);
 }
@@ -218,7 +253,7 @@ static void compare_wino(li_pool *pool, int cin, int cout, int n, int h, int w, 
 	if (!ok(e < 1e-5, "winograd backward dx %s", shape))
 		diag("max relative error %g", e);
 	/* weight gradient, in blocks of tb tiles, added onto what dw holds */
-	size_t nwg = (size_t)16 * cin * cout + li_wino_block_floats(cin, cout, tb);
+	size_t nwg = li_wino_wgrad_floats(cin, cout, tb);
 	float *wg = li_malloc_array(nwg, 4);
 	int wtb = li_wino_wgrad_block(cin, cout, n, h, w, nwg);
 	for (size_t i = 0; i < nw; i++)
@@ -284,6 +319,8 @@ int main(void)
 		     li_gemm_kernel_name(li_gemm_kernel_best()), li_pool_threads(p));
 		compare(p, 3, 8, 7, 2, 3, 3, 33, 30, 1);          /* stem, odd sizes, chunk = 1 image */
 		compare(p, 3, 8, 7, 2, 3, 3, 32, 32, 1 << 20);    /* stem, whole batch */
+		compare(p, 3, 16, 7, 2, 3, 3, 64, 97, 1);         /* stem: blocks of 5 rows, the last of 2; 21 blocks in 16 parts */
+		compare(p, 3, 8, 7, 2, 3, 2, 7, 600, 1);          /* stem: a row wider than a block */
 		compare(p, 8, 16, 1, 2, 0, 4, 14, 14, 1);         /* downsample */
 		compare(p, 8, 8, 3, 1, 1, 5, 9, 11, 2000);        /* 3x3/1: chunks of 2 images */
 		compare(p, 8, 16, 3, 2, 1, 3, 10, 9, 1 << 20);    /* 3x3/2 */
