@@ -31,9 +31,25 @@
 
 static size_t pad_rows(int rows) { return ((size_t)rows + WINO_MR - 1) / WINO_MR * WINO_MR; }
 
+/* The distance between two of the 16 planes of U, V or M (rows x cols floats):
+ * whole cache lines, an odd number of them. Each tile's 16 transformed values
+ * go to (and come back from) the same place in all 16 planes; at 64 x 272
+ * floats a plane was 17 x 4 KB, so the 16 addresses fell in one set of the
+ * 8-way L1 cache and evicted one another at every tile (the input transform
+ * took 50 cycles a tile and channel). An odd number of lines puts them in 16
+ * different sets. */
+static size_t plane_floats(int rows, int cols)
+{
+	size_t lines = ((size_t)rows * (size_t)cols + 15) / 16;
+	return (lines | 1) * 16;
+}
+
 /* Room for either direction: Cout panels of Cin (forward) or Cin panels of
  * Cout (backward data). */
-size_t li_wino_u_floats(int cin, int cout) { return (size_t)16 * pad_rows(cin) * pad_rows(cout); }
+size_t li_wino_u_floats(int cin, int cout)
+{
+	return (size_t)16 * (pad_rows(cin) * pad_rows(cout) + 32); /* + 32: u_plane's padding */
+}
 
 /* WINO_SLACK floats after a block's GEMM output let the output transform
  * load 8 tiles at a time even at the end of a tile row (the lanes past it
@@ -47,18 +63,6 @@ size_t li_wino_u_floats(int cin, int cout) { return (size_t)16 * pad_rows(cin) *
  * stride of 256 floats put all the rows in 4 of the L1's 64 sets. */
 static int v_stride(int tiles) { return li_gemm_stride(tiles); }
 
-/* The distance between two of the 16 planes of V or M (rows x cols floats):
- * whole cache lines, an odd number of them. Each tile's 16 transformed values
- * go to (and come back from) the same place in all 16 planes; at 64 x 272
- * floats a plane was 17 x 4 KB, so the 16 addresses fell in one set of the
- * 8-way L1 cache and evicted one another at every tile (the input transform
- * took 50 cycles a tile and channel). An odd number of lines puts them in 16
- * different sets. */
-static size_t plane_floats(int rows, int cols)
-{
-	size_t lines = ((size_t)rows * (size_t)cols + 15) / 16;
-	return (lines | 1) * 16;
-}
 
 /* Symmetric in cin and cout (the backward-data conv swaps them): both parts
  * are counted at the padded stride, though only V uses it. */
@@ -80,43 +84,50 @@ typedef struct wt_job {
  * r * cols + k (row-major, for li_sgemm1). */
 static size_t u_plane(int rows, int cols, bool packed)
 {
-	return (packed ? pad_rows(rows) : (size_t)rows) * (size_t)cols;
+	return plane_floats(packed ? (int)pad_rows(rows) : rows, cols);
 }
 
-/* One task per row of U (an output channel of the equivalent conv); the
- * rows that pad the last panel are zeros. */
+/* One task per panel of WINO_MR rows of U (packed; a row when row-major),
+ * a row an output channel of the equivalent conv, the rows that pad the
+ * last panel zeros. Within a panel k is the outer loop, so that the panel's
+ * values for one k, side by side in each of the 16 planes, are written
+ * together. */
 LI_INLINE void weights_task_body(void *ctx, int begin, int end)
 {
 	const wt_job *j = ctx;
 	int rows = j->transpose ? j->cin : j->cout, cols = j->transpose ? j->cout : j->cin;
-	size_t plane = u_plane(rows, cols, j->packed), step = j->packed ? WINO_MR : 1;
-	for (int r = begin; r < end; r++) {
-		float *u = j->packed ? j->u + (size_t)(r / WINO_MR) * WINO_MR * cols + r % WINO_MR
-				     : j->u + (size_t)r * cols;
-		for (int k = 0; k < cols; k++, u += step) {
-			if (r >= rows) {
-				for (int x = 0; x < 16; x++)
-					u[x * plane] = 0.0f;
-				continue;
-			}
-			/* transposed: the backward-data conv, w'[ci][co] = w[co][ci] rotated 180 degrees */
-			const float *s = j->transpose ? j->w + ((size_t)k * j->cin + r) * 9
-						      : j->w + ((size_t)r * j->cin + k) * 9;
-			float g[9];
-			for (int i = 0; i < 9; i++)
-				g[i] = j->transpose ? s[8 - i] : s[i];
-			float t[4][3];
-			for (int c = 0; c < 3; c++) {
-				t[0][c] = g[c];
-				t[1][c] = 0.5f * (g[c] + g[3 + c] + g[6 + c]);
-				t[2][c] = 0.5f * (g[c] - g[3 + c] + g[6 + c]);
-				t[3][c] = g[6 + c];
-			}
-			for (int i = 0; i < 4; i++) {
-				u[(4 * i + 0) * plane] = t[i][0];
-				u[(4 * i + 1) * plane] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
-				u[(4 * i + 2) * plane] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
-				u[(4 * i + 3) * plane] = t[i][2];
+	int per = j->packed ? WINO_MR : 1;
+	size_t plane = u_plane(rows, cols, j->packed);
+	for (int item = begin; item < end; item++) {
+		for (int k = 0; k < cols; k++) {
+			for (int r = item * per; r < (item + 1) * per; r++) {
+				float *u = j->packed ? j->u + (size_t)(r / WINO_MR) * WINO_MR * cols +
+							   (size_t)k * WINO_MR + r % WINO_MR
+						     : j->u + (size_t)r * cols + k;
+				if (r >= rows) {
+					for (int x = 0; x < 16; x++)
+						u[x * plane] = 0.0f;
+					continue;
+				}
+				/* transposed: the backward-data conv, w'[ci][co] = w[co][ci] rotated 180 degrees */
+				const float *s = j->transpose ? j->w + ((size_t)k * j->cin + r) * 9
+							      : j->w + ((size_t)r * j->cin + k) * 9;
+				float g[9];
+				for (int i = 0; i < 9; i++)
+					g[i] = j->transpose ? s[8 - i] : s[i];
+				float t[4][3];
+				for (int c = 0; c < 3; c++) {
+					t[0][c] = g[c];
+					t[1][c] = 0.5f * (g[c] + g[3 + c] + g[6 + c]);
+					t[2][c] = 0.5f * (g[c] - g[3 + c] + g[6 + c]);
+					t[3][c] = g[6 + c];
+				}
+				for (int i = 0; i < 4; i++) {
+					u[(4 * i + 0) * plane] = t[i][0];
+					u[(4 * i + 1) * plane] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
+					u[(4 * i + 2) * plane] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
+					u[(4 * i + 3) * plane] = t[i][2];
+				}
 			}
 		}
 	}
@@ -130,7 +141,7 @@ void li_wino_weights(const float *w, int cin, int cout, bool transpose, float *u
 	wt_job j = {.w = w, .u = u, .cin = cin, .cout = cout, .transpose = transpose,
 		    .packed = li_gemm_fast()};
 	int rows = transpose ? cin : cout;
-	li_pool_run(pool, j.packed ? (int)pad_rows(rows) : rows, weights_task, &j);
+	li_pool_run(pool, j.packed ? (int)pad_rows(rows) / WINO_MR : rows, weights_task, &j);
 }
 
 typedef struct wino_job {
