@@ -51,9 +51,20 @@ const char *li_cpu_flags(char *buf, size_t size);
 #define LI_TARGET_AVX2 __attribute__((target("avx2,fma,f16c")))
 #define LI_TARGET_AVX512 \
 	__attribute__((target("avx2,fma,f16c,avx512f,avx512cd,avx512bw,avx512dq,avx512vl")))
+/* GCC 12 at -O2 vectorizes a loop only when no scalar epilogue and no
+ * run-time alias check are needed (its "very cheap" cost model): the
+ * elementwise loops (bias, ReLU, batch-norm) of the copies stayed scalar.
+ * The copies ask for the usual cost model; contraction into FMA stays off
+ * (-std=c11), so every copy computes the same bits as the base one. Clang
+ * vectorizes at -O2 already. */
+#ifdef __clang__
+#define LI_VECTORIZE
+#else
+#define LI_VECTORIZE __attribute__((optimize("vect-cost-model=dynamic")))
+#endif
 #define LI_ISA_DISPATCH(name, params, args) \
-	LI_TARGET_AVX2 static void name##_avx2 params { name##_body args; } \
-	LI_TARGET_AVX512 static void name##_avx512 params { name##_body args; } \
+	LI_TARGET_AVX2 LI_VECTORIZE static void name##_avx2 params { name##_body args; } \
+	LI_TARGET_AVX512 LI_VECTORIZE static void name##_avx512 params { name##_body args; } \
 	static void name params \
 	{ \
 		li_isa isa_ = li_cpu_isa(); \

@@ -224,9 +224,14 @@ LI_INLINE void relu_backward_task_body(void *ctx, int begin, int end)
 	size_t lo = (size_t)begin * RELU_BLOCK, hi = (size_t)end * RELU_BLOCK;
 	if (hi > j->m)
 		hi = j->m;
-	/* here x is the forward output y, y the input gradient dx */
-	for (size_t i = lo; i < hi; i++)
-		j->y[i] = j->x[i] > 0.0f ? j->dy[i] : 0.0f;
+	/* here x is the forward output y, y the input gradient dx (it may be dy:
+	 * element i is read before it is written, so the vector loop is safe) */
+	const float *y = j->x + lo, *dy = j->dy + lo;
+	float *dx = j->y + lo;
+	size_t n = hi - lo;
+#pragma GCC ivdep
+	for (size_t i = 0; i < n; i++)
+		dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
 }
 
 LI_ISA_DISPATCH(relu_backward_task, (void *ctx, int begin, int end),
