@@ -9,7 +9,10 @@
  * run on our pool.
  * A 1x1 stride-1 unpadded conv needs no im2col: x itself is the column matrix.
  * 3x3 stride-1 pad-1 convs compute y, dx and dW by Winograd (li_winograd.c)
- * when the batch has enough tiles. */
+ * when the batch has enough tiles. Convs with small weights (the stem) build
+ * their columns a few output rows at a time instead, in the cache, for our
+ * packed GEMM (forward) and for the weight gradient of a first layer
+ * ("blocked im2col" below). */
 #include <string.h>
 
 #include "li_cpu.h"
