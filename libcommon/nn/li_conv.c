@@ -232,7 +232,7 @@ LI_ISA_DISPATCH(bias_row, (float *r, size_t m, float b, bool relu), (r, m, b, re
  *
  * The whole-image column matrix of ResNet18's stem is 7.4 MB an image, so
  * im2col wrote it to memory and the GEMM read it back. Here a task builds
- * the columns of BLK_COLS-odd output positions (whole output rows of one
+ * the columns of about BLK_COLS output positions (whole output rows of one
  * image) in its own slice of the workspace, about 140 KB for the stem, and
  * multiplies them at once by the packed weights (li_gemm_packed), while they
  * are still in the L2 cache; the bias and ReLU follow on the block as it
@@ -249,7 +249,7 @@ static void blk_shape(int oh, int ow, int *rows, int *ldv)
 	*ldv = li_gemm_stride(r * ow);
 }
 
-/* One padded input row and its even and odd columns, after the columns */
+/* Scratch after a slice's columns: one padded input row, its even and its odd columns. */
 static size_t blk_row_floats(const li_conv *c, int w)
 {
 	return (size_t)3 * (((size_t)w + 2 * c->pad + c->kw + c->stride + 16) & ~(size_t)15);
@@ -294,6 +294,20 @@ typedef struct blk_job {
 	bool add;
 } blk_job;
 
+/* The shape of j's blocks for conv c of x (c x n x h x w). */
+static void blk_setup(blk_job *j, const li_conv *c, const float *x, int n, int h, int w)
+{
+	j->c = c;
+	j->x = x;
+	j->n = n;
+	j->h = h;
+	j->w = w;
+	li_conv_out_hw(c, h, w, &j->oh, &j->ow);
+	blk_shape(j->oh, j->ow, &j->rows, &j->ldv);
+	j->blocks_per_image = (j->oh + j->rows - 1) / j->rows;
+	j->slice = blk_slice(c, h, w);
+}
+
 /* Rows [o0, o1) of the column matrix of image img into col (row stride ldv):
  * row (ci, ki, kj), output (o, q) holds x[ci][o s - p + ki][q s - p + kj].
  * Each input row is copied once, zero-padded, into pr (and split into its
@@ -302,7 +316,6 @@ LI_INLINE void blk_im2col_body(const blk_job *j, int img, int o0, int o1, float 
 {
 	const li_conv *c = j->c;
 	int s = c->stride, p = c->pad, w = j->w, ow = j->ow, ldv = j->ldv;
-	int cols = (o1 - o0) * ow;
 	int plen = (ow - 1) * s + c->kw; /* padded columns read */
 	size_t rf = blk_row_floats(c, w) / 3;
 	float *ev = pr + rf, *od = ev + rf;
@@ -346,7 +359,6 @@ LI_INLINE void blk_im2col_body(const blk_job *j, int img, int o0, int o1, float 
 			}
 		}
 	}
-	(void)cols;
 }
 
 LI_ISA_DISPATCH(blk_im2col, (const blk_job *j, int img, int o0, int o1, float *col, float *pr),
@@ -379,16 +391,13 @@ static void conv_forward_blocked(const li_conv *c, const float *w, const float *
 				 int wd, float *y, float beta, float *ws, const li_act *act,
 				 li_pool *pool)
 {
-	blk_job j = {.c = c, .x = x, .y = y, .act = act, .n = n, .h = h, .w = wd, .add = beta != 0.0f};
-	li_conv_out_hw(c, h, wd, &j.oh, &j.ow);
-	blk_shape(j.oh, j.ow, &j.rows, &j.ldv);
+	blk_job j = {.y = y, .act = act, .add = beta != 0.0f};
+	blk_setup(&j, c, x, n, h, wd);
 	int k = c->cin * c->kh * c->kw;
 	float *ap = ws;
 	li_gemm_pack(w, c->cout, k, ap);
 	j.ap = ap;
 	j.ws = ws + ((li_gemm_packed_floats(c->cout, k) + 15) & ~(size_t)15);
-	j.slice = blk_slice(c, h, wd);
-	j.blocks_per_image = (j.oh + j.rows - 1) / j.rows;
 	li_pool_run_chunked(pool, n * j.blocks_per_image, 1, blk_task, &j);
 }
 
@@ -467,12 +476,9 @@ static bool use_blocked_wgrad(const li_conv *c, int n, int h, int w, size_t col_
 static void conv_wgrad_blocked(const li_conv *c, const float *x, int n, int h, int wd,
 			       const float *dy, float *ws, li_pool *pool)
 {
-	blk_wg_job g = {.b = {.c = c, .x = x, .n = n, .h = h, .w = wd}, .dy = dy};
+	blk_wg_job g = {.dy = dy};
 	blk_job *j = &g.b;
-	li_conv_out_hw(c, h, wd, &j->oh, &j->ow);
-	blk_shape(j->oh, j->ow, &j->rows, &j->ldv);
-	j->blocks_per_image = (j->oh + j->rows - 1) / j->rows;
-	j->slice = blk_slice(c, h, wd);
+	blk_setup(j, c, x, n, h, wd);
 	g.blocks = n * j->blocks_per_image;
 	g.nparts = g.blocks < BLK_PARTS ? g.blocks : BLK_PARTS;
 	int k = c->cin * c->kh * c->kw;
