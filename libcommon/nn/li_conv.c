@@ -45,6 +45,7 @@ static bool is_wino(const li_conv *c)
 	return c->kh == 3 && c->kw == 3 && c->stride == 1 && c->pad == 1;
 }
 
+static bool blk_eligible(const li_conv *c);
 static size_t blk_floats(const li_conv *c, int h, int w, int threads);
 static size_t blk_wgrad_floats(const li_conv *c, int n, int h, int w, int threads);
 
@@ -61,10 +62,12 @@ size_t li_conv_col_floats(const li_conv *c, int n, int h, int w, size_t budget)
 	if (images > (size_t)n)
 		images = (size_t)n;
 	size_t need = images * per_image;
-	/* as for Winograd: room for 2 threads */
-	size_t blk = blk_floats(c, h, w, 2), bwg = blk_wgrad_floats(c, n, h, w, 2);
-	need = blk > need ? blk : need;
-	need = bwg > need ? bwg : need;
+	if (blk_eligible(c)) {
+		/* as for Winograd: room for 2 threads */
+		size_t blk = blk_floats(c, h, w, 2), bwg = blk_wgrad_floats(c, n, h, w, 2);
+		need = blk > need ? blk : need;
+		need = bwg > need ? bwg : need;
+	}
 	if (is_wino(c)) {
 		/* U plus a block for each of 2 threads (more threads get smaller blocks) */
 		int tiles = li_wino_tiles(n, h, w);
@@ -276,11 +279,16 @@ static size_t blk_floats(const li_conv *c, int h, int w, int threads)
  * worse at batch 1, where packing 512 x 2304 weights at each call costs). */
 #define BLK_MAX_WEIGHTS 32768
 
+static bool blk_eligible(const li_conv *c)
+{
+	return c->algo != LI_CONV_IM2COL && li_gemm_fast() && !is_pointwise(c) &&
+	       (size_t)c->cout * c->cin * c->kh * c->kw <= BLK_MAX_WEIGHTS;
+}
+
 static bool use_blocked(const li_conv *c, int h, int w, float beta, size_t col_floats,
 			li_pool *pool)
 {
-	return c->algo != LI_CONV_IM2COL && li_gemm_fast() && (beta == 0.0f || beta == 1.0f) &&
-	       (size_t)c->cout * c->cin * c->kh * c->kw <= BLK_MAX_WEIGHTS &&
+	return blk_eligible(c) && (beta == 0.0f || beta == 1.0f) &&
 	       blk_floats(c, h, w, li_pool_threads(pool)) <= col_floats;
 }
 
