@@ -243,6 +243,9 @@ LI_ISA_DISPATCH(bias_row, (float *r, size_t m, float b, bool relu), (r, m, b, re
  * whole-image path stays. */
 #define BLK_COLS 256
 
+/* n rounded up to whole cache lines (16 floats). */
+static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
+
 /* Output rows per block and the block's column stride. */
 static void blk_shape(int oh, int ow, int *rows, int *ldv)
 {
@@ -255,7 +258,7 @@ static void blk_shape(int oh, int ow, int *rows, int *ldv)
 /* Scratch after a slice's columns: one padded input row, its even and its odd columns. */
 static size_t blk_row_floats(const li_conv *c, int w)
 {
-	return (size_t)3 * (((size_t)w + 2 * c->pad + c->kw + c->stride + 16) & ~(size_t)15);
+	return 3 * round16((size_t)w + 2 * c->pad + c->kw + c->stride + 1);
 }
 
 static size_t blk_slice(const li_conv *c, int h, int w)
@@ -264,12 +267,12 @@ static size_t blk_slice(const li_conv *c, int h, int w)
 	li_conv_out_hw(c, h, w, &oh, &ow);
 	blk_shape(oh, ow, &rows, &ldv);
 	size_t k = (size_t)c->cin * c->kh * c->kw;
-	return ((k * (size_t)ldv + 15) & ~(size_t)15) + blk_row_floats(c, w);
+	return round16(k * (size_t)ldv) + blk_row_floats(c, w);
 }
 
 static size_t blk_floats(const li_conv *c, int h, int w, int threads)
 {
-	size_t ap = (li_gemm_packed_floats(c->cout, c->cin * c->kh * c->kw) + 15) & ~(size_t)15;
+	size_t ap = round16(li_gemm_packed_floats(c->cout, c->cin * c->kh * c->kw));
 	return ap + (size_t)threads * blk_slice(c, h, w);
 }
 
@@ -372,26 +375,36 @@ LI_INLINE void blk_im2col_body(const blk_job *j, int img, int o0, int o1, float 
 LI_ISA_DISPATCH(blk_im2col, (const blk_job *j, int img, int o0, int o1, float *col, float *pr),
 		(j, img, o0, o1, col, pr))
 
+/* Block b's columns into the calling thread's slice (returned): image *img,
+ * output rows from *o0, *cols columns. */
+static const float *blk_columns(const blk_job *j, int b, int *img, int *o0, int *cols)
+{
+	const li_conv *c = j->c;
+	float *col = j->ws + (size_t)li_pool_self() * j->slice;
+	float *pr = col + round16((size_t)c->cin * c->kh * c->kw * j->ldv);
+	*img = b / j->blocks_per_image;
+	*o0 = b % j->blocks_per_image * j->rows;
+	int o1 = *o0 + j->rows < j->oh ? *o0 + j->rows : j->oh;
+	*cols = (o1 - *o0) * j->ow;
+	blk_im2col(j, *img, *o0, o1, col, pr);
+	return col;
+}
+
 static void blk_task(void *ctx, int begin, int end)
 {
 	const blk_job *j = ctx;
 	const li_conv *c = j->c;
-	float *col = j->ws + (size_t)li_pool_self() * j->slice;
 	int k = c->cin * c->kh * c->kw, ohw = j->oh * j->ow;
 	size_t ldy = (size_t)j->n * ohw;
-	float *pr = col + (((size_t)k * j->ldv + 15) & ~(size_t)15);
 	for (int b = begin; b < end; b++) {
-		int img = b / j->blocks_per_image, o0 = b % j->blocks_per_image * j->rows;
-		int o1 = o0 + j->rows < j->oh ? o0 + j->rows : j->oh, cols = (o1 - o0) * j->ow;
-		blk_im2col(j, img, o0, o1, col, pr);
+		int img, o0, cols;
+		const float *col = blk_columns(j, b, &img, &o0, &cols);
 		float *y = j->y + (size_t)img * ohw + (size_t)o0 * j->ow;
 		li_gemm_packed(j->ap, c->cout, k, col, j->ldv, cols, y, (int)ldy, j->add);
 		if (j->act)
 			for (int co = 0; co < c->cout; co++)
-				bias_row(y + (size_t)co * ldy, (size_t)cols,
-						(j->act->b1 ? j->act->b1[co] : 0.0f) +
-							(j->act->b2 ? j->act->b2[co] : 0.0f),
-						j->act->relu);
+				bias_row(y + (size_t)co * ldy, (size_t)cols, li_act_bias(j->act, co),
+					 j->act->relu);
 	}
 }
 
@@ -405,7 +418,7 @@ static void conv_forward_blocked(const li_conv *c, const float *w, const float *
 	float *ap = ws;
 	li_gemm_pack(w, c->cout, k, ap);
 	j.ap = ap;
-	j.ws = ws + ((li_gemm_packed_floats(c->cout, k) + 15) & ~(size_t)15);
+	j.ws = ws + round16(li_gemm_packed_floats(c->cout, k));
 	li_pool_run_chunked(pool, n * j.blocks_per_image, 1, blk_task, &j);
 }
 
@@ -423,7 +436,7 @@ static size_t blk_wgrad_floats(const li_conv *c, int n, int h, int w, int thread
 	li_conv_out_hw(c, h, w, &oh, &ow);
 	blk_shape(oh, ow, &rows, &ldv);
 	int blocks = n * ((oh + rows - 1) / rows), parts = blocks < BLK_PARTS ? blocks : BLK_PARTS;
-	size_t dw = ((size_t)c->cout * c->cin * c->kh * c->kw + 15) & ~(size_t)15;
+	size_t dw = round16((size_t)c->cout * c->cin * c->kh * c->kw);
 	return (size_t)parts * dw + (size_t)threads * blk_slice(c, h, w);
 }
 
@@ -440,18 +453,15 @@ static void blk_wg_task(void *ctx, int begin, int end)
 	const blk_wg_job *g = ctx;
 	const blk_job *j = &g->b;
 	const li_conv *c = j->c;
-	float *col = j->ws + (size_t)li_pool_self() * j->slice;
 	int k = c->cin * c->kh * c->kw, ohw = j->oh * j->ow;
 	int ldy = j->n * ohw;
-	float *pr = col + (((size_t)k * j->ldv + 15) & ~(size_t)15);
 	for (int part = begin; part < end; part++) {
 		float *dw = g->parts + (size_t)part * g->dw_floats;
 		int b0 = (int)((int64_t)g->blocks * part / g->nparts);
 		int b1 = (int)((int64_t)g->blocks * (part + 1) / g->nparts);
 		for (int b = b0; b < b1; b++) {
-			int img = b / j->blocks_per_image, o0 = b % j->blocks_per_image * j->rows;
-			int o1 = o0 + j->rows < j->oh ? o0 + j->rows : j->oh, cols = (o1 - o0) * j->ow;
-			blk_im2col(j, img, o0, o1, col, pr);
+			int img, o0, cols;
+			const float *col = blk_columns(j, b, &img, &o0, &cols);
 			li_sgemm1(false, true, c->cout, k, cols, 1.0f,
 				  g->dy + (size_t)img * ohw + (size_t)o0 * j->ow, ldy, col, j->ldv,
 				  b > b0 ? 1.0f : 0.0f, dw, k);
@@ -490,7 +500,7 @@ static void conv_wgrad_blocked(const li_conv *c, const float *x, int n, int h, i
 	g.blocks = n * j->blocks_per_image;
 	g.nparts = g.blocks < BLK_PARTS ? g.blocks : BLK_PARTS;
 	int k = c->cin * c->kh * c->kw;
-	g.dw_floats = ((size_t)c->cout * k + 15) & ~(size_t)15;
+	g.dw_floats = round16((size_t)c->cout * k);
 	g.parts = ws;
 	j->ws = ws + (size_t)g.nparts * g.dw_floats;
 	li_pool_run_chunked(pool, g.nparts, 1, blk_wg_task, &g);

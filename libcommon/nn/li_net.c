@@ -1022,7 +1022,6 @@ static int run_plan(li_net *net, int n, float *logits, float *features)
 
 /* ---- training as a oneDNN plan ---- */
 
-
 static li_dnnl_train *build_train_plan(li_net *net, int n)
 {
 	li_dnnl_train *p = li_dnnl_train_new(n);

@@ -43,11 +43,18 @@ typedef struct li_conv {
 /* What follows a conv in eval, per output channel c:
  * y = relu(y + b1[c] + b2[c]) (relu optional, b2 may be NULL), the same
  * arithmetic as li_bias_act. The Winograd path applies it as it writes each
- * output (one pass over y fewer); the others call li_bias_act after. */
+ * output (one pass over y fewer), the blocked im2col path to each block as it
+ * leaves the GEMM; the others call li_bias_act after. */
 typedef struct li_act {
 	const float *b1, *b2;
 	bool relu;
 } li_act;
+
+/* Channel c's bias under act, b1[c] + b2[c], summed as li_bias_act does. */
+static inline float li_act_bias(const li_act *act, int c)
+{
+	return (act->b1 ? act->b1[c] : 0.0f) + (act->b2 ? act->b2[c] : 0.0f);
+}
 
 /* Output size: oh = (h + 2 pad - kh) / stride + 1. */
 void li_conv_out_hw(const li_conv *c, int h, int w, int *oh, int *ow);

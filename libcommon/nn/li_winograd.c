@@ -48,7 +48,7 @@ static size_t plane_floats(int rows, int cols)
  * Cout (backward data). */
 size_t li_wino_u_floats(int cin, int cout)
 {
-	return (size_t)16 * (pad_rows(cin) * pad_rows(cout) + 32); /* + 32: u_plane's padding */
+	return 16 * plane_floats((int)pad_rows(cin), (int)pad_rows(cout)); /* >= u_plane either way */
 }
 
 /* WINO_SLACK floats after a block's GEMM output let the output transform
@@ -62,7 +62,6 @@ size_t li_wino_u_floats(int cin, int cout)
  * a 16-column strip (one line per row) spreads over every cache set; a
  * stride of 256 floats put all the rows in 4 of the L1's 64 sets. */
 static int v_stride(int tiles) { return li_gemm_stride(tiles); }
-
 
 /* Symmetric in cin and cout (the backward-data conv swaps them): both parts
  * are counted at the padded stride, though only V uses it. */
@@ -259,10 +258,14 @@ LI_INLINE void deinterleave(const float *r, int w, int tx0, int count, float *ev
  * it land on later runs of the row (written after this one) or on its
  * padding; only at the row's end, where the next channel's row follows, is
  * the copy cut (a variable-length copy costs a library call). */
+/* Whether 8 lanes can be stored whole at column col of a row of ldv with
+ * `left` tiles left in the run (see store16). */
+LI_INLINE bool whole8(int col, int left, int ldv) { return left >= 8 || col + 8 <= ldv; }
+
 LI_INLINE void store16(float *row, size_t plane, int ldv, int col, int left, const v8 o[16])
 {
 	float *dst = row + col;
-	if (left >= 8 || col + 8 <= ldv) {
+	if (whole8(col, left, ldv)) {
 		for (int x = 0; x < 16; x++)
 			store8(dst + x * plane, &o[x]);
 		return;
@@ -302,7 +305,7 @@ LI_INLINE void input_transform_body(const wino_job *j, int t0, int t1, float *v,
 			const float *odk[4] = {od[0], od[1], od[2], od[3]};
 			for (int q = 0; q < len; q += 8) {
 				float *dst = vc + loc + q;
-				if (len - q >= 8 || loc + q + 8 <= ldv) {
+				if (whole8(loc + q, len - q, ldv)) {
 #pragma GCC unroll 4
 					for (int k = 0; k < 4; k++) {
 						v8 o[4];
@@ -349,7 +352,7 @@ LI_INLINE void output_transform_body(const wino_job *j, int t0, int t1, const fl
 	for (int co = co0; co < co1; co++) {
 		const float *mc = m + (size_t)co * tb;
 		/* the sum li_bias_act adds, made the same way */
-		float bias = act ? (act->b1 ? act->b1[co] : 0.0f) + (act->b2 ? act->b2[co] : 0.0f) : 0.0f;
+		float bias = act ? li_act_bias(act, co) : 0.0f;
 		for (int t = t0, img, ty, tx0, len; t < t1; t += len) {
 			len = segment(j, t, t1, &img, &ty, &tx0);
 			int loc = t - t0;
@@ -558,7 +561,7 @@ LI_INLINE void dy_transform_body(const wgrad_job *g, int co0, int co1)
 					s[3][c] = -d[1][c];
 				}
 				int col = (t - g->t0) + q;
-				bool whole = len - q >= 8 || col + 8 <= ldv; /* as store16 */
+				bool whole = whole8(col, len - q, ldv);
 #pragma GCC unroll 4
 				for (int k = 0; k < 4; k++) {
 					o[4 * k + 0] = s[k][0];

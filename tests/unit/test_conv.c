@@ -306,6 +306,29 @@ static void compare_paths(li_pool *pool, int cin, int cout, int n, int h, int w)
 	free(x), free(wt), free(dy), free(col);
 }
 
+/* A first layer's weight gradient (the stem's blocked path: 16 fixed parts
+ * summed in order) has the same bits on 1 thread as on 2. */
+static void wgrad_threads(li_pool *pools[2], int n, int h, int w)
+{
+	li_conv c = {.cin = 3, .cout = 16, .kh = 7, .kw = 7, .stride = 2, .pad = 3};
+	int oh, ow;
+	li_conv_out_hw(&c, h, w, &oh, &ow);
+	size_t nx = (size_t)c.cin * n * h * w, nw = (size_t)c.cout * c.cin * 49;
+	size_t ny = (size_t)c.cout * n * oh * ow, cf = li_conv_col_floats(&c, n, h, w, 1);
+	float *x = li_malloc_array(nx, 4), *dy = li_malloc_array(ny, 4), *col = li_malloc_array(cf, 4);
+	float *dw[2] = {li_calloc(nw, 4), li_calloc(nw, 4)};
+	fill(x, nx);
+	fill(dy, ny);
+	const char *path = li_conv_path(&c, n, h, w, cf, false, true, false, pools[1]);
+	for (int t = 0; t < 2; t++) {
+		c.dw = dw[t];
+		li_conv_backward(&c, x, n, h, w, dy, NULL, false, col, cf, pools[t]);
+	}
+	ok(memcmp(dw[0], dw[1], sizeof(float) * nw) == 0,
+	   "first-layer dW (%s): the same bits on 1 and 2 threads", path);
+	free(x), free(dy), free(col), free(dw[0]), free(dw[1]);
+}
+
 int main(void)
 {
 	li_rng_seed(&rng, 99);
@@ -343,6 +366,7 @@ int main(void)
 		compare_wino(p, 19, 13, 3, 6, 5, 17);
 		compare_paths(p, 16, 32, 4, 14, 13);
 	}
+	wgrad_threads(pools, 3, 64, 97); /* 21 blocks in 16 parts */
 	li_pool_free(pools[0]);
 	li_pool_free(pools[1]);
 	return done_testing();
