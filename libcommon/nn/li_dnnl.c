@@ -3,6 +3,7 @@
 
 #include <oneapi/dnnl/dnnl.h>
 #include <pthread.h>
+#include <stdio.h>
 
 #include "li_dnnl_impl.h"
 #include <stdlib.h>
@@ -37,6 +38,19 @@ static void setup(void)
 void li_dnnl_setup(void) { pthread_once(&setup_once, setup); }
 
 bool li_dnnl_bf16_native(void) { return li_cpu_isa() >= LI_ISA_AVX512_BF16; }
+
+void li_dnnl_threads(int threads)
+{
+	li_dnnl_setup();
+	omp_set_num_threads(threads > 0 ? threads : 1);
+}
+
+const char *li_dnnl_version(char *buf, size_t size)
+{
+	const dnnl_version_t *v = dnnl_version();
+	snprintf(buf, size, "%d.%d.%d", v->major, v->minor, v->patch);
+	return buf;
+}
 
 struct li_dnnl_conv {
 	int cout, cin, kh, kw;

@@ -26,6 +26,16 @@ typedef struct li_dnnl_conv li_dnnl_conv;
 void li_dnnl_setup(void);
 /* True where the CPU (after LI_ISA) runs bf16 convolutions natively. */
 bool li_dnnl_bf16_native(void);
+/* Set the calling thread's OpenMP team size for oneDNN. oneDNN sizes a
+ * primitive's split of the work for the team size in force when the
+ * primitive is made, and runs it with that many threads whatever is set
+ * later: made with 1 (what li_sgemm1 leaves) it runs on one thread, made
+ * with the default (every core) it starts that many. So a conv or plan meant
+ * to run on T threads is made between li_dnnl_threads(T) and
+ * li_dnnl_threads(1) (li_sgemm1 callers on the thread expect a team of one). */
+void li_dnnl_threads(int threads);
+/* "MAJOR.MINOR.PATCH" of the oneDNN library loaded, into buf. */
+const char *li_dnnl_version(char *buf, size_t size);
 
 /* A forward conv of c's shape for n images h x w, fp32 or (bf16) with bf16
  * inputs and weights and fp32 accumulation and output. NULL + li_error when

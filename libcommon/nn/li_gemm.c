@@ -151,17 +151,11 @@ void li_net_describe_cpu(FILE *f)
 	if (li_net_conv_env(&conv) < 0) {
 		fprintf(f, "eval convs: (%s)\n", li_errmsg());
 	} else {
-		li_net_conv on = li_net_conv_auto(conv);
-		const char *plan = on == LI_NET_CONV_ONEDNN ? "one oneDNN plan" : "ours";
-		if (conv == LI_NET_CONV_AUTO)
-			fprintf(f, "eval convs: %s (LI_CONV=auto)\n", plan);
-		else
-			fprintf(f, "eval convs: LI_CONV=%s\n", li_net_conv_name(conv));
+		char what[4200];
+		fprintf(f, "eval convs: %s (LI_CONV=%s)\n",
+			li_net_conv_what(conv, false, what, sizeof what), li_net_conv_name(conv));
 		fprintf(f, "training convs: %s (LI_CONV=%s)\n",
-			on == LI_NET_CONV_MEASURED ? "the faster on the first batch"
-			: on == LI_NET_CONV_ONEDNN ? plan
-						   : "ours",
-			li_net_conv_name(conv));
+			li_net_conv_what(conv, true, what, sizeof what), li_net_conv_name(conv));
 	}
 	fprintf(f, "bf16 scoring: %s\n",
 		li_dnnl_bf16_native() ? "yes (AVX512_BF16)" : "no (needs AVX512_BF16 or AMX)");

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "li_cache.h"
 #include "li_cpu.h"
 #include "li_dnnl.h"
 #include "li_error.h"
@@ -29,6 +30,12 @@
 #define MAX_UNITS 64
 #define MAX_LAYERS 32
 #define MAX_TENSORS 512
+#define PICKS 4
+/* The cache file (li_cache.h) of the decisions of AUTO and MEASURED. */
+#define CONV_CACHE "conv-choice"
+#ifndef LI_VERSION
+#define LI_VERSION "unknown"
+#endif
 /* im2col budget: large enough for big GEMMs, small next to the activations. */
 #define COL_BUDGET ((size_t)8 << 20)
 
@@ -40,12 +47,12 @@ typedef struct unit {
 	bool uf_ready;    /* uf holds the transform of the current wf */
 	int h, w, oh, ow; /* input and output spatial size (prepare) */
 	float *z;         /* conv output kept for BN backward */
-	/* eval on oneDNN's convolution (li_dnnl.h), made for batch dn_n: used
-	 * when dn_use (measured faster, or asked for), its weights those of the
-	 * current wf when dn_ready */
+	/* eval on oneDNN's convolution alone (li_dnnl.h; LI_NET_CONV_ONEDNN_EACH),
+	 * made for batch dn_n (NULL: it could not be), its weights those of
+	 * the current wf when dn_ready */
 	li_dnnl_conv *dn;
 	int dn_n;
-	bool dn_use, dn_ready;
+	bool dn_ready;
 	li_net_prof prof;
 } unit;
 
@@ -107,9 +114,14 @@ struct li_net {
 	li_dnnl_train *tplan[2];
 	int tplan_n[2], tplan_next;
 	li_dnnl_train *tplan_cur;
-	/* MEASURED: -1 undecided, else whether the plan won the timing of the
-	 * first training batch; train_force >= 0 forces a path while timing */
-	int train_measured, train_force;
+	/* AUTO and MEASURED: whether the plan runs, decided for the last few
+	 * (mode, batch size) pairs seen (n 0: an empty entry); *_force >= 0
+	 * forces a path while timing */
+	struct pick {
+		int n;
+		bool train, plan;
+	} picks[PICKS];
+	int pick_next, train_force, eval_force;
 	li_net_prof *prof[MAX_UNITS + MAX_LAYERS];
 	int nprof;
 };
@@ -279,11 +291,32 @@ static const char *const conv_names[] = {[LI_NET_CONV_AUTO] = "auto",
 
 const char *li_net_conv_name(li_net_conv choice) { return conv_names[choice]; }
 
-li_net_conv li_net_conv_auto(li_net_conv choice)
+const char *li_net_conv_what(li_net_conv choice, bool train, char *buf, size_t size)
 {
-	if (choice != LI_NET_CONV_AUTO)
-		return choice;
-	return li_cpu_isa() >= LI_ISA_AVX512 ? LI_NET_CONV_ONEDNN : LI_NET_CONV_OURS;
+	char path[4096];
+	const char *where = li_cache_path(CONV_CACHE, path, sizeof path) < 0 ? "(no cache)" : path;
+	switch (choice) {
+	case LI_NET_CONV_OURS: snprintf(buf, size, "ours"); break;
+	case LI_NET_CONV_ONEDNN: snprintf(buf, size, "one oneDNN plan"); break;
+	case LI_NET_CONV_ONEDNN_EACH:
+		snprintf(buf, size, train ? "ours" : "each conv alone on oneDNN");
+		break;
+	case LI_NET_CONV_MEASURED:
+		snprintf(buf, size,
+			 "the faster of ours and one oneDNN plan, timed at each run's first "
+			 "batch of a size (remembered in %s)", where);
+		break;
+	default:
+		if (li_cpu_isa() >= LI_ISA_AVX512)
+			snprintf(buf, size,
+				 "the faster of ours and one oneDNN plan, timed once and "
+				 "remembered (%s)", where);
+		else
+			snprintf(buf, size,
+				 "ours, or the plan where LI_CONV=measured found it faster (%s)",
+				 where);
+	}
+	return buf;
 }
 
 int li_net_conv_env(li_net_conv *choice)
@@ -331,7 +364,7 @@ li_net *li_net_new(const li_net_config *cfg)
 	net->threads = 1;
 	net->fold_bn = true;
 	net->conv_choice = conv_choice;
-	net->train_measured = net->train_force = -1;
+	net->train_force = net->eval_force = -1;
 	net->pass = 0;
 	build(net);
 	net->params = li_calloc(net->nparams, sizeof(float));
@@ -357,6 +390,12 @@ li_net *li_net_new(const li_net_config *cfg)
 		for (int c = 0; c < net->units[i].bn.c; c++)
 			net->units[i].bn.running_var[c] = 1.0f;
 	return net;
+}
+
+static void forget_picks(li_net *net)
+{
+	memset(net->picks, 0, sizeof net->picks);
+	net->pick_next = 0;
 }
 
 static void drop_train_plans(li_net *net)
@@ -429,7 +468,7 @@ void li_net_set_conv(li_net *net, li_net_conv choice)
 {
 	net->conv_choice = choice;
 	drop_train_plans(net);
-	net->train_measured = -1;
+	forget_picks(net);
 	for (int i = 0; i < net->nunits; i++)
 		net->units[i].dn_n = 0;
 	net->plan_n = 0;
@@ -470,7 +509,7 @@ void li_net_set_threads(li_net *net, int threads)
 		net->units[i].dn_n = 0; /* measured again with the new count */
 	net->plan_n = 0;
 	drop_train_plans(net);
-	net->train_measured = -1; /* measured again with the new count */
+	forget_picks(net); /* decided again for the new count */
 }
 
 /* ---- initialisation (torchvision), one RNG stream per tensor ---- */
@@ -618,97 +657,47 @@ int li_net_prepare(li_net *net, int max_batch, int height, int width)
 	net->in_w = width;
 	net->stored_valid = false;
 	drop_train_plans(net);
-	net->train_measured = -1;
+	forget_picks(net);
 	return 0;
 }
 
 /* ---- units: conv + BN (+ ReLU) ---- */
 
-/* Seconds of one call of the conv by oneDNN (dnnl) or by ours, into a
- * scratch output, after one call to warm it up (ours transforms its Winograd
- * weights in the first): the second call's time. */
-static double time_conv(li_net *net, unit *u, bool dnnl, const float *x, int n, float *tmp)
+/* Whether this eval conv (folded weights) of a batch of n runs alone on
+ * oneDNN's convolution, with reorders from and to ours: with ONEDNN_EACH,
+ * and with ONEDNN where the plan could not be made. Anything oneDNN cannot
+ * do here stays on ours; a conv not on it keeps no oneDNN memory. */
+static bool use_dnnl(li_net *net, unit *u, int n)
 {
-	double warm = 0;
-	for (int i = 0; i < 2; i++) {
-		double t = li_now();
-		if (dnnl)
-			li_dnnl_conv_run(u->dn, x, tmp, 0.0f, net->threads, net->dn_ws);
-		else
-			li_conv_forward_u(&u->conv, u->wf, u->uf, u->uf ? &u->uf_ready : NULL, x,
-					  n, u->h, u->w, tmp, 0.0f, net->col, net->col_floats, NULL,
-					  net->pool);
-		warm = li_now() - t;
-	}
-	return warm;
-}
-
-/* Whether oneDNN's conv, just made, beats ours by more than 10% on this
- * batch (the margin keeps near ties on our path, run to run). The scratch
- * outputs are buffers the other candidate does not use: ours writes into
- * oneDNN's workspace (past its blocked x, at least as large as y), oneDNN's
- * into our im2col buffer when y fits (else a temporary). */
-static bool dnnl_faster(li_net *net, unit *u, const float *x, int n)
-{
-	size_t floats = (size_t)u->conv.cout * n * u->oh * u->ow;
-	size_t off = li_dnnl_conv_ws_bytes(u->dn) - ((floats + 15) & ~(size_t)15) * sizeof(float);
-	void *at = (unsigned char *)net->dn_ws + off;
-	float *ours_out = at;
-	float *tmp = floats <= net->col_floats ? NULL : li_malloc_aligned(floats * sizeof(float));
-	if (floats > net->col_floats && !tmp)
+	li_net_conv choice = net->conv_choice;
+	if (net->bf16 || (choice != LI_NET_CONV_ONEDNN && choice != LI_NET_CONV_ONEDNN_EACH))
 		return false;
-	double ours = time_conv(net, u, false, x, n, ours_out);
-	double theirs = time_conv(net, u, true, x, n, tmp ? tmp : net->col);
-	li_free_aligned(tmp);
-	return theirs < 0.9 * ours;
-}
-
-/* Whether this eval conv (folded weights) of a batch of n runs on oneDNN:
- * always in bf16 and with LI_NET_CONV_ONEDNN (AUTO's choice on AVX-512
- * CPUs), with LI_NET_CONV_MEASURED when
- * dnnl_faster on its first batch of this size. Anything oneDNN cannot do here
- * stays on ours (bf16 is checked beforehand, li_net_set_bf16); a conv not
- * chosen keeps no oneDNN memory. */
-static bool use_dnnl(li_net *net, unit *u, const float *x, int n)
-{
-	/* ONEDNN (and bf16) run the whole eval forward as a plan (run_plan);
-	 * this is for MEASURED and ONEDNN_EACH, and for ONEDNN where a plan
-	 * could not be made */
-	li_net_conv choice = li_net_conv_auto(net->conv_choice);
-	if (choice == LI_NET_CONV_OURS || net->bf16)
-		return false;
-	if (u->dn_n == n) {
-		if (u->dn_use && !u->dn_ready) {
-			li_dnnl_conv_weights(u->dn, u->wf);
-			u->dn_ready = true;
+	if (u->dn_n != n) {
+		li_dnnl_conv_free(u->dn);
+		u->dn_ready = false;
+		u->dn_n = n;
+		li_dnnl_threads(net->threads); /* the work split is fixed when it is made */
+		u->dn = li_dnnl_conv_new(&u->conv, n, u->h, u->w, false);
+		li_dnnl_threads(1);
+		size_t ws = u->dn ? li_dnnl_conv_ws_bytes(u->dn) : 0;
+		if (ws > net->dn_ws_bytes) {
+			void *p = li_malloc_aligned(ws);
+			if (p) {
+				li_free_aligned(net->dn_ws);
+				net->dn_ws = p;
+				net->dn_ws_bytes = ws;
+			}
 		}
-		return u->dn_use;
-	}
-	li_dnnl_conv_free(u->dn);
-	u->dn_use = u->dn_ready = false;
-	u->dn_n = n;
-	u->dn = li_dnnl_conv_new(&u->conv, n, u->h, u->w, net->bf16);
-	if (!u->dn)
-		return false;
-	size_t ws = li_dnnl_conv_ws_bytes(u->dn);
-	if (ws > net->dn_ws_bytes) {
-		void *p = li_malloc_aligned(ws);
-		if (p) {
-			li_free_aligned(net->dn_ws);
-			net->dn_ws = p;
-			net->dn_ws_bytes = ws;
+		if (ws > net->dn_ws_bytes) {
+			li_dnnl_conv_free(u->dn);
+			u->dn = NULL;
 		}
 	}
-	if (ws <= net->dn_ws_bytes) {
+	if (u->dn && !u->dn_ready) {
 		li_dnnl_conv_weights(u->dn, u->wf);
 		u->dn_ready = true;
-		u->dn_use = choice != LI_NET_CONV_MEASURED || dnnl_faster(net, u, x, n);
 	}
-	if (!u->dn_use) {
-		li_dnnl_conv_free(u->dn);
-		u->dn = NULL;
-	}
-	return u->dn_use;
+	return u->dn != NULL;
 }
 
 /* y = beta y + conv(x), then act (li_act) unless NULL; the profile's
@@ -717,7 +706,7 @@ static void conv_fwd(li_net *net, unit *u, const float *w, const float *x, int n
 		     float beta, const li_act *act)
 {
 	bool folded = w == u->wf && u->uf;
-	bool dnnl = w == u->wf && use_dnnl(net, u, x, n);
+	bool dnnl = w == u->wf && use_dnnl(net, u, n);
 	double t = li_now();
 	if (dnnl) {
 		li_dnnl_conv_run(u->dn, x, y, beta, net->threads, net->dn_ws);
@@ -942,10 +931,7 @@ static double unit_flop(const li_layer *l, bool backward)
 
 /* ---- eval as one oneDNN plan ---- */
 
-static bool plan_wanted(const li_net *net)
-{
-	return net->bf16 || li_net_conv_auto(net->conv_choice) == LI_NET_CONV_ONEDNN;
-}
+static bool on_plan(li_net *net, bool train, int n, const float *x, float *logits);
 
 /* The layers up to the global pooling, with BN folded, as a plan for n. */
 static li_dnnl_plan *build_plan(li_net *net, int n)
@@ -980,13 +966,15 @@ static li_dnnl_plan *build_plan(li_net *net, int n)
 /* Eval by the plan when one is wanted and can be made: true when it ran (the
  * logits and features written), false when ours must run; -1 + li_error in
  * bf16, which has no fallback. */
-static int run_plan(li_net *net, int n, float *logits, float *features)
+static int run_plan(li_net *net, int n, const float *x, float *logits, float *features)
 {
-	if (!plan_wanted(net))
+	if (!net->bf16 && !on_plan(net, false, n, x, logits))
 		return 0;
 	if (net->plan_n != n) {
 		li_dnnl_plan_free(net->plan);
+		li_dnnl_threads(net->threads); /* the work split is fixed when it is made */
 		net->plan = build_plan(net, n);
+		li_dnnl_threads(1);
 		net->plan_n = n;
 		net->plan_ready = false;
 		if (!net->plan && net->bf16)
@@ -1061,78 +1049,70 @@ static li_dnnl_train *train_plan(li_net *net, int n)
 	int k = net->tplan_next;
 	net->tplan_next ^= 1;
 	li_dnnl_train_free(net->tplan[k]);
+	li_dnnl_threads(net->threads); /* the work split is fixed when it is made */
 	net->tplan[k] = build_train_plan(net, n);
+	li_dnnl_threads(1);
 	net->tplan_n[k] = n;
 	return net->tplan[k];
 }
 
-/* Seconds of the second of two training steps (forward and backward of n
- * images of the prepared input, a fixed logit gradient) on one path. */
-static double time_train_step(li_net *net, bool plan, int n, const float *x, float *logits)
+/* Seconds of the two paths, ours and the plan, on n images of the prepared
+ * input (x): a training step (forward, backward of a fixed logit gradient)
+ * or an eval forward. Each runs once to warm up (the plan is made, weights
+ * transformed), then the two alternate `rounds` times and each keeps its
+ * fastest, so that a slow minute of a shared machine weighs on both. The
+ * running statistics, num_batches_tracked and gradients that training
+ * steps touch are put back. false on any failure (memory), nothing timed. */
+static bool time_paths(li_net *net, bool train, int n, const float *x, float *logits, int rounds,
+		       double *ours, double *theirs)
 {
 	size_t k = (size_t)n * net->cfg.classes;
-	float *d = li_malloc_array(k, sizeof(float));
-	if (!d)
-		return 0;
-	for (size_t i = 0; i < k; i++)
-		d[i] = i % 2 ? 0.01f : -0.01f;
-	double t = 0;
-	net->train_force = plan;
-	for (int i = 0; i < 2; i++) {
-		t = li_now();
-		li_net_forward(net, x, n, logits, NULL);
-		li_net_backward(net, d);
-		t = li_now() - t;
-	}
-	net->train_force = -1;
-	free(d);
-	return t;
-}
-
-/* MEASURED: whether the plan trains faster than ours by more than 10% on
- * this batch, timed once per net (two steps each way); the running
- * statistics, num_batches_tracked and gradients the timing touched are put
- * back. On any failure (memory), ours. */
-static bool measure_train(li_net *net, int n, const float *x, float *logits)
-{
-	float *bufs = li_malloc_array(net->nbuf, sizeof(float));
-	float *grads = li_malloc_array(net->nparams, sizeof(float));
-	int64_t *nbt = li_malloc_array(net->nnbt ? net->nnbt : 1, sizeof(int64_t));
-	bool plan = false;
-	if (bufs && grads && nbt && train_plan(net, n)) {
+	float *d = train ? li_malloc_array(k, sizeof(float)) : NULL;
+	float *bufs = train ? li_malloc_array(net->nbuf, sizeof(float)) : NULL;
+	float *grads = train ? li_malloc_array(net->nparams, sizeof(float)) : NULL;
+	int64_t *nbt = train ? li_malloc_array(net->nnbt ? net->nnbt : 1, sizeof(int64_t)) : NULL;
+	bool ok = !train || (d && bufs && grads && nbt);
+	if (ok && train) {
+		for (size_t i = 0; i < k; i++)
+			d[i] = i % 2 ? 0.01f : -0.01f;
 		memcpy(bufs, net->bufs, sizeof(float) * net->nbuf);
 		memcpy(grads, net->grads, sizeof(float) * net->nparams);
 		memcpy(nbt, net->nbt, sizeof(int64_t) * net->nnbt);
-		double ours = time_train_step(net, false, n, x, logits);
-		double theirs = time_train_step(net, true, n, x, logits);
-		plan = theirs < 0.9 * ours;
+	}
+	int *force = train ? &net->train_force : &net->eval_force;
+	double best[2] = {0, 0};
+	for (int r = -1; ok && r < rounds; r++)
+		for (int plan = 0; plan < 2; plan++) {
+			*force = plan;
+			double t = li_now();
+			li_net_forward(net, x, n, logits, NULL);
+			if (train)
+				li_net_backward(net, d);
+			t = li_now() - t;
+			if (getenv("LI_DEBUG_PICK")) fprintf(stderr, "round %d plan %d: %.3f s\n", r, plan, t);
+			if (r == 0 || (r > 0 && t < best[plan]))
+				best[plan] = t;
+		}
+	*force = -1;
+	if (ok && train) {
 		memcpy(net->bufs, bufs, sizeof(float) * net->nbuf);
 		memcpy(net->grads, grads, sizeof(float) * net->nparams);
 		memcpy(net->nbt, nbt, sizeof(int64_t) * net->nnbt);
 	}
+	free(d);
 	free(bufs);
 	free(grads);
 	free(nbt);
-	return plan;
-}
-
-/* Whether this training forward runs on the plan. */
-static bool train_on_plan(li_net *net, int n, const float *x, float *logits)
-{
-	if (net->train_force >= 0)
-		return net->train_force;
-	if (net->conv_choice != LI_NET_CONV_MEASURED)
-		return li_net_conv_auto(net->conv_choice) == LI_NET_CONV_ONEDNN;
-	if (net->train_measured < 0)
-		net->train_measured = measure_train(net, n, x, logits);
-	return net->train_measured;
+	*ours = best[0];
+	*theirs = best[1];
+	return ok && best[0] > 0 && best[1] > 0;
 }
 
 /* Training forward by the plan: true when it ran (logits and features
  * written), false when ours must run. */
 static bool run_train_plan(li_net *net, int n, const float *x, float *logits, float *features)
 {
-	if (!train_on_plan(net, n, x, logits))
+	if (!on_plan(net, true, n, x, logits))
 		return false;
 	li_dnnl_train *p = train_plan(net, n);
 	if (!p)
@@ -1176,6 +1156,92 @@ static void backward_train_plan(li_net *net, float *dlogits)
 	}
 }
 
+/* ---- choosing between ours and the plans (AUTO, MEASURED) ---- */
+
+/* The key of a decision in the cache: everything the two paths' speeds
+ * depend on (the machine, the library versions, the net, the batch). */
+static void pick_key(const li_net *net, bool train, int n, char *key, size_t size)
+{
+	char model[64], dnnl[32];
+	li_cpu_model(model, sizeof model);
+	for (char *c = model; *c; c++)
+		if (*c < 0x20 || *c > 0x7e)
+			*c = '?';
+	snprintf(key, size, "%s n=%d %dx%d in=%d %s width=%d threads=%d isa=%s cpu=%s li=%s onednn=%s",
+		 train ? "train" : "eval", n, net->in_w, net->in_h, net->cfg.in_channels,
+		 net->cfg.arch, net->cfg.width, net->threads, li_isa_name(li_cpu_isa()), model,
+		 LI_VERSION, li_dnnl_version(dnnl, sizeof dnnl));
+}
+
+/* AUTO and MEASURED: whether the plan runs this (mode, n), decided now.
+ * AUTO takes the decision remembered in the cache for this machine and
+ * shape; without one it times both where the CPU has AVX-512 (where either
+ * may win) and remembers the result, or takes the plan untimed when there
+ * is nowhere to remember it (so that runs agree to the bit), and takes ours
+ * untimed below AVX-512 (ours is faster there). MEASURED always times both
+ * and remembers the result. The plan must win by more than 10% (near ties
+ * stay on ours); whatever fails in the timing leaves ours. */
+static bool decide(li_net *net, bool train, int n, const float *x, float *logits)
+{
+	char key[LI_CACHE_LINE / 2], val[LI_CACHE_LINE];
+	pick_key(net, train, n, key, sizeof key);
+	bool store;
+	if (net->conv_choice == LI_NET_CONV_AUTO) {
+		if (li_cache_get(CONV_CACHE, key, val, sizeof val)) {
+			if (strncmp(val, "onednn ", 7) == 0)
+				return true;
+			if (strncmp(val, "ours ", 5) == 0)
+				return false;
+		}
+		if (li_cpu_isa() < LI_ISA_AVX512)
+			return false;
+		if (li_cache_check(CONV_CACHE) < 0)
+			return true;
+		store = true;
+	} else {
+		store = li_cache_check(CONV_CACHE) == 0;
+	}
+	double ours = 0, theirs = 0;
+	/* where the plan cannot be made, both timings are of ours */
+	bool timed = time_paths(net, train, n, x, logits, train ? 1 : 2, &ours, &theirs) &&
+		     (train ? train_plan(net, n) != NULL : net->plan != NULL);
+	bool plan = timed && theirs < 0.9 * ours;
+	if (!plan && train) { /* the loser keeps no memory */
+		drop_train_plans(net);
+	} else if (!plan) {
+		li_dnnl_plan_free(net->plan);
+		net->plan = NULL;
+		net->plan_n = 0;
+	}
+	if (timed && store) {
+		snprintf(val, sizeof val, "%s %.6f %.6f", plan ? "onednn" : "ours", ours, theirs);
+		li_cache_put(CONV_CACHE, key, val); /* not remembered: timed again next run */
+	}
+	return plan;
+}
+
+/* Whether the training step (train) or the eval forward of n images runs on
+ * the plan (li_net_conv). */
+static bool on_plan(li_net *net, bool train, int n, const float *x, float *logits)
+{
+	int force = train ? net->train_force : net->eval_force;
+	if (force >= 0)
+		return force;
+	switch (net->conv_choice) {
+	case LI_NET_CONV_ONEDNN: return true;
+	case LI_NET_CONV_OURS:
+	case LI_NET_CONV_ONEDNN_EACH: return false;
+	default: break;
+	}
+	for (int i = 0; i < PICKS; i++)
+		if (net->picks[i].n == n && net->picks[i].train == train)
+			return net->picks[i].plan;
+	bool plan = decide(net, train, n, x, logits);
+	net->picks[net->pick_next] = (struct pick){.n = n, .train = train, .plan = plan};
+	net->pick_next = (net->pick_next + 1) % PICKS;
+	return plan;
+}
+
 int li_net_forward(li_net *net, const float *x, int n, float *logits, float *features)
 {
 	if (!net->max_batch)
@@ -1201,7 +1267,7 @@ int li_net_forward(li_net *net, const float *x, int n, float *logits, float *fea
 		return 0;
 	}
 	if (!stored) {
-		int r = run_plan(net, n, logits, features);
+		int r = run_plan(net, n, x, logits, features);
 		if (r != 0)
 			return r < 0 ? -1 : 0;
 	}

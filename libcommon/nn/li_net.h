@@ -57,25 +57,26 @@ void li_net_set_threads(li_net *net, int threads);
 /* Lines for --version: the CPU, its ISA level (li_cpu.h, LI_ISA) and the
  * kernels the net runs on it. */
 void li_net_describe_cpu(FILE *f);
-/* Eval (BN-folded) convs, ours or oneDNN's convolution (li_dnnl.h): AUTO,
- * the default, runs oneDNN's on CPUs with AVX-512 (its direct convolutions
- * there reach about twice our fp32 rate) and ours below (on AVX2 our Winograd
- * convs beat them: 120-190 against 75-100 GFLOP/s on a Zen 3); the same
- * machine always computes the same bits. MEASURED times both on the first
- * batch of each size and keeps oneDNN's where it is faster by more than 10%:
- * the fastest on any CPU, but two runs may then differ in the last bits.
- * OURS and ONEDNN force one: ONEDNN (and AUTO where it picks oneDNN) runs
- * the layers up to the global pooling as one plan in oneDNN's blocked layouts
- * (li_dnnl_plan: bias, ReLU and residual fused, no reorder between layers);
- * ONEDNN_EACH runs each conv alone on oneDNN with reorders from and to ours
- * (what MEASURED keeps per layer; for tests and benchmarks). The environment
- * variable LI_CONV = auto, measured, ours, onednn or onednn-each sets it for
- * li_net_new. Training runs as one oneDNN plan (li_dnnl_train: forward,
- * backward-data and backward-weights convs, batch norm, pooling, in one
- * blocked layout) with ONEDNN and with AUTO on AVX-512 CPUs, ours otherwise
- * (and where the plan cannot be made); MEASURED times two training steps
- * each way on the first training batch and keeps the plan where it is more
- * than 10% faster (running statistics and gradients put back). */
+/* Which convolutions score (eval, BN folded) and train: ours (Winograd,
+ * im2col, li_nn.h) or one oneDNN plan of the layers up to the global
+ * pooling in oneDNN's blocked layouts (li_dnnl.h; eval: bias, ReLU and
+ * residual fused; training: forward, backward-data and backward-weights
+ * convs, batch norm, pooling).
+ * AUTO, the default: the decision remembered for this machine and shape
+ * in the cache (li_cache.h, file "conv-choice"); without one, with AVX-512
+ * (where either may win) both are timed on the first batch of the size
+ * and the result remembered, or the plan taken untimed when the cache
+ * cannot be written; below AVX-512 ours, untimed (on AVX2 ours is 1.4 to
+ * 1.6x the plan). So the runs of one machine compute the same bits.
+ * MEASURED times both on the first batch of each size in every run (eval:
+ * the forward, the faster of two after one; training: two steps each way,
+ * the running statistics and gradients put back), keeps the plan where it
+ * is more than 10% faster and remembers the result for AUTO.
+ * OURS and ONEDNN force one; ONEDNN_EACH runs each eval conv alone on
+ * oneDNN with reorders from and to ours (tests and benchmarks) and trains
+ * on ours. The environment variable LI_CONV = auto, measured, ours, onednn
+ * or onednn-each sets it for li_net_new. Where a plan cannot be made ours
+ * runs. */
 typedef enum li_net_conv {
 	LI_NET_CONV_AUTO,
 	LI_NET_CONV_MEASURED,
@@ -84,10 +85,9 @@ typedef enum li_net_conv {
 	LI_NET_CONV_ONEDNN_EACH
 } li_net_conv;
 void li_net_set_conv(li_net *net, li_net_conv choice);
-/* The choice AUTO stands for on this CPU (ONEDNN with AVX-512, else OURS),
- * for scoring and training alike; any other choice unchanged (MEASURED
- * decides by timing). */
-li_net_conv li_net_conv_auto(li_net_conv choice);
+/* What runs under choice on this CPU, in words, for scoring or (train)
+ * training, into buf (for --version). */
+const char *li_net_conv_what(li_net_conv choice, bool train, char *buf, size_t size);
 /* LI_CONV's value (AUTO when unset); -1 + li_error for another value. */
 int li_net_conv_env(li_net_conv *choice);
 /* "auto", "measured", "ours", "onednn" or "onednn-each". */
