@@ -1089,7 +1089,6 @@ static bool time_paths(li_net *net, bool train, int n, const float *x, float *lo
 			if (train)
 				li_net_backward(net, d);
 			t = li_now() - t;
-			if (getenv("LI_DEBUG_PICK")) fprintf(stderr, "round %d plan %d: %.3f s\n", r, plan, t);
 			if (r == 0 || (r > 0 && t < best[plan]))
 				best[plan] = t;
 		}

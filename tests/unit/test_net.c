@@ -332,6 +332,43 @@ static double prob_gap(const float *a, const float *b, int n, int classes)
 }
 
 /* Largest |a[i] - b[i]| over m values. */
+/* The cache line whose key starts with prefix, from the conv-choice file
+ * of directory dir: its key and value, or false. */
+static bool cache_line(const char *dir, const char *prefix, char *key, char *val, size_t size)
+{
+	char path[512], line[2048];
+	snprintf(path, sizeof path, "%s/conv-choice", dir);
+	FILE *f = fopen(path, "r");
+	bool found = false;
+	while (f && fgets(line, sizeof line, f)) {
+		char *tab = strchr(line, '\t');
+		if (!tab || strncmp(line, prefix, strlen(prefix)) != 0)
+			continue;
+		*tab = '\0';
+		tab[1 + strcspn(tab + 1, "\n")] = '\0';
+		size_t kl = strlen(line), vl = strlen(tab + 1);
+		if (kl >= size || vl >= size)
+			continue;
+		memcpy(key, line, kl + 1);
+		memcpy(val, tab + 1, vl + 1);
+		found = true;
+	}
+	if (f)
+		fclose(f);
+	return found;
+}
+
+static void write_cache(const char *dir, const char *key, const char *val)
+{
+	char path[512];
+	snprintf(path, sizeof path, "%s/conv-choice", dir);
+	FILE *f = fopen(path, "w");
+	if (f) {
+		fprintf(f, "%s\t%s\n", key, val);
+		fclose(f);
+	}
+}
+
 static double max_gap(const float *a, const float *b, int m)
 {
 	double e = 0;
@@ -390,7 +427,7 @@ static void test_onednn(void)
 			   chans, threads, e, ef);
 		}
 		/* each conv alone on oneDNN (reorders around it, the residual added by
-		 * the reorder back: what MEASURED may keep per layer) */
+		 * the reorder back; LI_NET_CONV_ONEDNN_EACH, for comparisons) */
 		li_net_set_conv(net, LI_NET_CONV_ONEDNN_EACH);
 		li_net_prof_reset(net);
 		li_net_forward(net, x, n, b, NULL);
@@ -435,8 +472,8 @@ static void test_onednn(void)
 		li_net_prof_reset(net);
 		li_net_forward(net, x, n, b, NULL);
 		e = max_gap(a, b, n * classes);
-		ok(e <= 1e-4 * fmax(fabs(a[0]), 1), "%d ch: measured choice (%d convs on oneDNN) agrees",
-		   chans, convs_on(net, "onednn-conv"));
+		ok(e <= 1e-4 * fmax(fabs(a[0]), 1), "%d ch: the measured choice (%s) agrees", chans,
+		   convs_on(net, "onednn") ? "the plan" : "ours");
 		/* bf16 */
 		li_net_set_conv(net, LI_NET_CONV_OURS);
 		if (li_cpu_isa() >= LI_ISA_AVX512_BF16) {
@@ -704,6 +741,11 @@ static void test_measured_train(void)
 	ok(e <= 2e-3, "measured: gradients of the step alone (%s, %g; %s won)", worst, e,
 	   on ? "the oneDNN plan" : "ours");
 	ok(max_gap(la, lb, n * classes) <= 1e-4 * fmax(fabs(la[0]), 1), "measured: logits as ours");
+	char dir[128], key[1024], val[1024];
+	snprintf(dir, sizeof dir, "%s/cache", tmpdir);
+	ok(cache_line(dir, "train n=3 36x36 in=3 resnet10 width=8 ", key, val, sizeof key) &&
+	       strncmp(val, on ? "onednn " : "ours ", on ? 7 : 5) == 0,
+	   "measured: the training decision is remembered ('%s')", val);
 	free(x);
 	li_net_free(a);
 	li_net_free(b);
@@ -953,6 +995,70 @@ static void test_hostile_metadata(void)
 	li_net_free(net);
 }
 
+/* LI_NET_CONV_MEASURED remembers what it timed in the cache, and AUTO runs
+ * what the cache says (here, where AUTO alone would run ours untimed: the
+ * plan when a line says "onednn"); a line AUTO cannot read is not taken;
+ * with no cache MEASURED still decides. Each answer is ours' to rounding. */
+static void test_conv_cache(void)
+{
+	int n = 3, h = 36, w = 36, classes = 3;
+	char dir[128], key[1024], val[1024];
+	snprintf(dir, sizeof dir, "%s/cache", tmpdir);
+	setenv("LI_CACHE_DIR", dir, 1);
+	li_net *net = small_net("resnet10", 8, classes, 3, 31);
+	randomise_bn(net);
+	li_net_prepare(net, n, h, w);
+	li_net_set_training(net, false);
+	float *x = malloc(sizeof(float) * 3 * h * w * n), a[9], b[9];
+	fill(x, (size_t)3 * h * w * n, 1.0);
+	li_net_set_conv(net, LI_NET_CONV_OURS);
+	li_net_forward(net, x, n, a, NULL);
+	li_net_set_conv(net, LI_NET_CONV_MEASURED);
+	li_net_forward(net, x, n, b, NULL);
+	ok(max_gap(a, b, n * classes) <= 1e-4 * fmax(fabs(a[0]), 1), "measured: the logits of ours");
+	bool line = cache_line(dir, "eval n=3 36x36 in=3 resnet10 width=8 threads=1 isa=", key, val,
+			       sizeof key);
+	ok(line, "measured: the decision is remembered in %s/conv-choice", dir);
+	double t1 = 0, t2 = 0;
+	char word[16] = "";
+	ok(line && sscanf(val, "%15s %lf %lf", word, &t1, &t2) == 3 &&
+	       (strcmp(word, "ours") == 0 || strcmp(word, "onednn") == 0) && t1 > 0 && t2 > 0,
+	   "with the winner and both times: '%s'", val);
+	ok(strstr(key, " li=") && strstr(key, " onednn=") && strstr(key, " cpu="),
+	   "the key names the CPU and both libraries' versions: '%s'", key);
+
+	for (int k = 0; k < 2; k++) {
+		write_cache(dir, key, k == 0 ? "onednn 2.0 1.0" : "ours 1.0 2.0");
+		li_net_set_conv(net, LI_NET_CONV_AUTO);
+		li_net_prof_reset(net);
+		li_net_forward(net, x, n, b, NULL);
+		is_int(convs_on(net, "onednn"), k == 0 ? 12 : 0, "auto runs %s, as the cache says",
+		       k == 0 ? "the plan" : "ours");
+		ok(max_gap(a, b, n * classes) <= 1e-4 * fmax(fabs(a[0]), 1), "and agrees with ours");
+	}
+	write_cache(dir, key, "maybe 1.0 2.0");
+	li_net_set_conv(net, LI_NET_CONV_AUTO);
+	li_net_prof_reset(net);
+	li_net_forward(net, x, n, b, NULL);
+	if (li_cpu_isa() < LI_ISA_AVX512) {
+		is_int(convs_on(net, "onednn"), 0, "a line auto cannot read: ours, untimed (below AVX-512)");
+		ok(cache_line(dir, key, key, val, sizeof key) && strcmp(val, "maybe 1.0 2.0") == 0,
+		   "and the line is left alone");
+	} else {
+		ok(cache_line(dir, key, key, val, sizeof key) && strcmp(val, "maybe 1.0 2.0") != 0,
+		   "a line auto cannot read: timed again and replaced (AVX-512): '%s'", val);
+	}
+	ok(max_gap(a, b, n * classes) <= 1e-4 * fmax(fabs(a[0]), 1), "and agrees with ours");
+
+	setenv("LI_CACHE_DIR", "", 1);
+	li_net_set_conv(net, LI_NET_CONV_MEASURED);
+	li_net_forward(net, x, n, b, NULL);
+	ok(max_gap(a, b, n * classes) <= 1e-4 * fmax(fabs(a[0]), 1), "no cache: measured still decides");
+	setenv("LI_CACHE_DIR", dir, 1);
+	free(x);
+	li_net_free(net);
+}
+
 /* CPU seconds of the process and of this thread. */
 static void cpu_times(double *process, double *thread)
 {
@@ -1005,6 +1111,9 @@ int main(void)
 		ok(0, "cannot make a temporary directory");
 		return done_testing();
 	}
+	char cache[128];
+	snprintf(cache, sizeof cache, "%s/cache", tmpdir);
+	setenv("LI_CACHE_DIR", cache, 1); /* never the user's */
 	test_topology();
 	test_gradients(LI_NET_CONV_OURS);
 	test_gradients(LI_NET_CONV_ONEDNN);
@@ -1013,9 +1122,14 @@ int main(void)
 	test_training();
 	test_onednn_train();
 	test_dnnl_threads();
+	test_conv_cache();
 	test_measured_train();
 	test_files();
 	test_hostile_metadata();
+	char file[160];
+	snprintf(file, sizeof file, "%s/conv-choice", cache);
+	unlink(file);
+	rmdir(cache);
 	rmdir(tmpdir);
 	return done_testing();
 }
