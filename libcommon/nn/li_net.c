@@ -294,7 +294,8 @@ const char *li_net_conv_name(li_net_conv choice) { return conv_names[choice]; }
 const char *li_net_conv_what(li_net_conv choice, bool train, char *buf, size_t size)
 {
 	char path[4096];
-	const char *where = li_cache_path(CONV_CACHE, path, sizeof path) < 0 ? "(no cache)" : path;
+	bool cache = li_cache_path(CONV_CACHE, path, sizeof path) == 0;
+	bool avx512 = li_cpu_isa() >= LI_ISA_AVX512;
 	switch (choice) {
 	case LI_NET_CONV_OURS: snprintf(buf, size, "ours"); break;
 	case LI_NET_CONV_ONEDNN: snprintf(buf, size, "one oneDNN plan"); break;
@@ -304,17 +305,20 @@ const char *li_net_conv_what(li_net_conv choice, bool train, char *buf, size_t s
 	case LI_NET_CONV_MEASURED:
 		snprintf(buf, size,
 			 "the faster of ours and one oneDNN plan, timed at each run's first "
-			 "batch of a size (remembered in %s)", where);
+			 "batch of a size (%s%s)", cache ? "remembered in " : "no cache",
+			 cache ? path : "");
 		break;
 	default:
-		if (li_cpu_isa() >= LI_ISA_AVX512)
+		if (!cache)
+			snprintf(buf, size, "%s (no cache)", avx512 ? "one oneDNN plan" : "ours");
+		else if (avx512)
 			snprintf(buf, size,
 				 "the faster of ours and one oneDNN plan, timed once and "
-				 "remembered (%s)", where);
+				 "remembered in %s", path);
 		else
 			snprintf(buf, size,
 				 "ours, or the plan where LI_CONV=measured found it faster (%s)",
-				 where);
+				 path);
 	}
 	return buf;
 }

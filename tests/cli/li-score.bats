@@ -222,6 +222,44 @@ PY
 	[[ "$output" == *"LI_CONV='fastest' is not auto, measured, ours, onednn or onednn-each"* ]]
 }
 
+@test "LI_CONV=measured remembers its choice in LI_CACHE_DIR, auto follows it, a damaged cache is harmless" {
+	export LI_CACHE_DIR=$PWD/cache/li
+	LI_CONV=ours li-score -m "$M" "$D/list.tsv" > ours.tsv
+	run -0 li-score --version
+	[[ "$output" == *"eval convs: "*"($PWD/cache/li/conv-choice) (LI_CONV=auto)"* ]] || flunk "$output"
+	LI_CONV=measured li-score -m "$M" "$D/list.tsv" > measured.tsv
+	[ "$(stat -c %a cache/li)" = 700 ]
+	# one line per batch size scored (40 rows: 32, then 8), key TAB winner and both times
+	run -0 cut -f1 cache/li/conv-choice
+	[ "${#lines[@]}" -eq 2 ]
+	[[ "${lines[0]}" == "eval n=32 "*" in=3 resnet10 width=8 threads="*" li="*" onednn="* ]] || flunk "$output"
+	[[ "${lines[1]}" == "eval n=8 "* ]] || flunk "$output"
+	awk -F'\t' 'NF != 2 || $2 !~ /^(ours|onednn) [0-9.]+ [0-9.]+$/ { bad = 1 } END { exit bad }' \
+		cache/li/conv-choice
+	# auto takes what the cache says, here the plan for both sizes: the same probabilities
+	awk -F'\t' '{ print $1 "\tonednn 2 1" }' cache/li/conv-choice > flipped
+	mv flipped cache/li/conv-choice
+	li-score -m "$M" "$D/list.tsv" > auto.tsv
+	for f in measured.tsv auto.tsv; do
+		paste ours.tsv $f | awk -F'\t' 'NR > 1 { d = $4 - $9; if (d < 0) d = -d;
+			if (d > 1e-5) bad = 1; n++ } END { exit bad || n != 40 }' || flunk "$f"
+	done
+	# junk, a directory in the file's place, a file in the directory's place: scores as before
+	printf 'junk\n\001\tx\n' > cache/li/conv-choice
+	li-score -m "$M" "$D/list.tsv" > junk.tsv
+	cmp ours.tsv junk.tsv
+	rm cache/li/conv-choice && mkdir cache/li/conv-choice
+	LI_CONV=measured li-score -m "$M" "$D/list.tsv" > dir.tsv
+	paste ours.tsv dir.tsv | awk -F'\t' 'NR > 1 { d = $4 - $9; if (d < 0) d = -d;
+		if (d > 1e-5) bad = 1 } END { exit bad }'
+	LI_CACHE_DIR=$D/list.tsv/sub li-score -m "$M" "$D/list.tsv" > file.tsv
+	cmp ours.tsv file.tsv
+	# LI_CACHE_DIR empty: no cache, nothing written under HOME either
+	HOME=$PWD/home LI_CACHE_DIR= LI_CONV=measured li-score -m "$M" "$D/list.tsv" > off.tsv
+	[ ! -e home ]
+	HOME=$PWD/home LI_CACHE_DIR= li-score --version | grep -q '^eval convs: .* (no cache) (LI_CONV=auto)'
+}
+
 @test "--precision bf16: within 0.01 of fp32 where the CPU has bf16, a clear error elsewhere" {
 	run -2 li-score --precision fp16 -m "$M" "$D/list.tsv"
 	[[ "${lines[0]}" == *"--precision must be fp32 or bf16, not 'fp16'"* ]]
