@@ -6,8 +6,9 @@
  * that layout (converting to bf16 when asked), runs the convolution, and
  * reorders the result back into CNHW fp32, adding onto y when beta is 1.
  * Weights are fixed (eval: the BN-folded copy) and reordered once by
- * li_dnnl_conv_weights. li_net uses it where it measured it faster than its
- * own paths, and for every conv in bf16 scoring.
+ * li_dnnl_conv_weights. li_net runs each conv on it with LI_CONV=onednn-each
+ * (comparisons), and where a whole plan (below) cannot be made with
+ * LI_CONV=onednn.
  *
  * A li_dnnl_conv is made for one batch size and input size; the caller keeps
  * it and makes another when they change. Not thread-safe: one caller at a

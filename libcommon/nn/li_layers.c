@@ -229,7 +229,9 @@ LI_INLINE void relu_backward_task_body(void *ctx, int begin, int end)
 	const float *y = j->x + lo, *dy = j->dy + lo;
 	float *dx = j->y + lo;
 	size_t n = hi - lo;
+#if defined(__GNUC__) && !defined(__clang__) /* clang has no ivdep */
 #pragma GCC ivdep
+#endif
 	for (size_t i = 0; i < n; i++)
 		dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
 }

@@ -97,7 +97,7 @@ struct li_net {
 	li_pool *pool;
 	int threads;
 	bool training, fold_bn, fold_valid, stored_valid;
-	li_net_conv conv_choice; /* eval convs: measured, ours, or oneDNN's */
+	li_net_conv conv_choice; /* LI_CONV (li_net_conv) */
 	bool bf16;               /* eval convs in bf16 on oneDNN */
 	void *dn_ws;             /* li_dnnl_conv_run's workspace, the largest unit's */
 	size_t dn_ws_bytes;
@@ -510,7 +510,7 @@ void li_net_set_threads(li_net *net, int threads)
 	net->pool = p;
 	net->threads = threads;
 	for (int i = 0; i < net->nunits; i++)
-		net->units[i].dn_n = 0; /* measured again with the new count */
+		net->units[i].dn_n = 0; /* made again for the new count */
 	net->plan_n = 0;
 	drop_train_plans(net);
 	forget_picks(net); /* decided again for the new count */
