@@ -67,7 +67,7 @@ void li_net_describe_cpu(FILE *f);
  * (where either may win) both are timed on the first batch of the size
  * and the result remembered, or the plan taken untimed when the cache
  * cannot be written; below AVX-512 ours, untimed (on AVX2 ours is 1.4 to
- * 1.6x the plan). So the runs of one machine compute the same bits.
+ * 2x the plan). So the runs of one machine compute the same bits.
  * MEASURED times both on the first batch of each size in every run (eval:
  * the forward, the faster of two after one; training: two steps each way,
  * the running statistics and gradients put back), keeps the plan where it
