@@ -69,9 +69,10 @@ void li_net_describe_cpu(FILE *f);
  * cannot be written; below AVX-512 ours, untimed (on AVX2 ours is 1.4 to
  * 2x the plan). So the runs of one machine compute the same bits.
  * MEASURED times both on the first batch of each size in every run (eval:
- * the forward, the faster of two after one; training: two steps each way,
- * the running statistics and gradients put back), keeps the plan where it
- * is more than 10% faster and remembers the result for AUTO.
+ * the forward, the faster of two after one; training: one step each after
+ * one, the running statistics and gradients put back; ours first, its
+ * activation memory given back before the plan runs), keeps the plan where
+ * it is more than 10% faster and remembers the result for AUTO.
  * OURS and ONEDNN force one; ONEDNN_EACH runs each eval conv alone on
  * oneDNN with reorders from and to ours (tests and benchmarks) and trains
  * on ours. The environment variable LI_CONV = auto, measured, ours, onednn
