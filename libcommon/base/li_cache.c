@@ -92,7 +92,8 @@ int li_cache_find(const char *text, size_t len, const char *key, char *val, size
 	return found;
 }
 
-/* The start of the file (at most LI_CACHE_BYTES) into a new buffer, *len
+/* The start of the file (at most LI_CACHE_BYTES, whole lines: a line cut
+ * by the limit could read as a shorter valid one) into a new buffer, *len
  * bytes; NULL when there is none to read (no file, not readable). */
 static char *slurp(const char *path, size_t *len)
 {
@@ -100,8 +101,12 @@ static char *slurp(const char *path, size_t *len)
 	if (!f)
 		return NULL;
 	char *buf = malloc(LI_CACHE_BYTES);
-	if (buf)
+	if (buf) {
 		*len = fread(buf, 1, LI_CACHE_BYTES, f);
+		if (*len == LI_CACHE_BYTES && fgetc(f) != EOF)
+			while (*len > 0 && buf[*len - 1] != '\n')
+				(*len)--;
+	}
 	if (buf && ferror(f)) {
 		free(buf);
 		buf = NULL;

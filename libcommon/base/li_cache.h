@@ -16,7 +16,7 @@
 #define LI_CACHE_LINES 256
 /* Longest line kept (key, tab, value); bytes of a file read at most. */
 #define LI_CACHE_LINE 1024
-#define LI_CACHE_BYTES ((size_t)LI_CACHE_LINES * LI_CACHE_LINE)
+#define LI_CACHE_BYTES ((size_t)LI_CACHE_LINES * (LI_CACHE_LINE + 2))
 
 /* The path of cache file `name` (a plain file name) into buf: 0, or -1 when
  * caching is off (LI_CACHE_DIR empty, or no HOME to put it in) or the path

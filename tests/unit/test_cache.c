@@ -127,6 +127,14 @@ static void test_put_get(void)
 	       strcmp(val, "again") == 0,
 	   "and are replaced by a good file");
 
+	/* a file longer than is read: a line the limit cuts is not read short */
+	f = fopen(path, "wb");
+	for (size_t i = 0; i < LI_CACHE_BYTES - 10; i++)
+		fputc(i + 1 == LI_CACHE_BYTES - 10 ? '\n' : 'x', f);
+	fputs("k\tours 0.123456\n", f);
+	fclose(f);
+	ok(li_cache_get("c", "k", val, sizeof val) == 0, "a line cut by the read limit is not read");
+
 	/* the newest LI_CACHE_LINES lines are kept */
 	char key[32];
 	for (int i = 0; i < LI_CACHE_LINES + 10; i++) {
