@@ -8,6 +8,29 @@
 
 static _Thread_local char errmsg[LI_ERRMSG_MAX];
 
+/* Bytes in the well-formed UTF-8 sequence at p (2 to 4), or 0 when the byte
+ * at p starts none (a stray continuation byte, an overlong form, a
+ * surrogate, past U+10FFFF, or a sequence cut short). */
+static int utf8_len(const unsigned char *p)
+{
+	unsigned c = p[0], lo = 0x80, hi = 0xbf;
+	int n;
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 2;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 3, lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 4, lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
+	else
+		return 0;
+	if (p[1] < lo || p[1] > hi)
+		return 0;
+	for (int i = 2; i < n; i++)
+		if (p[i] < 0x80 || p[i] > 0xbf)
+			return 0;
+	return n;
+}
+
 char *li_escape(const char *s, char *out, size_t cap)
 {
 	static const char hex[] = "0123456789abcdef";
@@ -16,22 +39,25 @@ char *li_escape(const char *s, char *out, size_t cap)
 		char e[8];
 		size_t k = 0;
 		unsigned c = *p;
+		int len = c >= 0x80 ? utf8_len(p) : 1;
 		if (c == '\n' || c == '\r' || c == '\t') {
 			e[k++] = '\\';
 			e[k++] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
-		} else if (c < 0x20 || c == 0x7f) {
+		} else if (c < 0x20 || c == 0x7f || len == 0) {
 			memcpy(e, "\\x", 2);
 			k = 2;
 			e[k++] = hex[c >> 4];
 			e[k++] = hex[c & 15];
-		} else if (c == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+		} else if (c == 0xc2 && p[1] <= 0x9f) {
 			c = *++p;
 			memcpy(e, "\\u00", 4);
 			k = 4;
 			e[k++] = hex[c >> 4];
 			e[k++] = hex[c & 15];
 		} else {
-			e[k++] = (char)c;
+			memcpy(e, p, (size_t)len);
+			k = (size_t)len;
+			p += len - 1;
 		}
 		if (n + k >= cap)
 			break;

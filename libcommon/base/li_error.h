@@ -24,8 +24,10 @@ int li_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int li_error_prefix(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Copy s into out (cap > 0 bytes, always terminated, cut if need be) with
  * control characters made visible: \n \r \t, other bytes below 0x20 and DEL
- * as \xHH, C1 controls (UTF-8 C2 80 - C2 9F) as \u00HH. Everything else,
- * backslashes included, is kept, so escaping twice changes nothing. li_error,
+ * as \xHH, C1 controls (UTF-8 C2 80 - C2 9F) as \u00HH, and every byte that
+ * is not part of well-formed UTF-8 (a Latin-1 file name, a cut sequence) as
+ * \xHH. Everything else, backslashes and whole UTF-8 characters included,
+ * is kept (never half of one), so escaping twice changes nothing. li_error,
  * li_error_prefix and the tools' li_warn/li_die apply it to whole messages.
  * Returns out. */
 char *li_escape(const char *s, char *out, size_t cap);

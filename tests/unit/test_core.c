@@ -23,6 +23,17 @@ int main(void)
 	char twice[64];
 	is_str(li_escape(esc, twice, sizeof twice), esc, "escaping twice changes nothing");
 	is_str(li_escape("abc\n", esc, 5), "abc", "cut at the buffer, never half an escape");
+	char again[256];
+	is_str(li_escape("caf\xe9 \xff\xfe \x80 \xc3 \xe2\x82 \xed\xa0\x80 \xc0\xaf \xf4\x90\x80\x80", again,
+			 sizeof again),
+	       "caf\\xe9 \\xff\\xfe \\x80 \\xc3 \\xe2\\x82 \\xed\\xa0\\x80 \\xc0\\xaf \\xf4\\x90\\x80\\x80",
+	       "li_escape: bytes outside well-formed UTF-8 (Latin-1, stray, cut, surrogate, overlong, "
+	       "past U+10FFFF) as \\xHH");
+	is_str(li_escape("\xe2\x82\xac \xf0\x9f\x94\xac \xed\x9f\xbf \xef\xbf\xbf", esc, sizeof esc),
+	       "\xe2\x82\xac \xf0\x9f\x94\xac \xed\x9f\xbf \xef\xbf\xbf", "well-formed 3- and 4-byte characters kept");
+	is_str(li_escape("ab\xe2\x82\xac", esc, 5), "ab", "cut at the buffer, never half a character");
+	li_escape("caf\xe9 \xc3", esc, sizeof esc);
+	is_str(li_escape(esc, again, sizeof again), esc, "escaping the escaped changes nothing");
 	li_error("tensor '%s' is bad", "x\ny\x1b");
 	is_str(li_errmsg(), "tensor 'x\\ny\\x1b' is bad", "li_error escapes the message");
 	li_error_prefix("'%s'", "m\n");
