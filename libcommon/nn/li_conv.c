@@ -644,17 +644,15 @@ void li_conv_backward(const li_conv *c, const float *x, int n, int h, int wd, co
 
 typedef struct bias_job {
 	float *y;
-	const float *b1, *b2;
+	li_act act;
 	size_t m;
-	bool relu;
 } bias_job;
 
 LI_INLINE void bias_task_body(void *ctx, int begin, int end)
 {
 	const bias_job *j = ctx;
 	for (int c = begin; c < end; c++)
-		bias_row_body(j->y + (size_t)c * j->m, j->m,
-			      (j->b1 ? j->b1[c] : 0.0f) + (j->b2 ? j->b2[c] : 0.0f), j->relu);
+		bias_row_body(j->y + (size_t)c * j->m, j->m, li_act_bias(&j->act, c), j->act.relu);
 }
 
 LI_ISA_DISPATCH(bias_task, (void *ctx, int begin, int end),
@@ -663,7 +661,7 @@ LI_ISA_DISPATCH(bias_task, (void *ctx, int begin, int end),
 void li_bias_act(float *y, int channels, size_t m, const float *b1, const float *b2, bool relu,
 		 li_pool *pool)
 {
-	bias_job j = {.y = y, .b1 = b1, .b2 = b2, .m = m, .relu = relu};
+	bias_job j = {.y = y, .act = {.b1 = b1, .b2 = b2, .relu = relu}, .m = m};
 	li_pool_run(pool, channels, bias_task, &j);
 }
 
