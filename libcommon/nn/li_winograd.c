@@ -426,19 +426,34 @@ LI_INLINE void output_transform_body(const wino_job *j, int t0, int t1, const fl
 						store8(yr + 8, &hi);
 						continue;
 					}
+					if (cols > edge)
+						cols = edge; /* odd width: the last tile has one column */
+					/* the first 8 columns whole where there are 8 (rows of
+					 * 14 or 28: half the row would go column by column) */
+					v8 lo = SHUFFLE8(e, f, 0, 8, 1, 9, 2, 10, 3, 11);
+					int c0 = 0;
+					if (cols >= 8) {
+						if (beta != 0.0f) {
+							v8 y0;
+							load8(&y0, yr);
+							lo += beta * y0;
+						}
+						if (act)
+							act8(&lo, bias, relu);
+						store8(yr, &lo);
+						c0 = 8;
+					}
 					float o[2][8]; /* [column][tile] */
 					store8(o[0], &e);
 					store8(o[1], &f);
-					if (cols > edge)
-						cols = edge; /* odd width: the last tile has one column */
 					if (beta == 0.0f)
-						for (int c = 0; c < cols; c++)
+						for (int c = c0; c < cols; c++)
 							yr[c] = o[c & 1][c >> 1];
 					else
-						for (int c = 0; c < cols; c++)
+						for (int c = c0; c < cols; c++)
 							yr[c] = beta * yr[c] + o[c & 1][c >> 1];
 					if (act)
-						for (int c = 0; c < cols; c++) {
+						for (int c = c0; c < cols; c++) {
 							float v = yr[c] + bias;
 							yr[c] = !relu || v > 0.0f ? v : 0.0f;
 						}
