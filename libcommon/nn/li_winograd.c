@@ -87,6 +87,20 @@ static size_t u_plane(int rows, int cols, bool packed)
 	return plane_floats(packed ? (int)pad_rows(rows) : rows, cols);
 }
 
+/* g = the 3x3 kernel at s, rotated 180 degrees if rot. */
+LI_INLINE void wt_load(const float *s, float g[9], bool rot)
+{
+	float a0 = s[0], a1 = s[1], a2 = s[2], a3 = s[3], a4 = s[4], a5 = s[5], a6 = s[6],
+	      a7 = s[7], a8 = s[8];
+	if (rot) {
+		g[0] = a8, g[1] = a7, g[2] = a6, g[3] = a5, g[4] = a4, g[5] = a3, g[6] = a2,
+		g[7] = a1, g[8] = a0;
+	} else {
+		g[0] = a0, g[1] = a1, g[2] = a2, g[3] = a3, g[4] = a4, g[5] = a5, g[6] = a6,
+		g[7] = a7, g[8] = a8;
+	}
+}
+
 /* One task per panel of WINO_MR rows of U (packed; a row when row-major),
  * a row an output channel of the equivalent conv, the rows that pad the
  * last panel zeros. Within a panel k is the outer loop, so that the panel's
@@ -112,9 +126,15 @@ LI_INLINE void weights_task_body(void *ctx, int begin, int end)
 				/* transposed: the backward-data conv, w'[ci][co] = w[co][ci] rotated 180 degrees */
 				const float *s = j->transpose ? j->w + ((size_t)k * j->cin + r) * 9
 							      : j->w + ((size_t)r * j->cin + k) * 9;
+				/* read straight from w: copied into an array first, GCC
+				 * read the copy back in pairs before the scalar stores
+				 * had landed (a store-forwarding stall on every kernel,
+				 * half this loop's time) */
 				float g[9];
-				for (int i = 0; i < 9; i++)
-					g[i] = j->transpose ? s[8 - i] : s[i];
+				if (j->transpose)
+					wt_load(s, g, true);
+				else
+					wt_load(s, g, false);
 				float t[4][3];
 				for (int c = 0; c < 3; c++) {
 					t[0][c] = g[c];
