@@ -238,8 +238,14 @@ typedef int v8i __attribute__((vector_size(32)));
 #endif
 
 /* ev[i] and od[i], i < count: padded columns 2 (tx0 + i) and 2 (tx0 + i) + 1
- * of input row r (padded column c is input column c - 1, zero outside). */
-LI_INLINE void deinterleave(const float *r, int w, int tx0, int count, float *ev, float *od)
+ * of input row r (padded column c is input column c - 1, zero outside).
+ * Floats up to limit (the end of the tensor) may be read: eight at a time
+ * also past the row's end (into the next row; those lanes are then set
+ * right), so that rows of 14 or 7 (layer3, layer4) are not copied a float
+ * at a time, which took a third of the input transform there. ev and od
+ * have room for 8 floats past count. */
+LI_INLINE void deinterleave(const float *r, int w, int tx0, int count, float *ev, float *od,
+			    const float *limit)
 {
 	/* inside: input columns 2 (tx0 + i) - 1 >= 0 and 2 (tx0 + i) < w */
 	int i0 = tx0 == 0 ? 1 : 0, i1 = (w + 1) / 2 - tx0;
@@ -253,7 +259,7 @@ LI_INLINE void deinterleave(const float *r, int w, int tx0, int count, float *ev
 	}
 	const float *p = r + 2 * (tx0 + i0) - 1;
 	int i = i0;
-	for (; i + 8 <= i1; i += 8, p += 16) {
+	for (; i < i1 && (i + 8 <= i1 || limit - p >= 16); i += 8, p += 16) {
 		v8 a, b;
 		load8(&a, p);
 		load8(&b, p + 8);
@@ -261,6 +267,10 @@ LI_INLINE void deinterleave(const float *r, int w, int tx0, int count, float *ev
 		v8 o = SHUFFLE8(a, b, 1, 3, 5, 7, 9, 11, 13, 15);
 		store8(ev + i, &e);
 		store8(od + i, &o);
+	}
+	if (i > i1) { /* lanes past the row: set below */
+		p -= 2 * (i - i1);
+		i = i1;
 	}
 	for (; i < i1; i++, p += 2) {
 		ev[i] = p[0];
@@ -324,12 +334,19 @@ LI_INLINE void input_transform_body(const wino_job *j, int t0, int t1, float *v,
 	 * and q + 1 of each, so eight neighbouring tiles are unit-stride loads. */
 	int wide = j->tw + 9;
 	float ev[4][wide], od[4][wide];
+	const float *x_end = j->x + (size_t)j->cin * j->n * h * w;
 	for (int ci = ci0; ci < ci1; ci++) {
 		float *vc = v + (size_t)ci * ldv;
 		for (int t = t0, img, ty, tx0, len; t < t1; t += len) {
 			len = segment(j, t, t1, &img, &ty, &tx0);
 			int loc = t - t0;
 			const float *src = j->x + ((size_t)ci * j->n + img) * h * w;
+			if (ci + 1 < ci1) { /* this segment's rows in the next channel */
+				int r0 = 2 * ty - 1 > 0 ? 2 * ty - 1 : 0, r1 = 2 * ty + 3 < h ? 2 * ty + 3 : h;
+				int c0 = 2 * tx0 - 1 > 0 ? 2 * tx0 - 1 : 0, c1 = 2 * (tx0 + len) + 1;
+				size_t a = (size_t)r0 * w + c0, b = (size_t)(r1 - 1) * w + (c1 < w ? c1 : w);
+				prefetch_floats(src + (size_t)j->n * h * w + a, (int)(b - a), false);
+			}
 			for (int k = 0; k < 4; k++) {
 				int ih = 2 * ty - 1 + k;
 				if (ih < 0 || ih >= h) {
@@ -337,12 +354,7 @@ LI_INLINE void input_transform_body(const wino_job *j, int t0, int t1, float *v,
 					memset(od[k], 0, sizeof(float) * (size_t)(len + 1));
 					continue;
 				}
-				const float *row = src + (size_t)ih * w;
-				if (ci + 1 < ci1) {
-					int c0 = 2 * tx0 - 1 > 0 ? 2 * tx0 - 1 : 0, c1 = 2 * (tx0 + len) + 1;
-					prefetch_floats(row + (size_t)j->n * h * w + c0, (c1 < w ? c1 : w) - c0, false);
-				}
-				deinterleave(row, w, tx0, len + 1, ev[k], od[k]);
+				deinterleave(src + (size_t)ih * w, w, tx0, len + 1, ev[k], od[k], x_end);
 			}
 			const float *evk[4] = {ev[0], ev[1], ev[2], ev[3]};
 			const float *odk[4] = {od[0], od[1], od[2], od[3]};
@@ -403,9 +415,8 @@ LI_INLINE void output_transform_body(const wino_job *j, int t0, int t1, const fl
 			int oy = 2 * ty, rows = oy + 1 < h ? 2 : 1;
 			if (co + 1 < co1) { /* the next channel's rows, to be written (see prefetch_floats) */
 				int c0 = 2 * tx0, c1 = 2 * (tx0 + len) < w ? 2 * (tx0 + len) : w;
-				for (int r = 0; r < rows; r++)
-					prefetch_floats(dst + (size_t)j->n * h * w + (size_t)(oy + r) * w + c0,
-							c1 - c0, true);
+				size_t a = (size_t)oy * w + c0, b = (size_t)(oy + rows - 1) * w + c1;
+				prefetch_floats(dst + (size_t)j->n * h * w + a, (int)(b - a), true);
 			}
 			for (int q = 0; q < len; q += 8) {
 				int n8 = len - q < 8 ? len - q : 8;
@@ -598,11 +609,18 @@ LI_INLINE void dy_transform_body(const wgrad_job *g, int co0, int co1)
 	 * columns are od[q] and ev[q + 1] (zero past w). */
 	int wide = j->tw + 10;
 	float ev[2][wide], od[2][wide];
+	const float *dy_end = g->dy + (size_t)j->cout * j->n * h * w;
 	for (int co = co0; co < co1; co++) {
 		float *dst = g->yt + (size_t)co * ldv;
 		for (int t = g->t0, img, ty, tx0, len; t < g->t1; t += len) {
 			len = segment(j, t, g->t1, &img, &ty, &tx0);
 			const float *src = g->dy + ((size_t)co * j->n + img) * h * w;
+			if (co + 1 < co1) { /* this segment's rows in the next channel */
+				int r1 = 2 * ty + 2 < h ? 2 * ty + 2 : h;
+				int c0 = 2 * tx0 - 1 > 0 ? 2 * tx0 - 1 : 0, c1 = 2 * (tx0 + len) + 1;
+				size_t a = (size_t)(2 * ty) * w + c0, b = (size_t)(r1 - 1) * w + (c1 < w ? c1 : w);
+				prefetch_floats(src + (size_t)j->n * h * w + a, (int)(b - a), false);
+			}
 			for (int r = 0; r < 2; r++) {
 				int oy = 2 * ty + r;
 				if (oy >= h) {
@@ -610,12 +628,7 @@ LI_INLINE void dy_transform_body(const wgrad_job *g, int co0, int co1)
 					memset(od[r], 0, sizeof(float) * (size_t)(len + 2));
 					continue;
 				}
-				const float *row = src + (size_t)oy * w;
-				if (co + 1 < co1) {
-					int c0 = 2 * tx0 - 1 > 0 ? 2 * tx0 - 1 : 0, c1 = 2 * (tx0 + len) + 1;
-					prefetch_floats(row + (size_t)j->n * h * w + c0, (c1 < w ? c1 : w) - c0, false);
-				}
-				deinterleave(row, w, tx0, len + 1, ev[r], od[r]);
+				deinterleave(src + (size_t)oy * w, w, tx0, len + 1, ev[r], od[r], dy_end);
 			}
 			for (int q = 0; q < len; q += 8) {
 				v8 d[2][2], s[4][2], o[16];
