@@ -565,19 +565,8 @@ static char *config_text(const base *b, const grid *g, const layout *l, int p, i
 
 static void mkdir_p(const char *path)
 {
-	char *s = xstrdup(path);
-	for (char *p = s + 1;; p++) {
-		if (*p == '/' || !*p) {
-			char c = *p;
-			*p = 0;
-			if (mkdir(s, 0777) < 0 && errno != EEXIST)
-				li_die("cannot create '%s': %s", s, strerror(errno));
-			*p = c;
-			if (!c)
-				break;
-		}
-	}
-	free(s);
+	if (li_mkdirs(path, 0777) < 0)
+		li_die_lib();
 }
 
 static void write_atomic(const char *path, const char *text, size_t len)

@@ -234,34 +234,6 @@ static char *slide_name(const opts *o)
 	return s;
 }
 
-static void mkdirs(const char *dir)
-{
-	char *p = li_strdup(dir);
-	if (!p)
-		li_die_lib();
-	for (char *q = p + 1;; q++) {
-		if (*q == '/' || !*q) {
-			char c = *q;
-			*q = '\0';
-			if (mkdir(p, 0777) < 0 && errno != EEXIST) {
-				li_error("cannot create '%s': %s", p, strerror(errno));
-				free(p);
-				li_die_lib();
-			}
-			*q = c;
-			if (!c)
-				break;
-		}
-	}
-	struct stat st;
-	if (stat(p, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		li_error("'%s' is not a directory", p);
-		free(p);
-		li_die_lib();
-	}
-	free(p);
-}
-
 static bool tile_exists(const char *path)
 {
 	struct stat st;
@@ -657,7 +629,8 @@ static char **tile_paths(const opts *o, const geom *g, const char *name, const t
 static bool write_tiles(job *j, li_slide **hs)
 {
 	const opts *o = j->o;
-	mkdirs(o->outdir);
+	if (li_mkdirs(o->outdir, 0777) < 0)
+		li_die_lib();
 	int nt = o->threads < 1 ? 1 : o->threads;
 	if ((size_t)nt > j->ntiles)
 		nt = (int)j->ntiles;

@@ -2,15 +2,14 @@
  * (li_cache.h). */
 #include "li_cache.h"
 
-#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "li_atomic.h"
 #include "li_error.h"
+#include "li_util.h"
 
 int li_cache_path(const char *name, char *buf, size_t size)
 {
@@ -129,7 +128,7 @@ int li_cache_get(const char *name, const char *key, char *val, size_t size)
 	return found;
 }
 
-/* mkdir -p of the directory part of path, each new one mode 0700. */
+/* The directory part of path and its parents (new ones mode 0700). */
 static int make_parents(const char *path)
 {
 	char dir[4096];
@@ -138,21 +137,12 @@ static int make_parents(const char *path)
 	if (!slash || slash == dir)
 		return 0;
 	*slash = '\0';
-	for (char *p = dir + 1;; p++) {
-		bool last = *p == '\0';
-		if (*p == '/' || last) {
-			char c = *p;
-			*p = '\0';
-			if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-				char e[512];
-				return li_error("cannot make the cache directory '%s': %s",
-						li_escape(dir, e, sizeof e), strerror(errno));
-			}
-			*p = c;
-		}
-		if (last)
-			return 0;
+	if (li_mkdirs(dir, 0700) < 0) {
+		char why[1024];
+		snprintf(why, sizeof why, "%s", li_errmsg());
+		return li_error("cannot make the cache directory: %s", why);
 	}
+	return 0;
 }
 
 int li_cache_check(const char *name)

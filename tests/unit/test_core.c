@@ -1,11 +1,14 @@
-/* test_core.c: errors, checked allocation, size arithmetic, option parsing, RNG. */
+/* test_core.c: errors, checked allocation, size arithmetic, option parsing, RNG,
+ * mkdir -p (li_mkdirs). */
 #include <stdint.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "li_cli.h"
 #include "li_error.h"
 #include "li_rng.h"
 #include "tap.h"
+#include "testdir.h"
 
 int main(void)
 {
@@ -98,5 +101,24 @@ int main(void)
 			u = -1;
 	}
 	ok(u == 0, "uniform in [0, 1)");
+
+	/* li_mkdirs: mkdir -p, shared by li-tile, li-ablate and li_cache */
+	if (test_dir_make() == 0) {
+		struct stat st;
+		ok(li_mkdirs(in_dir("a/b//c/"), 0700) == 0, "nested, doubled and trailing slashes");
+		ok(stat(in_dir("a/b/c"), &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 0777) == 0700,
+		   "every level made, with the mode");
+		ok(li_mkdirs(in_dir("a/b"), 0700) == 0, "an existing directory is fine");
+		put("f", "x");
+		char want[1200];
+		snprintf(want, sizeof want, "cannot create '%s': Not a directory", in_dir("f/g"));
+		ok(li_mkdirs(in_dir("f/g/h"), 0700) < 0 && strcmp(li_errmsg(), want) == 0,
+		   "a file on the way: the level that failed named: %s", li_errmsg());
+		snprintf(want, sizeof want, "'%s' is not a directory", in_dir("f"));
+		ok(li_mkdirs(in_dir("f"), 0700) < 0 && strcmp(li_errmsg(), want) == 0,
+		   "a file at the end: %s", li_errmsg());
+		ok(li_mkdirs("", 0700) < 0, "an empty path refused: %s", li_errmsg());
+		test_dir_remove();
+	}
 	return done_testing();
 }
