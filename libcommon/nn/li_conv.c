@@ -13,6 +13,8 @@
  * their columns a few output rows at a time instead, in the cache, for our
  * packed GEMM (forward) and for the weight gradient of a first layer
  * ("blocked im2col" below). */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "li_cpu.h"
@@ -34,6 +36,7 @@ static bool is_pointwise(const li_conv *c)
  * and a block's transformed input and output (16 (Cin + Cout) x 256 floats,
  * 4 MB at 128 channels) stay in the L3 cache between the steps. */
 #define WINO_TB 256
+#define WINO4_TB 96
 /* Fewer tiles than this (batch-1 deep layers): im2col's one larger GEMM wins,
  * unless the transformed weights are cached (eval), when transforming them
  * is no longer part of the cost. */
@@ -43,6 +46,25 @@ static bool is_pointwise(const li_conv *c)
 static bool is_wino(const li_conv *c)
 {
 	return c->kh == 3 && c->kw == 3 && c->stride == 1 && c->pad == 1;
+}
+
+/* Winograd's output tile for this conv's forward and backward-data passes:
+ * F(4x4, 3x3) up to 256 channels in and out, F(2x2, 3x3) above. F(4x4) does
+ * a quarter of the tiles with 36 GEMMs for 16 (4x fewer multiplications
+ * than the direct product, against 2.25x) and writes 2.25 transformed values
+ * per input value (against 4); but its U is 36 Cin Cout floats, 38 MB at
+ * 512 channels, which the forward and the backward-data conv of a training
+ * step each write and read once at batches of few tiles (layer4's 7x7), and
+ * which eval keeps for every conv. LI_WINO=2 or 4 forces one (benchmarks). */
+int li_conv_wino_m(const li_conv *c)
+{
+	const char *e = getenv("LI_WINO"); /* a few dozen calls a step */
+	int f = e && strcmp(e, "2") == 0 ? 2 : e && strcmp(e, "4") == 0 ? 4 : 0;
+	if (c->algo == LI_CONV_WINO2)
+		return 2;
+	if (f)
+		return f;
+	return c->cin <= 128 && c->cout <= 128 ? 4 : 2;
 }
 
 static bool blk_eligible(const li_conv *c);
@@ -70,10 +92,13 @@ size_t li_conv_col_floats(const li_conv *c, int n, int h, int w, size_t budget)
 	}
 	if (is_wino(c)) {
 		/* U plus a block for each of 2 threads (more threads get smaller blocks) */
-		int tiles = li_wino_tiles(n, h, w);
-		size_t wn = li_wino_u_floats(c->cin, c->cout) +
-			    2 * li_wino_block_floats(c->cin, c->cout, tiles < WINO_TB ? tiles : WINO_TB);
-		need = wn > need ? wn : need;
+		for (int m = 2; m <= 4; m += 2) { /* either tile (the backward's dx may differ) */
+			int tiles = li_wino_tiles(m, n, h, w);
+			size_t wn = li_wino_u_floats(m, c->cin, c->cout) +
+				    2 * li_wino_block_floats(m, c->cin, c->cout,
+							     tiles < WINO_TB ? tiles : WINO_TB);
+			need = wn > need ? wn : need;
+		}
 	}
 	return need;
 }
@@ -85,13 +110,16 @@ static int wino_block(const li_conv *c, int n, int h, int w, size_t col_floats, 
 {
 	if (c->algo == LI_CONV_IM2COL || !is_wino(c))
 		return 0;
-	int tiles = li_wino_tiles(n, h, w), threads = li_pool_threads(pool);
-	size_t u = cached ? 0 : li_wino_u_floats(c->cin, c->cout);
-	if (tiles < (cached ? WINO_MIN_TILES_CACHED : WINO_MIN_TILES) || col_floats <= u)
+	int m = li_conv_wino_m(c), planes = (m + 2) * (m + 2);
+	int tiles = li_wino_tiles(m, n, h, w), threads = li_pool_threads(pool);
+	size_t u = cached ? 0 : li_wino_u_floats(m, c->cin, c->cout);
+	/* the minimum in outputs: a 4x4 tile counts as four 2x2 ones */
+	if (tiles * m * m < 4 * (cached ? WINO_MIN_TILES_CACHED : WINO_MIN_TILES) || col_floats <= u)
 		return 0;
-	/* per tile 16 (cin + cout) floats; the padding is settled below */
-	size_t fit = (col_floats - u) / threads / ((size_t)16 * (c->cin + c->cout));
-	int tb = fit < WINO_TB ? (int)fit : WINO_TB;
+	/* per tile (m + 2)^2 (cin + cout) floats; the padding is settled below */
+	size_t fit = (col_floats - u) / threads / ((size_t)planes * (c->cin + c->cout));
+	int cap = m == 4 ? WINO4_TB : WINO_TB;
+	int tb = fit < (size_t)cap ? (int)fit : cap;
 	/* at least two blocks per thread, so that a late thread costs little;
 	 * fewer tiles than that run as one block split by steps (li_wino_conv) */
 	int even = (tiles + 2 * threads - 1) / (2 * threads);
@@ -100,7 +128,7 @@ static int wino_block(const li_conv *c, int n, int h, int w, size_t col_floats, 
 	if (tb >= 16 && tb < tiles)
 		tb &= ~15; /* whole panels for the GEMM kernels */
 	/* a block's V rows are padded (li_wino_block_floats is not linear) */
-	while (tb > 0 && li_wino_block_floats(c->cin, c->cout, tb) * threads > col_floats - u)
+	while (tb > 0 && li_wino_block_floats(m, c->cin, c->cout, tb) * threads > col_floats - u)
 		tb -= tb > 16 ? 16 : 1;
 	return tb >= 16 || tb >= tiles ? tb : 0;
 }
@@ -113,7 +141,7 @@ static int wgrad_block(const li_conv *c, int n, int h, int w, size_t col_floats)
 {
 	if (c->algo == LI_CONV_IM2COL || !is_wino(c))
 		return 0;
-	int tiles = li_wino_tiles(n, h, w);
+	int tiles = li_wino_tiles(2, n, h, w);
 	if (tiles < WINO_MIN_TILES)
 		return 0;
 	int tb = li_wino_wgrad_block(c->cin, c->cout, n, h, w, col_floats);
@@ -537,17 +565,18 @@ void li_conv_forward_u(const li_conv *c, const float *w, float *u, bool *u_ready
 		return;
 	}
 	int tb = wino_block(c, n, h, wd, col_floats, u != NULL, pool);
+	int m = li_conv_wino_m(c);
 	if (tb && u) {
 		if (!*u_ready)
-			li_wino_weights(w, c->cin, c->cout, false, u, pool);
+			li_wino_weights(m, w, c->cin, c->cout, false, u, pool);
 		*u_ready = true;
-		li_wino_conv(u, c->cin, c->cout, x, n, h, wd, y, beta, act, col, col_floats, tb, pool);
+		li_wino_conv(m, u, c->cin, c->cout, x, n, h, wd, y, beta, act, col, col_floats, tb, pool);
 		return;
 	}
 	if (tb) {
-		size_t un = li_wino_u_floats(c->cin, c->cout);
-		li_wino_weights(w, c->cin, c->cout, false, col, pool);
-		li_wino_conv(col, c->cin, c->cout, x, n, h, wd, y, beta, act, col + un,
+		size_t un = li_wino_u_floats(m, c->cin, c->cout);
+		li_wino_weights(m, w, c->cin, c->cout, false, col, pool);
+		li_wino_conv(m, col, c->cin, c->cout, x, n, h, wd, y, beta, act, col + un,
 			     col_floats - un, tb, pool);
 		return;
 	}
@@ -635,9 +664,10 @@ void li_conv_backward(const li_conv *c, const float *x, int n, int h, int wd, co
 	}
 	if (tb) {
 		/* dx is the 3x3 pad-1 conv of dy with the kernel transposed and rotated */
-		size_t u = li_wino_u_floats(c->cin, c->cout);
-		li_wino_weights(c->w, c->cin, c->cout, true, col, pool);
-		li_wino_conv(col, c->cout, c->cin, dy, n, oh, ow, dx, dx_add ? 1.0f : 0.0f, NULL,
+		int m = li_conv_wino_m(c);
+		size_t u = li_wino_u_floats(m, c->cin, c->cout);
+		li_wino_weights(m, c->w, c->cin, c->cout, true, col, pool);
+		li_wino_conv(m, col, c->cout, c->cin, dy, n, oh, ow, dx, dx_add ? 1.0f : 0.0f, NULL,
 			     col + u, col_floats - u, tb, pool);
 	}
 }

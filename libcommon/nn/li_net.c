@@ -203,9 +203,11 @@ static unit *add_unit(li_net *net, const char *cname, const char *bname, int cin
 	bn->shift = take(net, &net->nstat, net->stat, (size_t)cout);
 	u->wf = take(net, &net->nfold, net->fold, (size_t)cout * cin * k * k);
 	u->bf = take(net, &net->nfold, net->fold, (size_t)cout);
-	/* filled on first use only, so its pages cost nothing until then */
+	/* filled on first use only, so its pages cost nothing until then; room
+	 * for either tile (F(4x4)'s 36 planes), the pages F(2x2) leaves
+	 * untouched are never faulted in */
 	u->uf = k == 3 && stride == 1 && pad == 1
-			? take(net, &net->nfold, net->fold, li_wino_u_floats(cin, cout))
+			? take(net, &net->nfold, net->fold, li_wino_u_floats(4, cin, cout))
 			: NULL;
 	snprintf(u->prof.name, sizeof u->prof.name, "%s", cname);
 	return u;

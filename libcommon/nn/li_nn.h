@@ -31,8 +31,9 @@ void li_gemm(li_pool *pool, bool ta, bool tb, int m, int n, int k, float alpha, 
 /* ---- convolution: y = W * x (+ b), im2col + sgemm over chunks of images ---- */
 /* How a conv computes y and dx: AUTO takes Winograd for 3x3 stride-1 pad-1
  * convs when the batch has enough tiles, im2col otherwise; IM2COL never
- * takes Winograd (tests and benchmarks compare the two). dW is always im2col. */
-typedef enum li_conv_algo { LI_CONV_AUTO, LI_CONV_IM2COL } li_conv_algo;
+ * takes Winograd (tests and benchmarks compare the two); WINO2 keeps
+ * Winograd at F(2x2, 3x3) (li_conv_wino_m). */
+typedef enum li_conv_algo { LI_CONV_AUTO, LI_CONV_IM2COL, LI_CONV_WINO2 } li_conv_algo;
 typedef struct li_conv {
 	int cin, cout, kh, kw, stride, pad;
 	li_conv_algo algo;
@@ -125,16 +126,21 @@ void li_gemm_packed_with(li_gemm_kernel k, const float *ap, int rows, int cols, 
  * U row-major for li_sgemm1 then. */
 bool li_gemm_fast(void);
 
-/* ---- Winograd F(2x2, 3x3) (li_winograd.c), used by li_conv ---- */
-/* Floats of the transformed weights U (16 x Cout x Cin). */
-size_t li_wino_u_floats(int cin, int cout);
-/* Per-thread workspace floats for a block of `tiles` 2x2 output tiles. */
-size_t li_wino_block_floats(int cin, int cout, int tiles);
-/* Output tiles of a batch: n * ceil(h/2) * ceil(w/2). */
-int li_wino_tiles(int n, int h, int w);
+/* The Winograd output tile m (2 or 4) of conv c's forward and backward-data
+ * passes (its weight gradient is always F(2x2, 3x3)); LI_CONV_WINO2 forces 2. */
+int li_conv_wino_m(const li_conv *c);
+
+/* ---- Winograd F(m x m, 3x3), m = 2 (li_winograd.c) or 4 (li_winograd4.c), used by li_conv ---- */
+/* Floats of the transformed weights U ((m + 2)^2 x Cout x Cin). */
+size_t li_wino_u_floats(int m, int cin, int cout);
+/* Per-thread workspace floats for a block of `tiles` m x m output tiles. */
+size_t li_wino_block_floats(int m, int cin, int cout, int tiles);
+/* Output tiles of a batch: n * ceil(h/m) * ceil(w/m). */
+int li_wino_tiles(int m, int n, int h, int w);
 /* U from w (Cout x Cin x 3 x 3); transpose: of the backward-data conv
  * (Cin outputs from Cout inputs, kernel rotated by 180 degrees). */
-void li_wino_weights(const float *w, int cin, int cout, bool transpose, float *u, li_pool *pool);
+void li_wino_weights(int m, const float *w, int cin, int cout, bool transpose, float *u,
+		     li_pool *pool);
 /* y (cout x n x h x w) = beta y + conv3x3(x) with transformed weights u, in
  * blocks of tb tiles; ws holds threads blocks of li_wino_block_floats. */
 /* Tiles per block of the weight gradient (the GEMMs' depth). */
@@ -150,8 +156,9 @@ int li_wino_wgrad_block(int cin, int cout, int n, int h, int w, size_t ws_floats
  * thread count. */
 void li_wino_wgrad(const float *x, const float *dy, int cin, int cout, int n, int h, int w,
 		   float *dw, float *ws, size_t ws_floats, int tb, li_pool *pool);
-void li_wino_conv(const float *u, int cin, int cout, const float *x, int n, int h, int w, float *y,
-		  float beta, const li_act *act, float *ws, size_t ws_floats, int tb, li_pool *pool);
+void li_wino_conv(int m, const float *u, int cin, int cout, const float *x, int n, int h, int w,
+		  float *y, float beta, const li_act *act, float *ws, size_t ws_floats, int tb,
+		  li_pool *pool);
 
 /* y[c, i] = act(y[c, i] + b1[c] + b2[c]) over rows of length m; b2 may be NULL. */
 void li_bias_act(float *y, int channels, size_t m, const float *b1, const float *b2, bool relu,

@@ -27,65 +27,24 @@
 #include "li_cpu.h"
 #include "li_error.h"
 #include "li_nn.h"
-
-#define WINO_MR LI_GEMM_MR
-
-static size_t pad_rows(int rows) { return ((size_t)rows + WINO_MR - 1) / WINO_MR * WINO_MR; }
-
-/* The distance between two of the 16 planes of U, V or M (rows x cols floats):
- * whole cache lines, an odd number of them. Each tile's 16 transformed values
- * go to (and come back from) the same place in all 16 planes; at 64 x 272
- * floats a plane was 17 x 4 KB, so the 16 addresses fell in one set of the
- * 8-way L1 cache and evicted one another at every tile (the input transform
- * took 50 cycles a tile and channel). An odd number of lines puts them in 16
- * different sets. */
-static size_t plane_floats(int rows, int cols)
-{
-	size_t lines = ((size_t)rows * (size_t)cols + 15) / 16;
-	return (lines | 1) * 16;
-}
+#include "li_wino_impl.h"
 
 /* Room for either direction: Cout panels of Cin (forward) or Cin panels of
  * Cout (backward data). */
-size_t li_wino_u_floats(int cin, int cout)
+size_t li_wino_u_floats(int m, int cin, int cout)
 {
-	return 16 * plane_floats((int)pad_rows(cin), (int)pad_rows(cout)); /* >= u_plane either way */
+	return (size_t)(m + 2) * (m + 2) * plane_floats((int)pad_rows(cin), (int)pad_rows(cout)); /* >= u_plane either way */
 }
-
-/* WINO_SLACK floats after a block's GEMM output let the output transform
- * load 8 tiles at a time even at the end of a tile row (the lanes past it
- * are read and ignored): a partial load through a stack copy stalls on
- * store forwarding, and half the loads at batch 1 are partial. */
-#define WINO_SLACK 16
-
-/* Row stride of V for a block of `tiles` tiles: a multiple of 16 floats (a
- * cache line) that is an odd number of lines, so that the kernel's walk down
- * a 16-column strip (one line per row) spreads over every cache set; a
- * stride of 256 floats put all the rows in 4 of the L1's 64 sets. */
-static int v_stride(int tiles) { return li_gemm_stride(tiles); }
 
 /* Symmetric in cin and cout (the backward-data conv swaps them): both parts
  * are counted at the padded stride, though only V uses it. */
-size_t li_wino_block_floats(int cin, int cout, int tiles)
+size_t li_wino_block_floats(int m, int cin, int cout, int tiles)
 {
 	int ldv = v_stride(tiles);
-	return (size_t)16 * (plane_floats(cin, ldv) + plane_floats(cout, ldv)) + WINO_SLACK;
+	return (size_t)(m + 2) * (m + 2) * (plane_floats(cin, ldv) + plane_floats(cout, ldv)) + WINO_SLACK;
 }
 
-typedef struct wt_job {
-	const float *w;
-	float *u;
-	int cin, cout;
-	bool transpose, packed;
-} wt_job;
 
-/* U[xi] for rows x cols: row r, column k at
- * (r / WINO_MR) * WINO_MR * cols + k * WINO_MR + r % WINO_MR (packed), or
- * r * cols + k (row-major, for li_sgemm1). */
-static size_t u_plane(int rows, int cols, bool packed)
-{
-	return plane_floats(packed ? (int)pad_rows(rows) : rows, cols);
-}
 
 /* g = the 3x3 kernel at s, rotated 180 degrees if rot. */
 LI_INLINE void wt_load(const float *s, float g[9], bool rot)
@@ -156,46 +115,15 @@ LI_INLINE void weights_task_body(void *ctx, int begin, int end)
 LI_ISA_DISPATCH(weights_task, (void *ctx, int begin, int end),
 		(ctx, begin, end))
 
-void li_wino_weights(const float *w, int cin, int cout, bool transpose, float *u, li_pool *pool)
+void li_wino_weights(int m, const float *w, int cin, int cout, bool transpose, float *u,
+		     li_pool *pool)
 {
 	wt_job j = {.w = w, .u = u, .cin = cin, .cout = cout, .transpose = transpose,
 		    .packed = li_gemm_fast()};
 	int rows = transpose ? cin : cout;
-	li_pool_run(pool, j.packed ? (int)pad_rows(rows) / WINO_MR : rows, weights_task, &j);
+	li_pool_run(pool, j.packed ? (int)pad_rows(rows) / WINO_MR : rows,
+		    m == 4 ? li_wino4_weights_task : weights_task, &j);
 }
-
-typedef struct wino_job {
-	const float *u, *x;
-	float *y, *ws;
-	size_t slice;
-	int cin, cout, n, h, w, th, tw, tiles, tb;
-	float beta;
-	bool packed; /* U's layout (li_gemm_fast when it was made) */
-	const li_act *act; /* applied as y is written, or NULL */
-} wino_job;
-
-/* The run of tiles from t that lies in one tile row and in [t, t1): image
- * img, tile row ty, first tile column tx0; returns its length. */
-static int segment(const wino_job *j, int t, int t1, int *img, int *ty, int *tx0)
-{
-	int per = j->th * j->tw;
-	*img = t / per;
-	*ty = t % per / j->tw;
-	*tx0 = t % j->tw;
-	int len = j->tw - *tx0;
-	return t + len > t1 ? t1 - t : len;
-}
-
-/* Eight tiles side by side, one per lane: GCC's vector extension, which
- * compiles to AVX with -march=native and to pairs of SSE ops without. */
-typedef float v8 __attribute__((vector_size(32)));
-
-/* Loads and stores through memcpy (unaligned, no aliasing questions); by
- * pointer, because passing AVX vectors by value warns (-Wpsabi) in builds
- * without -mavx. */
-LI_INLINE void load8(v8 *v, const float *p) { memcpy(v, p, sizeof *v); }
-
-LI_INLINE void store8(float *p, const v8 *v) { memcpy(p, v, sizeof *v); }
 
 /* B^T d B of 8 tiles, row k of the 4x4 result (o[4 k + l]) at a time: rows
  * first, t_k = d_a -+ d_b (t0 = d0 - d2, t1 = d1 + d2, t2 = d2 - d1,
@@ -226,16 +154,6 @@ LI_INLINE void btdb_row(const float *ev[4], const float *od[4], int q, int k, v8
 	o[2] = t[2] - t[1];
 	o[3] = t[1] - t[3];
 }
-
-typedef int v8i __attribute__((vector_size(32)));
-/* GCC's two-vector shuffle; clang (the fuzz build) spells it differently. */
-#ifdef __clang__
-#define SHUFFLE8(a, b, i0, i1, i2, i3, i4, i5, i6, i7) \
-	__builtin_shufflevector(a, b, i0, i1, i2, i3, i4, i5, i6, i7)
-#else
-#define SHUFFLE8(a, b, i0, i1, i2, i3, i4, i5, i6, i7) \
-	__builtin_shuffle(a, b, (v8i){i0, i1, i2, i3, i4, i5, i6, i7})
-#endif
 
 /* ev[i] and od[i], i < count: padded columns 2 (tx0 + i) and 2 (tx0 + i) + 1
  * of input row r (padded column c is input column c - 1, zero outside).
@@ -289,9 +207,6 @@ LI_INLINE void deinterleave(const float *r, int w, int tx0, int count, float *ev
  * it land on later runs of the row (written after this one) or on its
  * padding; only at the row's end, where the next channel's row follows, is
  * the copy cut (a variable-length copy costs a library call). */
-/* Whether 8 lanes can be stored whole at column col of a row of ldv with
- * `left` tiles left in the run (see store16). */
-LI_INLINE bool whole8(int col, int left, int ldv) { return left >= 8 || col + 8 <= ldv; }
 
 LI_INLINE void store16(float *row, size_t plane, int ldv, int col, int left, const v8 o[16])
 {
@@ -306,23 +221,6 @@ LI_INLINE void store16(float *row, size_t plane, int ldv, int col, int left, con
 		store8(tmp, &o[x]);
 		memcpy(dst + x * plane, tmp, sizeof(float) * (size_t)left);
 	}
-}
-
-/* Asks for the cache lines of floats [p, p + count) (a hint; no fault if
- * they are not mapped). The transforms read a channel's few rows of a block
- * (4 KB at layer1) and then jump a whole channel ahead (400 KB), a stream too
- * short for the hardware prefetcher: the loads of each new channel's rows
- * missed, and they took half the input transform's time (perf, AVX-512 CPU).
- * So each row's counterpart in the next channel is asked for while this one
- * is transformed. */
-LI_INLINE void prefetch_floats(const float *p, int count, bool write)
-{
-	const char *b = (const char *)p, *e = (const char *)(p + count);
-	for (b = (const char *)((uintptr_t)b & ~(uintptr_t)63); b < e; b += 64)
-		if (write)
-			__builtin_prefetch(b, 1, 3);
-		else
-			__builtin_prefetch(b, 0, 3);
 }
 
 LI_INLINE void input_transform_body(const wino_job *j, int t0, int t1, float *v, int ci0, int ci1)
@@ -382,20 +280,6 @@ LI_INLINE void input_transform_body(const wino_job *j, int t0, int t1, float *v,
 
 LI_ISA_DISPATCH(input_transform, (const wino_job *j, int t0, int t1, float *v, int ci0, int ci1),
 		(j, t0, t1, v, ci0, ci1))
-
-/* li_act on eight outputs: v + bias, then v > 0 ? v : 0 (NaN to 0, as
- * li_bias_act) by masking the bits. */
-LI_INLINE void act8(v8 *v, float bias, bool relu)
-{
-	*v += bias;
-	if (relu) {
-		v8 zero = {0};
-		v8i m = *v > zero, bits;
-		memcpy(&bits, v, sizeof bits);
-		bits &= m;
-		memcpy(v, &bits, sizeof bits);
-	}
-}
 
 LI_INLINE void output_transform_body(const wino_job *j, int t0, int t1, const float *m, int co0, int co1)
 {
@@ -497,8 +381,25 @@ LI_INLINE void output_transform_body(const wino_job *j, int t0, int t1, const fl
 LI_ISA_DISPATCH(output_transform, (const wino_job *j, int t0, int t1, const float *m, int co0, int co1),
 		(j, t0, t1, m, co0, co1))
 
+/* The transforms of the job's tile size. */
+static void wino_input(const wino_job *j, int t0, int t1, float *v, int ci0, int ci1)
+{
+	if (j->m == 4)
+		li_wino4_input(j, t0, t1, v, ci0, ci1);
+	else
+		input_transform(j, t0, t1, v, ci0, ci1);
+}
+
+static void wino_output(const wino_job *j, int t0, int t1, const float *m, int co0, int co1)
+{
+	if (j->m == 4)
+		li_wino4_output(j, t0, t1, m, co0, co1);
+	else
+		output_transform(j, t0, t1, m, co0, co1);
+}
+
 /* m[xi] (cout x n, row stride n) = U[xi] v[xi] (cin x n, row stride ldv). */
-static void gemm16(const wino_job *j, int xi0, int xi1, const float *v, int ldv, int n, float *m)
+static void gemm_planes(const wino_job *j, int xi0, int xi1, const float *v, int ldv, int n, float *m)
 {
 	size_t plane = u_plane(j->cout, j->cin, j->packed);
 	for (int xi = xi0; xi < xi1; xi++) {
@@ -519,10 +420,10 @@ static void block_task(void *ctx, int begin, int end)
 	for (int b = begin; b < end; b++) {
 		int t0 = b * j->tb, t1 = t0 + j->tb < j->tiles ? t0 + j->tb : j->tiles, tb = t1 - t0;
 		int ldv = v_stride(tb);
-		float *m = v + 16 * plane_floats(j->cin, ldv);
-		input_transform(j, t0, t1, v, 0, j->cin);
-		gemm16(j, 0, 16, v, ldv, tb, m);
-		output_transform(j, t0, t1, m, 0, j->cout);
+		float *m = v + j->planes * plane_floats(j->cin, ldv);
+		wino_input(j, t0, t1, v, 0, j->cin);
+		gemm_planes(j, 0, j->planes, v, ldv, tb, m);
+		wino_output(j, t0, t1, m, 0, j->cout);
 	}
 }
 
@@ -532,7 +433,7 @@ static void block_task(void *ctx, int begin, int end)
 static void in_task(void *ctx, int begin, int end)
 {
 	const wino_job *j = ctx;
-	input_transform(j, 0, j->tiles, j->ws, begin, end);
+	wino_input(j, 0, j->tiles, j->ws, begin, end);
 }
 
 static void gemm_task(void *ctx, int begin, int end)
@@ -540,33 +441,36 @@ static void gemm_task(void *ctx, int begin, int end)
 	const wino_job *j = ctx;
 	int t = j->tiles, ldv = v_stride(t);
 	const float *v = j->ws;
-	gemm16(j, begin, end, v, ldv, t, j->ws + 16 * plane_floats(j->cin, ldv));
+	gemm_planes(j, begin, end, v, ldv, t, j->ws + j->planes * plane_floats(j->cin, ldv));
 }
 
 static void out_task(void *ctx, int begin, int end)
 {
 	const wino_job *j = ctx;
-	output_transform(j, 0, j->tiles, j->ws + 16 * plane_floats(j->cin, v_stride(j->tiles)), begin,
-			 end);
+	wino_output(j, 0, j->tiles, j->ws + j->planes * plane_floats(j->cin, v_stride(j->tiles)),
+		    begin, end);
 }
 
-int li_wino_tiles(int n, int h, int w) { return n * ((h + 1) / 2) * ((w + 1) / 2); }
+int li_wino_tiles(int m, int n, int h, int w) { return n * ((h + m - 1) / m) * ((w + m - 1) / m); }
 
-void li_wino_conv(const float *u, int cin, int cout, const float *x, int n, int h, int w, float *y,
-		  float beta, const li_act *act, float *ws, size_t ws_floats, int tb, li_pool *pool)
+void li_wino_conv(int m, const float *u, int cin, int cout, const float *x, int n, int h, int w,
+		  float *y, float beta, const li_act *act, float *ws, size_t ws_floats, int tb,
+		  li_pool *pool)
 {
+	LI_ASSERT(m == 2 || m == 4);
 	int threads = li_pool_threads(pool);
-	wino_job j = {.u = u, .x = x, .y = y, .ws = ws, .cin = cin, .cout = cout, .n = n, .h = h,
-		      .w = w, .th = (h + 1) / 2, .tw = (w + 1) / 2, .tb = tb, .beta = beta,
-		      .packed = li_gemm_fast(), .act = act};
+	wino_job j = {.u = u, .x = x, .y = y, .ws = ws, .m = m, .planes = (m + 2) * (m + 2),
+		      .cin = cin, .cout = cout, .n = n, .h = h, .w = w, .th = (h + m - 1) / m,
+		      .tw = (w + m - 1) / m, .tb = tb, .beta = beta, .packed = li_gemm_fast(),
+		      .act = act};
 	j.tiles = n * j.th * j.tw;
-	j.slice = li_wino_block_floats(cin, cout, tb);
+	j.slice = li_wino_block_floats(m, cin, cout, tb);
 	LI_ASSERT(tb >= 1 && j.slice * (size_t)threads <= ws_floats);
 	int blocks = (j.tiles + tb - 1) / tb;
 	if (threads > 1 && blocks < 2 * threads &&
-	    li_wino_block_floats(cin, cout, j.tiles) <= ws_floats) {
+	    li_wino_block_floats(m, cin, cout, j.tiles) <= ws_floats) {
 		li_pool_run(pool, cin, in_task, &j);
-		li_pool_run_chunked(pool, 16, 1, gemm_task, &j);
+		li_pool_run_chunked(pool, j.planes, 1, gemm_task, &j);
 		li_pool_run(pool, cout, out_task, &j);
 		return;
 	}
@@ -712,7 +616,7 @@ size_t li_wino_wgrad_floats(int cin, int cout, int tb)
 
 int li_wino_wgrad_block(int cin, int cout, int n, int h, int w, size_t ws_floats)
 {
-	int tiles = li_wino_tiles(n, h, w), tb = tiles < LI_WINO_WGRAD_TB ? tiles : LI_WINO_WGRAD_TB;
+	int tiles = li_wino_tiles(2, n, h, w), tb = tiles < LI_WINO_WGRAD_TB ? tiles : LI_WINO_WGRAD_TB;
 	while (tb > 0 && li_wino_wgrad_floats(cin, cout, tb) > ws_floats)
 		tb = tb > 16 ? (tb - 1) & ~15 : tb - 1; /* whole strips of 16 down to 16 */
 	return tb;
@@ -721,7 +625,7 @@ int li_wino_wgrad_block(int cin, int cout, int n, int h, int w, size_t ws_floats
 void li_wino_wgrad(const float *x, const float *dy, int cin, int cout, int n, int h, int w,
 		   float *dw, float *ws, size_t ws_floats, int tb, li_pool *pool)
 {
-	wgrad_job g = {.w = {.x = x, .cin = cin, .cout = cout, .n = n, .h = h, .w = w,
+	wgrad_job g = {.w = {.x = x, .m = 2, .planes = 16, .cin = cin, .cout = cout, .n = n, .h = h, .w = w,
 			     .th = (h + 1) / 2, .tw = (w + 1) / 2},
 		       .dy = dy, .dw = dw};
 	g.w.tiles = n * g.w.th * g.w.tw;

@@ -113,14 +113,15 @@ static void compare(li_pool *pool, int cin, int cout, int k, int s, int p, int n
 		diag("max relative error %g", e);
 	/* the eval path: weights prepared once (packed, or Winograd-transformed
 	 * for 3x3/1) and reused by the second call */
-	float *u = li_malloc_array(li_wino_u_floats(cin, cout), 4);
+	float *u = li_malloc_array(li_wino_u_floats(4, cin, cout), 4); /* room for either tile */
 	bool ready = false;
 	for (int rep = 0; rep < 2; rep++) {
 		memset(y, 0xff, sizeof(float) * ny); /* NaN: every output must be written */
 		li_conv_forward_u(&c, wt, u, &ready, x, n, h, w, y, 0.0f, col, cf, NULL, pool);
 		e = max_rel(y, ry, ny);
 		/* only a 3x3/1 conv with enough tiles for Winograd uses them */
-		bool wino = k == 3 && s == 1 && p == 1 && li_wino_tiles(n, h, w) >= 16;
+		int m = li_conv_wino_m(&c);
+		bool wino = k == 3 && s == 1 && p == 1 && li_wino_tiles(m, n, h, w) * m * m >= 64;
 		if (!ok(e < 1e-5 && ready == wino, "forward, prepared weights (%s)",
 			rep ? "reused" : "first call"))
 			diag("max relative error %g", e);
@@ -187,18 +188,21 @@ static void compare(li_pool *pool, int cin, int cout, int k, int s, int p, int n
 	free(ry), free(rdx), free(rdw);
 }
 
-/* Winograd F(2x2, 3x3) directly (li_wino_conv) against the direct double sum,
- * forward (beta 0 and 1) and backward-data (transposed, rotated weights), for
- * odd and even sizes and blocks that cut tile rows anywhere. Its transforms
- * have only 0, +-1 and +-1/2, so the error is float rounding of the ~9 Cin
- * products and of the transform sums: the same 1e-5 (relative to the largest
- * output) as im2col holds with a wide margin (about 1e-6 is typical). */
-static void compare_wino(li_pool *pool, int cin, int cout, int n, int h, int w, int tb)
+/* Winograd F(2x2, 3x3) and F(4x4, 3x3) directly (li_wino_conv) against the
+ * direct double sum, forward (beta 0 and 1) and backward-data (transposed,
+ * rotated weights), for odd and even sizes and blocks that cut tile rows
+ * anywhere. F(2x2)'s transforms have only 0, +-1 and +-1/2, so the error is
+ * float rounding of the ~9 Cin products and of the transform sums: the same
+ * 1e-5 (relative to the largest output) as im2col holds with a wide margin
+ * (about 1e-6 is typical). F(4x4)'s coefficients go up to 8 (G's 1/24 and
+ * A's 8): about ten times that, held to 5e-5. */
+static void compare_wino_m(li_pool *pool, int m, int cin, int cout, int n, int h, int w, int tb)
 {
+	double tol = m == 4 ? 5e-5 : 1e-5;
 	li_conv c = {.cin = cin, .cout = cout, .kh = 3, .kw = 3, .stride = 1, .pad = 1};
 	size_t nx = (size_t)cin * n * h * w, ny = (size_t)cout * n * h * w, nw = (size_t)cout * cin * 9;
 	int threads = li_pool_threads(pool);
-	size_t nu = li_wino_u_floats(cin, cout), nws = threads * li_wino_block_floats(cin, cout, tb);
+	size_t nu = li_wino_u_floats(m, cin, cout), nws = threads * li_wino_block_floats(m, cin, cout, tb);
 	float *x = li_malloc_array(nx, 4), *wt = li_malloc_array(nw, 4), *y = li_malloc_array(ny, 4);
 	float *dy = li_malloc_array(ny, 4), *dx = li_malloc_array(nx, 4), *dw = li_calloc(nw, 4);
 	float *u = li_malloc_array(nu, 4), *ws = li_malloc_array(nws, 4);
@@ -209,21 +213,21 @@ static void compare_wino(li_pool *pool, int cin, int cout, int n, int h, int w, 
 	c.w = wt;
 	c.dw = dw;
 	char shape[128];
-	snprintf(shape, sizeof shape, "winograd %d->%d, %dx%d, batch %d, %d-tile blocks, %d thread(s)",
-		 cin, cout, h, w, n, tb, threads);
+	snprintf(shape, sizeof shape, "winograd F(%dx%d) %d->%d, %dx%d, batch %d, %d-tile blocks, %d thread(s)",
+		 m, m, cin, cout, h, w, n, tb, threads);
 	naive_forward(&c, x, n, h, w, ry);
-	li_wino_weights(wt, cin, cout, false, u, pool);
-	li_wino_conv(u, cin, cout, x, n, h, w, y, 0.0f, NULL, ws, nws, tb, pool);
+	li_wino_weights(m, wt, cin, cout, false, u, pool);
+	li_wino_conv(m, u, cin, cout, x, n, h, w, y, 0.0f, NULL, ws, nws, tb, pool);
 	double e = max_rel(y, ry, ny);
-	if (!ok(e < 1e-5, "forward %s", shape))
+	if (!ok(e < tol, "forward %s", shape))
 		diag("max relative error %g", e);
 	for (size_t i = 0; i < ny; i++) {
 		ry[i] += dy[i];
 		y[i] = dy[i];
 	}
-	li_wino_conv(u, cin, cout, x, n, h, w, y, 1.0f, NULL, ws, nws, tb, pool);
+	li_wino_conv(m, u, cin, cout, x, n, h, w, y, 1.0f, NULL, ws, nws, tb, pool);
 	e = max_rel(y, ry, ny);
-	if (!ok(e < 1e-5, "winograd forward with beta 1 adds onto y"))
+	if (!ok(e < tol, "winograd F(%dx%d) forward with beta 1 adds onto y", m, m))
 		diag("max relative error %g", e);
 	/* the bias and ReLU applied as y is written (li_act) give the bits of
 	 * li_bias_act after the conv, beta 0 and 1, with and without ReLU and a
@@ -239,19 +243,21 @@ static void compare_wino(li_pool *pool, int cin, int cout, int n, int h, int w, 
 		for (size_t i = 0; i < ny; i++)
 			ya[i] = yb[i] = dy[i];
 		ya[ny / 2] = yb[ny / 2] = NAN;
-		li_wino_conv(u, cin, cout, x, n, h, w, ya, beta, NULL, ws, nws, tb, pool);
+		li_wino_conv(m, u, cin, cout, x, n, h, w, ya, beta, NULL, ws, nws, tb, pool);
 		li_bias_act(ya, cout, (size_t)n * h * w, act.b1, act.b2, act.relu, pool);
-		li_wino_conv(u, cin, cout, x, n, h, w, yb, beta, &act, ws, nws, tb, pool);
+		li_wino_conv(m, u, cin, cout, x, n, h, w, yb, beta, &act, ws, nws, tb, pool);
 		same = same && memcmp(ya, yb, ny * sizeof(float)) == 0;
 	}
-	ok(same, "winograd with the bias and ReLU fused: the bits of li_bias_act after it");
+	ok(same, "winograd F(%dx%d) with the bias and ReLU fused: the bits of li_bias_act after it", m, m);
 	free(b1), free(b2), free(ya), free(yb);
 	naive_backward(&c, x, n, h, w, dy, rdx, rdw);
-	li_wino_weights(wt, cin, cout, true, u, pool);
-	li_wino_conv(u, cout, cin, dy, n, h, w, dx, 0.0f, NULL, ws, nws, tb, pool);
+	li_wino_weights(m, wt, cin, cout, true, u, pool);
+	li_wino_conv(m, u, cout, cin, dy, n, h, w, dx, 0.0f, NULL, ws, nws, tb, pool);
 	e = max_rel(dx, rdx, nx);
-	if (!ok(e < 1e-5, "winograd backward dx %s", shape))
+	if (!ok(e < tol, "winograd backward dx %s", shape))
 		diag("max relative error %g", e);
+	if (m == 4)
+		goto done; /* the weight gradient is F(2x2)'s only */
 	/* weight gradient, in blocks of tb tiles, added onto what dw holds */
 	size_t nwg = li_wino_wgrad_floats(cin, cout, tb);
 	float *wg = li_malloc_array(nwg, 4);
@@ -260,12 +266,19 @@ static void compare_wino(li_pool *pool, int cin, int cout, int n, int h, int w, 
 		dw[i] = 1.0f, rdw[i] += 1.0;
 	li_wino_wgrad(x, dy, cin, cout, n, h, w, dw, wg, nwg, wtb < tb ? wtb : tb, pool);
 	e = max_rel(dw, rdw, nw);
-	int tiles = li_wino_tiles(n, h, w);
+	int tiles = li_wino_tiles(2, n, h, w);
 	if (!ok(e < 1e-5 && wtb >= (tb < tiles ? tb : tiles), "winograd weight gradient %s", shape))
 		diag("max relative error %g, block %d", e, wtb);
 	free(wg);
+done:
 	free(x), free(wt), free(y), free(dy), free(dx), free(dw), free(u), free(ws);
 	free(ry), free(rdx), free(rdw);
+}
+
+static void compare_wino(li_pool *pool, int cin, int cout, int n, int h, int w, int tb)
+{
+	compare_wino_m(pool, 2, cin, cout, n, h, w, tb);
+	compare_wino_m(pool, 4, cin, cout, n, h, w, tb);
 }
 
 /* li_conv_forward/backward take the Winograd path for 3x3/1 when the batch
@@ -364,6 +377,12 @@ int main(void)
 		 * 16, 9 (masked) and 1 column (the 8-wide two-panel kernel) */
 		compare_wino(p, 13, 19, 1, 9, 9, 25);
 		compare_wino(p, 19, 13, 3, 6, 5, 17);
+		/* F(4x4): rows of 14 and 7 (tiles cut at the row's end, reads past
+		 * it), 70 (two 8-tile groups of the deinterleave), 2 and 3 */
+		compare_wino_m(p, 4, 6, 5, 3, 14, 14, 9);
+		compare_wino_m(p, 4, 5, 6, 4, 7, 7, 3);
+		compare_wino_m(p, 4, 3, 4, 2, 9, 70, 40);
+		compare_wino_m(p, 4, 4, 4, 2, 3, 2, 1);
 		compare_paths(p, 16, 32, 4, 14, 13);
 	}
 	wgrad_threads(pools, 3, 64, 97); /* 21 blocks in 16 parts */

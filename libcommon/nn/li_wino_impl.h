@@ -1,0 +1,139 @@
+/* li_wino_impl.h: what the Winograd convolutions F(2x2, 3x3) (li_winograd.c)
+ * and F(4x4, 3x3) (li_winograd4.c) share (not installed): the workspace
+ * geometry, the job, tile runs, and eight-lane vectors with their helpers. */
+#ifndef LI_WINO_IMPL_H
+#define LI_WINO_IMPL_H
+#include <stdint.h>
+#include <string.h>
+
+#include "li_cpu.h"
+#include "li_nn.h"
+
+#define WINO_MR LI_GEMM_MR
+
+static inline size_t pad_rows(int rows) { return ((size_t)rows + WINO_MR - 1) / WINO_MR * WINO_MR; }
+
+/* The distance between two of the 16 planes of U, V or M (rows x cols floats):
+ * whole cache lines, an odd number of them. Each tile's 16 transformed values
+ * go to (and come back from) the same place in all 16 planes; at 64 x 272
+ * floats a plane was 17 x 4 KB, so the 16 addresses fell in one set of the
+ * 8-way L1 cache and evicted one another at every tile (the input transform
+ * took 50 cycles a tile and channel). An odd number of lines puts them in 16
+ * different sets. */
+static inline size_t plane_floats(int rows, int cols)
+{
+	size_t lines = ((size_t)rows * (size_t)cols + 15) / 16;
+	return (lines | 1) * 16;
+}
+
+/* WINO_SLACK floats after a block's GEMM output let the output transform
+ * load 8 tiles at a time even at the end of a tile row (the lanes past it
+ * are read and ignored): a partial load through a stack copy stalls on
+ * store forwarding, and half the loads at batch 1 are partial. */
+#define WINO_SLACK 16
+
+/* Row stride of V for a block of `tiles` tiles: a multiple of 16 floats (a
+ * cache line) that is an odd number of lines, so that the kernel's walk down
+ * a 16-column strip (one line per row) spreads over every cache set; a
+ * stride of 256 floats put all the rows in 4 of the L1's 64 sets. */
+static inline int v_stride(int tiles) { return li_gemm_stride(tiles); }
+
+typedef struct wt_job {
+	const float *w;
+	float *u;
+	int cin, cout;
+	bool transpose, packed;
+} wt_job;
+
+/* U[xi] for rows x cols: row r, column k at
+ * (r / WINO_MR) * WINO_MR * cols + k * WINO_MR + r % WINO_MR (packed), or
+ * r * cols + k (row-major, for li_sgemm1). */
+static inline size_t u_plane(int rows, int cols, bool packed)
+{
+	return plane_floats(packed ? (int)pad_rows(rows) : rows, cols);
+}
+
+typedef struct wino_job {
+	const float *u, *x;
+	float *y, *ws;
+	size_t slice;
+	int m, planes; /* output tile m x m: F(2x2, 3x3) or F(4x4, 3x3), (m + 2)^2 planes */
+	int cin, cout, n, h, w, th, tw, tiles, tb;
+	float beta;
+	bool packed; /* U's layout (li_gemm_fast when it was made) */
+	const li_act *act; /* applied as y is written, or NULL */
+} wino_job;
+
+/* The run of tiles from t that lies in one tile row and in [t, t1): image
+ * img, tile row ty, first tile column tx0; returns its length. */
+static inline int segment(const wino_job *j, int t, int t1, int *img, int *ty, int *tx0)
+{
+	int per = j->th * j->tw;
+	*img = t / per;
+	*ty = t % per / j->tw;
+	*tx0 = t % j->tw;
+	int len = j->tw - *tx0;
+	return t + len > t1 ? t1 - t : len;
+}
+
+/* Eight tiles side by side, one per lane: GCC's vector extension, which
+ * compiles to AVX with -march=native and to pairs of SSE ops without. */
+typedef float v8 __attribute__((vector_size(32)));
+
+/* Loads and stores through memcpy (unaligned, no aliasing questions); by
+ * pointer, because passing AVX vectors by value warns (-Wpsabi) in builds
+ * without -mavx. */
+LI_INLINE void load8(v8 *v, const float *p) { memcpy(v, p, sizeof *v); }
+
+LI_INLINE void store8(float *p, const v8 *v) { memcpy(p, v, sizeof *v); }
+
+typedef int v8i __attribute__((vector_size(32)));
+/* GCC's two-vector shuffle; clang (the fuzz build) spells it differently. */
+#ifdef __clang__
+#define SHUFFLE8(a, b, i0, i1, i2, i3, i4, i5, i6, i7) \
+	__builtin_shufflevector(a, b, i0, i1, i2, i3, i4, i5, i6, i7)
+#else
+#define SHUFFLE8(a, b, i0, i1, i2, i3, i4, i5, i6, i7) \
+	__builtin_shuffle(a, b, (v8i){i0, i1, i2, i3, i4, i5, i6, i7})
+#endif
+
+/* Whether 8 lanes can be stored whole at column col of a row of ldv with
+ * `left` tiles left in the run (see store16). */
+LI_INLINE bool whole8(int col, int left, int ldv) { return left >= 8 || col + 8 <= ldv; }
+
+/* Asks for the cache lines of floats [p, p + count) (a hint; no fault if
+ * they are not mapped). The transforms read a channel's few rows of a block
+ * (4 KB at layer1) and then jump a whole channel ahead (400 KB), a stream too
+ * short for the hardware prefetcher: the loads of each new channel's rows
+ * missed, and they took half the input transform's time (perf, AVX-512 CPU).
+ * So each row's counterpart in the next channel is asked for while this one
+ * is transformed. */
+LI_INLINE void prefetch_floats(const float *p, int count, bool write)
+{
+	const char *b = (const char *)p, *e = (const char *)(p + count);
+	for (b = (const char *)((uintptr_t)b & ~(uintptr_t)63); b < e; b += 64)
+		if (write)
+			__builtin_prefetch(b, 1, 3);
+		else
+			__builtin_prefetch(b, 0, 3);
+}
+
+/* li_act on eight outputs: v + bias, then v > 0 ? v : 0 (NaN to 0, as
+ * li_bias_act) by masking the bits. */
+LI_INLINE void act8(v8 *v, float bias, bool relu)
+{
+	*v += bias;
+	if (relu) {
+		v8 zero = {0};
+		v8i m = *v > zero, bits;
+		memcpy(&bits, v, sizeof bits);
+		bits &= m;
+		memcpy(v, &bits, sizeof bits);
+	}
+}
+
+/* F(4x4, 3x3) (li_winograd4.c): its 36 planes in place of the 16. */
+void li_wino4_weights_task(void *ctx, int begin, int end);
+void li_wino4_input(const wino_job *j, int t0, int t1, float *v, int ci0, int ci1);
+void li_wino4_output(const wino_job *j, int t0, int t1, const float *m, int co0, int co1);
+#endif

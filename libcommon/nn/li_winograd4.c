@@ -1,0 +1,368 @@
+/* li_winograd4.c: the transforms of Winograd F(4x4, 3x3), for li_wino_conv
+ * (li_winograd.c) when it is asked for m = 4.
+ *
+ * Each 4x4 output tile comes from a 6x6 input tile, y = A^T [(G g G^T) .
+ * (B^T d B)] A, with the points 0, +-1, +-2 (Lavin and Gray):
+ *   B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]
+ *   G   = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]
+ *   A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
+ * 36 GEMMs of a quarter of the tiles: 4x fewer multiplications than the
+ * direct product where F(2x2) has 2.25x, and 2.25 transformed values per
+ * input value where F(2x2) has 4. The price is rounding: the coefficients
+ * up to 8 make the error about ten times F(2x2)'s (a few 1e-6 of the largest
+ * output for 64-256 channels, float). li_conv uses it for the forward and
+ * backward-data convs only (li_wino_m); the weight gradient stays F(2x2).
+ *
+ * The layout, blocking, GEMMs and workspace are li_winograd.c's with 36
+ * planes for 16; the transforms take eight tiles at a time as there. */
+#include "li_wino_impl.h"
+
+/* o = G a: three values to six (by reciprocals: a division a value was
+ * most of the weight transform's time). */
+LI_INLINE void g6(const double a[3], double o[6])
+{
+	const double sixth = 1.0 / 6, twelfth = 1.0 / 12, twentyfourth = 1.0 / 24;
+	double s = a[0] + a[2];
+	o[0] = 0.25 * a[0];
+	o[1] = -(s + a[1]) * sixth;
+	o[2] = -(s - a[1]) * sixth;
+	o[3] = a[0] * twentyfourth + a[1] * twelfth + a[2] * sixth;
+	o[4] = a[0] * twentyfourth - a[1] * twelfth + a[2] * sixth;
+	o[5] = a[2];
+}
+
+/* As weights_task in li_winograd.c, 36 planes of G g G^T (in double, then
+ * rounded once). */
+LI_INLINE void weights4_body(void *ctx, int begin, int end)
+{
+	const wt_job *j = ctx;
+	int rows = j->transpose ? j->cin : j->cout, cols = j->transpose ? j->cout : j->cin;
+	int per = j->packed ? WINO_MR : 1;
+	size_t plane = u_plane(rows, cols, j->packed);
+	for (int item = begin; item < end; item++) {
+		for (int k = 0; k < cols; k++) {
+			for (int r = item * per; r < (item + 1) * per; r++) {
+				float *u = j->packed ? j->u + (size_t)(r / WINO_MR) * WINO_MR * cols +
+							   (size_t)k * WINO_MR + r % WINO_MR
+						     : j->u + (size_t)r * cols + k;
+				if (r >= rows) {
+					for (int x = 0; x < 36; x++)
+						u[x * plane] = 0.0f;
+					continue;
+				}
+				const float *s = j->transpose ? j->w + ((size_t)k * j->cin + r) * 9
+							      : j->w + ((size_t)r * j->cin + k) * 9;
+				double g[9];
+				for (int i = 0; i < 9; i++)
+					g[i] = s[j->transpose ? 8 - i : i];
+				double t[6][3]; /* G g: columns of g to six rows */
+				for (int c = 0; c < 3; c++) {
+					double a[3] = {g[c], g[3 + c], g[6 + c]}, o[6];
+					g6(a, o);
+					for (int i = 0; i < 6; i++)
+						t[i][c] = o[i];
+				}
+				for (int i = 0; i < 6; i++) {
+					double o[6];
+					g6(t[i], o);
+					for (int l = 0; l < 6; l++)
+						u[(6 * i + l) * plane] = (float)o[l];
+				}
+			}
+		}
+	}
+}
+
+LI_ISA_DISPATCH(weights4, (void *ctx, int begin, int end), (ctx, begin, end))
+
+void li_wino4_weights_task(void *ctx, int begin, int end) { weights4(ctx, begin, end); }
+
+/* ph[r][i], r < 4, i < count: padded column 4 (tx0 + i) + r of input row
+ * `row` (padded column c is input column c - 1, zero outside the row). As
+ * deinterleave in li_winograd.c, eight i at a time, also past the row's end
+ * while the 32 floats stay before limit (the lanes past the row are set
+ * after); each ph[r] has room for 8 floats past count. */
+LI_INLINE void deinterleave4(const float *row, int w, int tx0, int count, float *ph[4],
+			     const float *limit)
+{
+	/* inside: input columns 4 (tx0 + i) - 1 >= 0 and 4 (tx0 + i) + 2 < w */
+	int i0 = tx0 == 0 ? 1 : 0, i1 = w >= 3 ? (w - 3) / 4 + 1 - tx0 : 0;
+	if (i1 > count)
+		i1 = count;
+	if (i1 < i0)
+		i1 = i0;
+	for (int e = 0; e < i0; e++) /* tile column 0: padded column 0 is zero */
+		for (int r = 0; r < 4; r++)
+			ph[r][e] = r > 0 && r - 1 < w ? row[r - 1] : 0.0f;
+	int i = i0;
+	const float *p = row + 4 * (tx0 + i) - 1;
+	for (; i < i1 && (i + 8 <= i1 || limit - p >= 32); i += 8, p += 32) {
+		v8 a, b, c, d;
+		load8(&a, p);
+		load8(&b, p + 8);
+		load8(&c, p + 16);
+		load8(&d, p + 24);
+		v8 ab01 = SHUFFLE8(a, b, 0, 4, 8, 12, 1, 5, 9, 13);
+		v8 ab23 = SHUFFLE8(a, b, 2, 6, 10, 14, 3, 7, 11, 15);
+		v8 cd01 = SHUFFLE8(c, d, 0, 4, 8, 12, 1, 5, 9, 13);
+		v8 cd23 = SHUFFLE8(c, d, 2, 6, 10, 14, 3, 7, 11, 15);
+		v8 p0 = SHUFFLE8(ab01, cd01, 0, 1, 2, 3, 8, 9, 10, 11);
+		v8 p1 = SHUFFLE8(ab01, cd01, 4, 5, 6, 7, 12, 13, 14, 15);
+		v8 p2 = SHUFFLE8(ab23, cd23, 0, 1, 2, 3, 8, 9, 10, 11);
+		v8 p3 = SHUFFLE8(ab23, cd23, 4, 5, 6, 7, 12, 13, 14, 15);
+		store8(ph[0] + i, &p0);
+		store8(ph[1] + i, &p1);
+		store8(ph[2] + i, &p2);
+		store8(ph[3] + i, &p3);
+	}
+	if (i > i1) /* lanes past the row: set below */
+		i = i1;
+	for (; i < count; i++)
+		for (int r = 0; r < 4; r++) {
+			int col = 4 * (tx0 + i) + r - 1;
+			ph[r][i] = col >= 0 && col < w ? row[col] : 0.0f;
+		}
+}
+
+/* o = B^T d for six vectors. */
+LI_INLINE void bt6(const v8 d[6], v8 o[6])
+{
+	o[0] = 4.0f * d[0] - 5.0f * d[2] + d[4];
+	v8 a = d[4] - 4.0f * d[2], b = d[3] - 4.0f * d[1];
+	o[1] = a + b;
+	o[2] = a - b;
+	v8 c = d[4] - d[2], e = 2.0f * (d[3] - d[1]);
+	o[3] = c + e;
+	o[4] = c - e;
+	o[5] = 4.0f * d[1] - 5.0f * d[3] + d[5];
+}
+
+/* Column c (0-5) of eight tiles' input row r: padded columns 4 q + c. */
+LI_INLINE void load_col(float *const ph[6][4], int r, int c, int q, v8 *d)
+{
+	load8(d, ph[r][c & 3] + q + (c >> 2));
+}
+
+/* Rows k and k2 of B^T d B for eight tiles (k2 < 0: k alone), stored at
+ * dst + (6 k + l) plane when whole, else into o[6 k + l]. */
+LI_INLINE void btdb_rows(float *const ph[6][4], int q, int k, float *dst, size_t plane, bool whole,
+			 v8 o[36])
+{
+	v8 t1[6], t2[6];
+#pragma GCC unroll 6
+	for (int c = 0; c < 6; c++) {
+		v8 d0, d1, d2, d3, d4, d5;
+		switch (k) {
+		case 0:
+			load_col(ph, 0, c, q, &d0);
+			load_col(ph, 2, c, q, &d2);
+			load_col(ph, 4, c, q, &d4);
+			t1[c] = 4.0f * d0 - 5.0f * d2 + d4;
+			break;
+		case 1:
+		case 3: {
+			load_col(ph, 1, c, q, &d1);
+			load_col(ph, 2, c, q, &d2);
+			load_col(ph, 3, c, q, &d3);
+			load_col(ph, 4, c, q, &d4);
+			v8 a = k == 1 ? d4 - 4.0f * d2 : d4 - d2;
+			v8 b = k == 1 ? d3 - 4.0f * d1 : 2.0f * (d3 - d1);
+			t1[c] = a + b;
+			t2[c] = a - b;
+			break;
+		}
+		default:
+			load_col(ph, 1, c, q, &d1);
+			load_col(ph, 3, c, q, &d3);
+			load_col(ph, 5, c, q, &d5);
+			t1[c] = 4.0f * d1 - 5.0f * d3 + d5;
+		}
+	}
+	v8 r1[6], r2[6];
+	bt6(t1, r1);
+	bool two = k == 1 || k == 3;
+	if (two)
+		bt6(t2, r2);
+#pragma GCC unroll 6
+	for (int l = 0; l < 6; l++) {
+		if (whole) {
+			store8(dst + (6 * k + l) * plane, &r1[l]);
+			if (two)
+				store8(dst + (6 * (k + 1) + l) * plane, &r2[l]);
+		} else {
+			o[6 * k + l] = r1[l];
+			if (two)
+				o[6 * (k + 1) + l] = r2[l];
+		}
+	}
+}
+
+LI_INLINE void input4_body(const wino_job *j, int t0, int t1, float *v, int ci0, int ci1)
+{
+	int w = j->w, h = j->h, ldv = v_stride(t1 - t0);
+	size_t plane = plane_floats(j->cin, ldv);
+	int wide = j->tw + 9;
+	float buf[6][4][wide];
+	float *ph[6][4];
+	for (int r = 0; r < 6; r++)
+		for (int c = 0; c < 4; c++)
+			ph[r][c] = buf[r][c];
+	const float *x_end = j->x + (size_t)j->cin * j->n * h * w;
+	for (int ci = ci0; ci < ci1; ci++) {
+		float *vc = v + (size_t)ci * ldv;
+		for (int t = t0, img, ty, tx0, len; t < t1; t += len) {
+			len = segment(j, t, t1, &img, &ty, &tx0);
+			int loc = t - t0;
+			const float *src = j->x + ((size_t)ci * j->n + img) * h * w;
+			if (ci + 1 < ci1) { /* this segment's rows in the next channel */
+				int r0 = 4 * ty - 1 > 0 ? 4 * ty - 1 : 0, r1 = 4 * ty + 5 < h ? 4 * ty + 5 : h;
+				int c0 = 4 * tx0 - 1 > 0 ? 4 * tx0 - 1 : 0, c1 = 4 * (tx0 + len) + 1;
+				size_t a = (size_t)r0 * w + c0, b = (size_t)(r1 - 1) * w + (c1 < w ? c1 : w);
+				prefetch_floats(src + (size_t)j->n * h * w + a, (int)(b - a), false);
+			}
+			for (int k = 0; k < 6; k++) {
+				int ih = 4 * ty - 1 + k;
+				if (ih < 0 || ih >= h) {
+					for (int c = 0; c < 4; c++)
+						memset(ph[k][c], 0, sizeof(float) * (size_t)(len + 1));
+					continue;
+				}
+				deinterleave4(src + (size_t)ih * w, w, tx0, len + 1, ph[k], x_end);
+			}
+			for (int q = 0; q < len; q += 8) {
+				float *dst = vc + loc + q;
+				bool whole = whole8(loc + q, len - q, ldv);
+				v8 o[36];
+				btdb_rows(ph, q, 0, dst, plane, whole, o);
+				btdb_rows(ph, q, 1, dst, plane, whole, o);
+				btdb_rows(ph, q, 3, dst, plane, whole, o);
+				btdb_rows(ph, q, 5, dst, plane, whole, o);
+				if (whole)
+					continue;
+				for (int x = 0; x < 36; x++) {
+					float tmp[8];
+					store8(tmp, &o[x]);
+					memcpy(vc + loc + q + x * plane, tmp, sizeof(float) * (size_t)(len - q));
+				}
+			}
+		}
+	}
+}
+
+LI_ISA_DISPATCH(input4, (const wino_job *j, int t0, int t1, float *v, int ci0, int ci1),
+		(j, t0, t1, v, ci0, ci1))
+
+void li_wino4_input(const wino_job *j, int t0, int t1, float *v, int ci0, int ci1)
+{
+	input4(j, t0, t1, v, ci0, ci1);
+}
+
+/* Output row r of eight tiles: e[c] = column c of (A^T M A) row r. */
+LI_INLINE void atma_row(const float *mq, size_t plane, int r, v8 e[4])
+{
+	v8 s[6];
+#pragma GCC unroll 6
+	for (int l = 0; l < 6; l++) {
+		v8 m0, m1, m2, m3, m4, m5;
+		load8(&m1, mq + (6 + l) * plane);
+		load8(&m2, mq + (12 + l) * plane);
+		load8(&m3, mq + (18 + l) * plane);
+		load8(&m4, mq + (24 + l) * plane);
+		switch (r) {
+		case 0:
+			load8(&m0, mq + l * plane);
+			s[l] = m0 + (m1 + m2) + (m3 + m4);
+			break;
+		case 1: s[l] = (m1 - m2) + 2.0f * (m3 - m4); break;
+		case 2: s[l] = (m1 + m2) + 4.0f * (m3 + m4); break;
+		default:
+			load8(&m5, mq + (30 + l) * plane);
+			s[l] = (m1 - m2) + 8.0f * (m3 - m4) + m5;
+		}
+	}
+	e[0] = s[0] + (s[1] + s[2]) + (s[3] + s[4]);
+	e[1] = (s[1] - s[2]) + 2.0f * (s[3] - s[4]);
+	e[2] = (s[1] + s[2]) + 4.0f * (s[3] + s[4]);
+	e[3] = (s[1] - s[2]) + 8.0f * (s[3] - s[4]) + s[5];
+}
+
+LI_INLINE void output4_body(const wino_job *j, int t0, int t1, const float *m, int co0, int co1)
+{
+	int w = j->w, h = j->h, tb = t1 - t0;
+	size_t plane = plane_floats(j->cout, tb);
+	float beta = j->beta;
+	const li_act *act = j->act;
+	bool relu = act && act->relu;
+	for (int co = co0; co < co1; co++) {
+		const float *mc = m + (size_t)co * tb;
+		float bias = act ? li_act_bias(act, co) : 0.0f;
+		for (int t = t0, img, ty, tx0, len; t < t1; t += len) {
+			len = segment(j, t, t1, &img, &ty, &tx0);
+			int loc = t - t0;
+			float *dst = j->y + ((size_t)co * j->n + img) * h * w;
+			int oy = 4 * ty, rows = h - oy < 4 ? h - oy : 4;
+			if (co + 1 < co1) { /* the next channel's rows, to be written */
+				int c0 = 4 * tx0, c1 = 4 * (tx0 + len) < w ? 4 * (tx0 + len) : w;
+				size_t a = (size_t)oy * w + c0, b = (size_t)(oy + rows - 1) * w + c1;
+				prefetch_floats(dst + (size_t)j->n * h * w + a, (int)(b - a), true);
+			}
+			for (int q = 0; q < len; q += 8) {
+				int n8 = len - q < 8 ? len - q : 8;
+				const float *mq = mc + loc + q; /* lanes past n8: read, ignored */
+				for (int r = 0; r < rows; r++) {
+					v8 e[4];
+					atma_row(mq, plane, r, e);
+					/* columns of tile i at 4 i + c: two rounds of interleaving */
+					v8 ab_lo = SHUFFLE8(e[0], e[1], 0, 8, 1, 9, 2, 10, 3, 11);
+					v8 ab_hi = SHUFFLE8(e[0], e[1], 4, 12, 5, 13, 6, 14, 7, 15);
+					v8 cd_lo = SHUFFLE8(e[2], e[3], 0, 8, 1, 9, 2, 10, 3, 11);
+					v8 cd_hi = SHUFFLE8(e[2], e[3], 4, 12, 5, 13, 6, 14, 7, 15);
+					v8 out[4];
+					out[0] = SHUFFLE8(ab_lo, cd_lo, 0, 1, 8, 9, 2, 3, 10, 11);
+					out[1] = SHUFFLE8(ab_lo, cd_lo, 4, 5, 12, 13, 6, 7, 14, 15);
+					out[2] = SHUFFLE8(ab_hi, cd_hi, 0, 1, 8, 9, 2, 3, 10, 11);
+					out[3] = SHUFFLE8(ab_hi, cd_hi, 4, 5, 12, 13, 6, 7, 14, 15);
+					float *yr = dst + (size_t)(oy + r) * w + 4 * (tx0 + q);
+					int cols = 4 * n8, edge = w - 4 * (tx0 + q);
+					if (cols > edge)
+						cols = edge; /* the last tile of the row is cut */
+					int nv = cols / 8;
+#pragma GCC unroll 4
+					for (int i = 0; i < nv; i++) {
+						if (beta != 0.0f) {
+							v8 y0;
+							load8(&y0, yr + 8 * i);
+							out[i] += beta * y0;
+						}
+						if (act)
+							act8(&out[i], bias, relu);
+						store8(yr + 8 * i, &out[i]);
+					}
+					if (nv * 8 == cols)
+						continue;
+					float o[4][8];
+					for (int i = nv; i < 4; i++)
+						store8(o[i], &out[i]);
+					for (int c = nv * 8; c < cols; c++) {
+						float val = o[c >> 3][c & 7];
+						if (beta != 0.0f)
+							val += beta * yr[c];
+						if (act) {
+							val += bias;
+							val = !relu || val > 0.0f ? val : 0.0f;
+						}
+						yr[c] = val;
+					}
+				}
+			}
+		}
+	}
+}
+
+LI_ISA_DISPATCH(output4, (const wino_job *j, int t0, int t1, const float *m, int co0, int co1),
+		(j, t0, t1, m, co0, co1))
+
+void li_wino4_output(const wino_job *j, int t0, int t1, const float *m, int co0, int co1)
+{
+	output4(j, t0, t1, m, co0, co1);
+}
