@@ -13,7 +13,6 @@
  * their columns a few output rows at a time instead, in the cache, for our
  * packed GEMM (forward) and for the weight gradient of a first layer
  * ("blocked im2col" below). */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,13 +57,22 @@ static bool is_wino(const li_conv *c)
  * which eval keeps for every conv. LI_WINO=2 or 4 forces one (benchmarks). */
 int li_conv_wino_m(const li_conv *c)
 {
-	const char *e = getenv("LI_WINO"); /* a few dozen calls a step */
+	const char *e = getenv("LI_WINO"); /* a few dozen calls a step; checked by li_conv_wino_env */
 	int f = e && strcmp(e, "2") == 0 ? 2 : e && strcmp(e, "4") == 0 ? 4 : 0;
 	if (c->algo == LI_CONV_WINO2)
 		return 2;
 	if (f)
 		return f;
 	return c->cin <= 128 && c->cout <= 128 ? 4 : 2;
+}
+
+int li_conv_wino_env(void)
+{
+	const char *e = getenv("LI_WINO");
+	char buf[64];
+	if (!e || !*e || strcmp(e, "2") == 0 || strcmp(e, "4") == 0)
+		return 0;
+	return li_error("LI_WINO='%s' is not 2 or 4", li_escape(e, buf, sizeof buf));
 }
 
 static bool blk_eligible(const li_conv *c);
@@ -136,15 +144,16 @@ static int wino_block(const li_conv *c, int n, int h, int w, size_t col_floats, 
 /* Tiles per block for a Winograd weight gradient (li_wino_wgrad) in
  * col_floats of workspace, or 0 for im2col's: the same rule as the forward's
  * (3x3 stride-1 pad-1, enough tiles, not forced to im2col), and blocks of at
- * least 16 tiles (or all there are). */
+ * least 16 tiles (or all there are); its tile is li_conv_wino_m's. */
 static int wgrad_block(const li_conv *c, int n, int h, int w, size_t col_floats)
 {
 	if (c->algo == LI_CONV_IM2COL || !is_wino(c))
 		return 0;
-	int tiles = li_wino_tiles(2, n, h, w);
-	if (tiles < WINO_MIN_TILES)
+	int m = li_conv_wino_m(c);
+	int tiles = li_wino_tiles(m, n, h, w);
+	if (tiles * m * m < 4 * WINO_MIN_TILES)
 		return 0;
-	int tb = li_wino_wgrad_block(c->cin, c->cout, n, h, w, col_floats);
+	int tb = li_wino_wgrad_block(m, c->cin, c->cout, n, h, w, col_floats);
 	return tb >= 16 || tb >= tiles ? tb : 0;
 }
 
@@ -642,7 +651,8 @@ void li_conv_backward(const li_conv *c, const float *x, int n, int h, int wd, co
 	int tb = dx ? wino_block(c, n, h, wd, col_floats, false, pool) : 0;
 	int wtb = wgrad_block(c, n, h, wd, col_floats);
 	if (wtb)
-		li_wino_wgrad(x, dy, c->cin, c->cout, n, h, wd, c->dw, col, col_floats, wtb, pool);
+		li_wino_wgrad(li_conv_wino_m(c), x, dy, c->cin, c->cout, n, h, wd, c->dw, col,
+			      col_floats, wtb, pool);
 	bool col_dx = dx && !tb; /* dx through the column buffer (col2im) */
 	int step = wtb && !col_dx ? n : chunk_images(c, n, oh, ow, col_floats);
 	for (int n0 = 0; n0 < n && (!wtb || col_dx); n0 += step) {

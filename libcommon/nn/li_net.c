@@ -347,7 +347,7 @@ li_net *li_net_new(const li_net_config *cfg)
 {
 	int blocks[4] = {0};
 	li_net_conv conv_choice;
-	if (li_cpu_check_env() < 0 || li_net_conv_env(&conv_choice) < 0)
+	if (li_cpu_check_env() < 0 || li_net_conv_env(&conv_choice) < 0 || li_conv_wino_env() < 0)
 		return NULL;
 	if (arch_blocks(cfg->arch, blocks) < 0)
 		return NULL;

@@ -129,6 +129,8 @@ bool li_gemm_fast(void);
 /* The Winograd output tile m (2 or 4) of conv c's forward and backward-data
  * passes (its weight gradient is always F(2x2, 3x3)); LI_CONV_WINO2 forces 2. */
 int li_conv_wino_m(const li_conv *c);
+/* 0 when LI_WINO is unset, empty, 2 or 4, else -1 + li_error. */
+int li_conv_wino_env(void);
 
 /* ---- Winograd F(m x m, 3x3), m = 2 (li_winograd.c) or 4 (li_winograd4.c), used by li_conv ---- */
 /* Floats of the transformed weights U ((m + 2)^2 x Cout x Cin). */
@@ -145,16 +147,17 @@ void li_wino_weights(int m, const float *w, int cin, int cout, bool transpose, f
  * blocks of tb tiles; ws holds threads blocks of li_wino_block_floats. */
 /* Tiles per block of the weight gradient (the GEMMs' depth). */
 #define LI_WINO_WGRAD_TB 512
-/* Workspace floats li_wino_wgrad needs for blocks of tb tiles (M, 16
- * Cout x Cin, plus a block's transformed input and gradient). */
-size_t li_wino_wgrad_floats(int cin, int cout, int tb);
+#define LI_WINO4_WGRAD_TB 128 /* F(4x4)'s: as many outputs, 2.25x the bytes a tile */
+/* Workspace floats li_wino_wgrad needs for blocks of tb m x m tiles (M,
+ * (m + 2)^2 Cout x Cin, plus a block's transformed input and gradient). */
+size_t li_wino_wgrad_floats(int m, int cin, int cout, int tb);
 /* Tiles per block li_wino_wgrad can use in ws_floats of workspace, 0 if none. */
-int li_wino_wgrad_block(int cin, int cout, int n, int h, int w, size_t ws_floats);
+int li_wino_wgrad_block(int m, int cin, int cout, int n, int h, int w, size_t ws_floats);
 /* dw (Cout x Cin x 3 x 3) += the gradient of the 3x3 stride-1 pad-1 conv of
- * x (Cin x n x h x w) given dy (Cout x n x h x w), by Winograd F(2x2, 3x3),
+ * x (Cin x n x h x w) given dy (Cout x n x h x w), by Winograd F(m x m, 3x3),
  * in blocks of tb tiles (li_wino_wgrad_block); the same result for any
  * thread count. */
-void li_wino_wgrad(const float *x, const float *dy, int cin, int cout, int n, int h, int w,
+void li_wino_wgrad(int m, const float *x, const float *dy, int cin, int cout, int n, int h, int w,
 		   float *dw, float *ws, size_t ws_floats, int tb, li_pool *pool);
 void li_wino_conv(int m, const float *u, int cin, int cout, const float *x, int n, int h, int w,
 		  float *y, float beta, const li_act *act, float *ws, size_t ws_floats, int tb,

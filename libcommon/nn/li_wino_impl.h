@@ -132,8 +132,21 @@ LI_INLINE void act8(v8 *v, float bias, bool relu)
 	}
 }
 
+/* A weight gradient's job (li_wino_wgrad): one block of tiles [t0, t1). */
+typedef struct wgrad_job {
+	wino_job w;          /* x, cin, cout (the forward conv's), n, h, w, th, tw, tiles */
+	const float *dy;     /* Cout x n x h x w */
+	float *v, *yt, *m;   /* V and Yt of the block (row stride ldv), M ((m + 2)^2 x Cout x Cin) */
+	float *dw;           /* Cout x Cin x 3 x 3, added into */
+	int t0, t1, ldv;
+} wgrad_job;
+
 /* F(4x4, 3x3) (li_winograd4.c): its 36 planes in place of the 16. */
 void li_wino4_weights_task(void *ctx, int begin, int end);
 void li_wino4_input(const wino_job *j, int t0, int t1, float *v, int ci0, int ci1);
 void li_wino4_output(const wino_job *j, int t0, int t1, const float *m, int co0, int co1);
+/* The weight gradient's: Yt = A dY A^T of the block's tiles of output
+ * channels [co0, co1), and dW += G^T M G for output channels [co0, co1). */
+void li_wino4_dy(const wgrad_job *g, int co0, int co1);
+void li_wino4_back(const wgrad_job *g, int co0, int co1);
 #endif

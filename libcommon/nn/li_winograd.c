@@ -486,18 +486,11 @@ void li_wino_conv(int m, const float *u, int cin, int cout, const float *x, int 
  * after the other (transforms split over channels, the 16 GEMMs over xi), so
  * every M[xi] is summed in the same order whatever the threads: the result
  * depends on neither the thread count nor the scheduling. */
-typedef struct wgrad_job {
-	wino_job w;          /* x, cin, cout (the forward conv's), n, h, w, th, tw, tiles */
-	const float *dy;     /* Cout x n x h x w */
-	float *v, *yt, *m;   /* V and Yt of the block (row stride ldv), M (16 x Cout x Cin) */
-	float *dw;           /* Cout x Cin x 3 x 3, added into */
-	int t0, t1, ldv;
-} wgrad_job;
 
 static void wg_in_task(void *ctx, int begin, int end)
 {
 	const wgrad_job *g = ctx;
-	input_transform(&g->w, g->t0, g->t1, g->v, begin, end);
+	wino_input(&g->w, g->t0, g->t1, g->v, begin, end);
 }
 
 /* Yt = A dY A^T of each 2x2 tile of dy (rows and columns past h, w are 0):
@@ -568,7 +561,14 @@ LI_INLINE void dy_transform_body(const wgrad_job *g, int co0, int co1)
 
 LI_ISA_DISPATCH(dy_transform, (const wgrad_job *g, int co0, int co1), (g, co0, co1))
 
-static void wg_dy_task(void *ctx, int begin, int end) { dy_transform(ctx, begin, end); }
+static void wg_dy_task(void *ctx, int begin, int end)
+{
+	const wgrad_job *g = ctx;
+	if (g->w.m == 4)
+		li_wino4_dy(g, begin, end);
+	else
+		dy_transform(g, begin, end);
+}
 
 static void wg_gemm_task(void *ctx, int begin, int end)
 {
@@ -585,6 +585,10 @@ static void wg_gemm_task(void *ctx, int begin, int end)
 static void wg_back_task(void *ctx, int begin, int end)
 {
 	const wgrad_job *g = ctx;
+	if (g->w.m == 4) {
+		li_wino4_back(g, begin, end);
+		return;
+	}
 	int cin = g->w.cin, cout = g->w.cout;
 	size_t plane = plane_floats(cout, cin);
 	for (int co = begin; co < end; co++)
@@ -607,30 +611,33 @@ static void wg_back_task(void *ctx, int begin, int end)
 		}
 }
 
-/* M (16 planes of cout x cin), then V and Yt of a block of tb tiles. */
-size_t li_wino_wgrad_floats(int cin, int cout, int tb)
+/* M ((m + 2)^2 planes of cout x cin), then V and Yt of a block of tb tiles. */
+size_t li_wino_wgrad_floats(int m, int cin, int cout, int tb)
 {
 	int ldv = v_stride(tb);
-	return 16 * (plane_floats(cout, cin) + plane_floats(cin, ldv) + plane_floats(cout, ldv));
+	return (size_t)(m + 2) * (m + 2) * (plane_floats(cout, cin) + plane_floats(cin, ldv) + plane_floats(cout, ldv));
 }
 
-int li_wino_wgrad_block(int cin, int cout, int n, int h, int w, size_t ws_floats)
+int li_wino_wgrad_block(int m, int cin, int cout, int n, int h, int w, size_t ws_floats)
 {
-	int tiles = li_wino_tiles(2, n, h, w), tb = tiles < LI_WINO_WGRAD_TB ? tiles : LI_WINO_WGRAD_TB;
-	while (tb > 0 && li_wino_wgrad_floats(cin, cout, tb) > ws_floats)
+	int cap = m == 4 ? LI_WINO4_WGRAD_TB : LI_WINO_WGRAD_TB;
+	int tiles = li_wino_tiles(m, n, h, w), tb = tiles < cap ? tiles : cap;
+	while (tb > 0 && li_wino_wgrad_floats(m, cin, cout, tb) > ws_floats)
 		tb = tb > 16 ? (tb - 1) & ~15 : tb - 1; /* whole strips of 16 down to 16 */
 	return tb;
 }
 
-void li_wino_wgrad(const float *x, const float *dy, int cin, int cout, int n, int h, int w,
+void li_wino_wgrad(int m, const float *x, const float *dy, int cin, int cout, int n, int h, int w,
 		   float *dw, float *ws, size_t ws_floats, int tb, li_pool *pool)
 {
-	wgrad_job g = {.w = {.x = x, .m = 2, .planes = 16, .cin = cin, .cout = cout, .n = n, .h = h, .w = w,
-			     .th = (h + 1) / 2, .tw = (w + 1) / 2},
+	LI_ASSERT(m == 2 || m == 4);
+	wgrad_job g = {.w = {.x = x, .m = m, .planes = (m + 2) * (m + 2), .cin = cin, .cout = cout,
+			     .n = n, .h = h, .w = w, .th = (h + m - 1) / m, .tw = (w + m - 1) / m},
 		       .dy = dy, .dw = dw};
 	g.w.tiles = n * g.w.th * g.w.tw;
-	size_t msize = 16 * plane_floats(cout, cin);
-	LI_ASSERT(tb >= 1 && li_wino_wgrad_floats(cin, cout, tb) <= ws_floats);
+	int planes = g.w.planes;
+	size_t msize = planes * plane_floats(cout, cin);
+	LI_ASSERT(tb >= 1 && li_wino_wgrad_floats(m, cin, cout, tb) <= ws_floats);
 	g.m = ws;
 	memset(g.m, 0, sizeof(float) * msize);
 	for (int t0 = 0; t0 < g.w.tiles; t0 += tb) {
@@ -638,10 +645,10 @@ void li_wino_wgrad(const float *x, const float *dy, int cin, int cout, int n, in
 		g.t1 = t0 + tb < g.w.tiles ? t0 + tb : g.w.tiles;
 		g.ldv = v_stride(g.t1 - g.t0);
 		g.v = ws + msize;
-		g.yt = g.v + 16 * plane_floats(cin, g.ldv);
+		g.yt = g.v + planes * plane_floats(cin, g.ldv);
 		li_pool_run(pool, cin, wg_in_task, &g);
 		li_pool_run(pool, cout, wg_dy_task, &g);
-		li_pool_run_chunked(pool, 16, 1, wg_gemm_task, &g);
+		li_pool_run_chunked(pool, planes, 1, wg_gemm_task, &g);
 	}
 	li_pool_run(pool, cout, wg_back_task, &g);
 }

@@ -77,25 +77,29 @@ LI_ISA_DISPATCH(weights4, (void *ctx, int begin, int end), (ctx, begin, end))
 
 void li_wino4_weights_task(void *ctx, int begin, int end) { weights4(ctx, begin, end); }
 
-/* ph[r][i], r < 4, i < count: padded column 4 (tx0 + i) + r of input row
- * `row` (padded column c is input column c - 1, zero outside the row). As
- * deinterleave in li_winograd.c, eight i at a time, also past the row's end
- * while the 32 floats stay before limit (the lanes past the row are set
- * after); each ph[r] has room for 8 floats past count. */
+/* ph[r][i], r < 4, i < count: column 4 (tx0 + i) + r - off of row `row`
+ * (zero outside it): off 1 for the zero-padded input (padded column c is
+ * input column c - 1), 0 for dY. As deinterleave in li_winograd.c, eight i
+ * at a time, also past the row's end while the 32 floats stay before limit
+ * (the lanes past the row are set after); each ph[r] has room for 8 floats
+ * past count. */
 LI_INLINE void deinterleave4(const float *row, int w, int tx0, int count, float *ph[4],
-			     const float *limit)
+			     const float *limit, int off)
 {
-	/* inside: input columns 4 (tx0 + i) - 1 >= 0 and 4 (tx0 + i) + 2 < w */
-	int i0 = tx0 == 0 ? 1 : 0, i1 = w >= 3 ? (w - 3) / 4 + 1 - tx0 : 0;
+	/* inside: columns 4 (tx0 + i) - off >= 0 and 4 (tx0 + i) + 3 - off < w */
+	int i0 = tx0 == 0 && off > 0 ? 1 : 0;
+	int i1 = w - 4 + off >= 0 ? (w - 4 + off) / 4 + 1 - tx0 : 0;
 	if (i1 > count)
 		i1 = count;
 	if (i1 < i0)
 		i1 = i0;
-	for (int e = 0; e < i0; e++) /* tile column 0: padded column 0 is zero */
-		for (int r = 0; r < 4; r++)
-			ph[r][e] = r > 0 && r - 1 < w ? row[r - 1] : 0.0f;
+	for (int e = 0; e < i0 && e < count; e++)
+		for (int r = 0; r < 4; r++) {
+			int col = 4 * (tx0 + e) + r - off;
+			ph[r][e] = col >= 0 && col < w ? row[col] : 0.0f;
+		}
 	int i = i0;
-	const float *p = row + 4 * (tx0 + i) - 1;
+	const float *p = row + 4 * (tx0 + i) - off;
 	for (; i < i1 && (i + 8 <= i1 || limit - p >= 32); i += 8, p += 32) {
 		v8 a, b, c, d;
 		load8(&a, p);
@@ -119,7 +123,7 @@ LI_INLINE void deinterleave4(const float *row, int w, int tx0, int count, float 
 		i = i1;
 	for (; i < count; i++)
 		for (int r = 0; r < 4; r++) {
-			int col = 4 * (tx0 + i) + r - 1;
+			int col = 4 * (tx0 + i) + r - off;
 			ph[r][i] = col >= 0 && col < w ? row[col] : 0.0f;
 		}
 }
@@ -227,7 +231,7 @@ LI_INLINE void input4_body(const wino_job *j, int t0, int t1, float *v, int ci0,
 						memset(ph[k][c], 0, sizeof(float) * (size_t)(len + 1));
 					continue;
 				}
-				deinterleave4(src + (size_t)ih * w, w, tx0, len + 1, ph[k], x_end);
+				deinterleave4(src + (size_t)ih * w, w, tx0, len + 1, ph[k], x_end, 1);
 			}
 			for (int q = 0; q < len; q += 8) {
 				float *dst = vc + loc + q;
@@ -365,4 +369,130 @@ LI_ISA_DISPATCH(output4, (const wino_job *j, int t0, int t1, const float *m, int
 void li_wino4_output(const wino_job *j, int t0, int t1, const float *m, int co0, int co1)
 {
 	output4(j, t0, t1, m, co0, co1);
+}
+
+/* ---- weight gradient: dW += G^T [sum over tiles of (A dY A^T) . (B^T d B)] G ----
+ * (li_wino_wgrad in li_winograd.c, with these for m = 4). A (6x4) is A^T's
+ * transpose: a 4-vector d goes to d0, d0 + d1 + d2 + d3, d0 - d1 + d2 - d3,
+ * d0 + 2 d1 + 4 d2 + 8 d3, d0 - 2 d1 + 4 d2 - 8 d3, d3. */
+LI_INLINE void a6(const v8 d[4], v8 o[6])
+{
+	v8 e = d[0] + d[2], f = d[1] + d[3];
+	v8 e2 = d[0] + 4.0f * d[2], f2 = 2.0f * d[1] + 8.0f * d[3];
+	o[0] = d[0];
+	o[1] = e + f;
+	o[2] = e - f;
+	o[3] = e2 + f2;
+	o[4] = e2 - f2;
+	o[5] = d[3];
+}
+
+LI_INLINE void dy4_body(const wgrad_job *g, int co0, int co1)
+{
+	const wino_job *j = &g->w;
+	int h = j->h, w = j->w, ldv = g->ldv;
+	size_t plane = plane_floats(j->cout, ldv);
+	int wide = j->tw + 9;
+	float buf[4][4][wide];
+	float *ph[4][4];
+	for (int r = 0; r < 4; r++)
+		for (int c = 0; c < 4; c++)
+			ph[r][c] = buf[r][c];
+	const float *dy_end = g->dy + (size_t)j->cout * j->n * h * w;
+	for (int co = co0; co < co1; co++) {
+		float *dst = g->yt + (size_t)co * ldv;
+		for (int t = g->t0, img, ty, tx0, len; t < g->t1; t += len) {
+			len = segment(j, t, g->t1, &img, &ty, &tx0);
+			const float *src = g->dy + ((size_t)co * j->n + img) * h * w;
+			int oy = 4 * ty, rows = h - oy < 4 ? h - oy : 4;
+			if (co + 1 < co1) { /* this segment's rows in the next channel */
+				int c0 = 4 * tx0, c1 = 4 * (tx0 + len) < w ? 4 * (tx0 + len) : w;
+				size_t a = (size_t)oy * w + c0, b = (size_t)(oy + rows - 1) * w + c1;
+				prefetch_floats(src + (size_t)j->n * h * w + a, (int)(b - a), false);
+			}
+			for (int r = 0; r < 4; r++) {
+				if (r >= rows) {
+					for (int c = 0; c < 4; c++)
+						memset(ph[r][c], 0, sizeof(float) * (size_t)len);
+					continue;
+				}
+				deinterleave4(src + (size_t)(oy + r) * w, w, tx0, len, ph[r], dy_end, 0);
+			}
+			for (int q = 0; q < len; q += 8) {
+				int col = (t - g->t0) + q;
+				bool whole = whole8(col, len - q, ldv);
+				v8 o[36];
+				v8 d[4][4]; /* [row][column] of eight tiles */
+				for (int r = 0; r < 4; r++)
+					for (int c = 0; c < 4; c++)
+						load8(&d[r][c], ph[r][c] + q);
+				v8 ad[6][4]; /* A dY: rows */
+				for (int c = 0; c < 4; c++) {
+					v8 col4[4] = {d[0][c], d[1][c], d[2][c], d[3][c]}, o6[6];
+					a6(col4, o6);
+					for (int k = 0; k < 6; k++)
+						ad[k][c] = o6[k];
+				}
+#pragma GCC unroll 6
+				for (int k = 0; k < 6; k++) {
+					v8 o6[6];
+					a6(ad[k], o6);
+#pragma GCC unroll 6
+					for (int l = 0; l < 6; l++) {
+						if (whole)
+							store8(dst + col + (6 * k + l) * plane, &o6[l]);
+						else
+							o[6 * k + l] = o6[l];
+					}
+				}
+				if (whole)
+					continue;
+				for (int x = 0; x < 36; x++) {
+					float tmp[8];
+					store8(tmp, &o[x]);
+					memcpy(dst + col + x * plane, tmp, sizeof(float) * (size_t)(len - q));
+				}
+			}
+		}
+	}
+}
+
+LI_ISA_DISPATCH(dy4, (const wgrad_job *g, int co0, int co1), (g, co0, co1))
+
+void li_wino4_dy(const wgrad_job *g, int co0, int co1) { dy4(g, co0, co1); }
+
+/* o = G^T a: six values to three. */
+static inline void gt3(const float a[6], float o[3])
+{
+	const float sixth = 1.0f / 6, twelfth = 1.0f / 12, twentyfourth = 1.0f / 24;
+	float s12 = a[1] + a[2], s34 = a[3] + a[4];
+	o[0] = 0.25f * a[0] - s12 * sixth + s34 * twentyfourth;
+	o[1] = (a[2] - a[1]) * sixth + (a[3] - a[4]) * twelfth;
+	o[2] = (s34 - s12) * sixth + a[5];
+}
+
+void li_wino4_back(const wgrad_job *g, int co0, int co1)
+{
+	int cin = g->w.cin, cout = g->w.cout;
+	size_t plane = plane_floats(cout, cin);
+	for (int co = co0; co < co1; co++)
+		for (int ci = 0; ci < cin; ci++) {
+			const float *m = g->m + (size_t)co * cin + ci;
+			float t[3][6]; /* G^T M: columns of M to three rows */
+			for (int l = 0; l < 6; l++) {
+				float a[6], o[3];
+				for (int k = 0; k < 6; k++)
+					a[k] = m[(6 * k + l) * plane];
+				gt3(a, o);
+				for (int i = 0; i < 3; i++)
+					t[i][l] = o[i];
+			}
+			float *dw = g->dw + ((size_t)co * cin + ci) * 9;
+			for (int i = 0; i < 3; i++) {
+				float o[3];
+				gt3(t[i], o);
+				for (int c = 0; c < 3; c++)
+					dw[3 * i + c] += o[c];
+			}
+		}
 }

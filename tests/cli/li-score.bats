@@ -222,6 +222,17 @@ PY
 	[[ "$output" == *"LI_CONV='fastest' is not auto, measured, ours, onednn or onednn-each"* ]]
 }
 
+@test "LI_WINO: F(2x2) and F(4x4) Winograd score alike; a bad value is refused" {
+	for m in 2 4; do
+		LI_CONV=ours LI_WINO=$m li-score -m "$M" "$D/list.tsv" > w$m.tsv
+	done
+	paste w2.tsv w4.tsv | awk -F'\t' 'NR > 1 { d = $4 - $9; if (d < 0) d = -d;
+		if (d > 1e-5) bad = 1; n++ } END { exit bad || n != 40 }'
+	run -1 env LI_WINO=6 li-score -m "$M" "$D/list.tsv"
+	[ "${#lines[@]}" -eq 1 ]
+	[[ "$output" == *"LI_WINO='6' is not 2 or 4"* ]]
+}
+
 # close A B: two li-score outputs of the 40 rows, probabilities within 1e-5
 close() {
 	paste "$1" "$2" | awk -F'\t' 'NR > 1 { d = $4 - $9; if (d < 0) d = -d;
