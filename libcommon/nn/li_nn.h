@@ -147,7 +147,7 @@ void li_wino_weights(int m, const float *w, int cin, int cout, bool transpose, f
  * blocks of tb tiles; ws holds threads blocks of li_wino_block_floats. */
 /* Tiles per block of the weight gradient (the GEMMs' depth). */
 #define LI_WINO_WGRAD_TB 512
-#define LI_WINO4_WGRAD_TB 128 /* F(4x4)'s: as many outputs, 2.25x the bytes a tile */
+#define LI_WINO4_WGRAD_TB 256 /* F(4x4)'s (layer1 13-16 ms against 17-18 at 128) */
 /* Workspace floats li_wino_wgrad needs for blocks of tb m x m tiles (M,
  * (m + 2)^2 Cout x Cin, plus a block's transformed input and gradient). */
 size_t li_wino_wgrad_floats(int m, int cin, int cout, int tb);
