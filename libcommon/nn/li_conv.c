@@ -47,14 +47,16 @@ static bool is_wino(const li_conv *c)
 	return c->kh == 3 && c->kw == 3 && c->stride == 1 && c->pad == 1;
 }
 
-/* Winograd's output tile for this conv's forward and backward-data passes:
- * F(4x4, 3x3) up to 256 channels in and out, F(2x2, 3x3) above. F(4x4) does
- * a quarter of the tiles with 36 GEMMs for 16 (4x fewer multiplications
- * than the direct product, against 2.25x) and writes 2.25 transformed values
- * per input value (against 4); but its U is 36 Cin Cout floats, 38 MB at
- * 512 channels, which the forward and the backward-data conv of a training
- * step each write and read once at batches of few tiles (layer4's 7x7), and
- * which eval keeps for every conv. LI_WINO=2 or 4 forces one (benchmarks). */
+/* Winograd's output tile for this conv (forward, backward-data, weight
+ * gradient): F(4x4, 3x3) up to 128 channels in and out, F(2x2, 3x3) above.
+ * F(4x4) does a quarter of the tiles with 36 GEMMs for 16 (4x fewer
+ * multiplications than the direct product, against 2.25x) and writes 2.25
+ * transformed values per input value (against 4): layer1's forward 8.2 ms
+ * against 12.1, layer2's 6.8-8.0 against 10.5 (bench/README.md). At 256
+ * channels it gained nothing (14x14 maps cut into 4x4 tiles waste 31%, and
+ * its U, 36 Cin Cout floats, is written at every training step); at 512 its
+ * U is 38 MB a conv, which eval keeps for each. LI_WINO=2 or 4 forces one
+ * (comparisons). */
 int li_conv_wino_m(const li_conv *c)
 {
 	const char *e = getenv("LI_WINO"); /* a few dozen calls a step; checked by li_conv_wino_env */

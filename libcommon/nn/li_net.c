@@ -38,6 +38,10 @@
 #ifndef LI_VERSION
 #define LI_VERSION "unknown"
 #endif
+/* Bumped when our kernels' speed changes within a version, so that the
+ * cache's remembered decisions of the older kernels are timed again
+ * (2: Winograd F(4x4, 3x3) for layer1 and layer2). */
+#define ENGINE_REV 2
 /* im2col budget: large enough for big GEMMs, small next to the activations. */
 #define COL_BUDGET ((size_t)8 << 20)
 
@@ -1195,10 +1199,13 @@ static void pick_key(const li_net *net, bool train, int n, char *key, size_t siz
 	for (char *c = model; *c; c++)
 		if (*c < 0x20 || *c > 0x7e)
 			*c = '?';
-	snprintf(key, size, "%s n=%d %dx%d in=%d %s width=%d threads=%d isa=%s cpu=%s li=%s onednn=%s",
+	const char *wino = getenv("LI_WINO"); /* checked at li_net_new: empty, 2 or 4 */
+	snprintf(key, size,
+		 "%s n=%d %dx%d in=%d %s width=%d threads=%d isa=%s cpu=%s li=%s+%d wino=%s onednn=%s",
 		 train ? "train" : "eval", n, net->in_w, net->in_h, net->cfg.in_channels,
 		 net->cfg.arch, net->cfg.width, net->threads, li_isa_name(li_cpu_isa()), model,
-		 LI_VERSION, li_dnnl_version(dnnl, sizeof dnnl));
+		 LI_VERSION, ENGINE_REV, wino && *wino ? wino : "auto",
+		 li_dnnl_version(dnnl, sizeof dnnl));
 }
 
 /* AUTO and MEASURED: whether the plan runs this (mode, n), decided now.

@@ -127,7 +127,7 @@ void li_gemm_packed_with(li_gemm_kernel k, const float *ap, int rows, int cols, 
 bool li_gemm_fast(void);
 
 /* The Winograd output tile m (2 or 4) of conv c's forward and backward-data
- * passes (its weight gradient is always F(2x2, 3x3)); LI_CONV_WINO2 forces 2. */
+ * passes and its weight gradient; LI_CONV_WINO2 forces 2. */
 int li_conv_wino_m(const li_conv *c);
 /* 0 when LI_WINO is unset, empty, 2 or 4, else -1 + li_error. */
 int li_conv_wino_env(void);

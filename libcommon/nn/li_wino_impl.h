@@ -53,6 +53,39 @@ static inline size_t u_plane(int rows, int cols, bool packed)
 	return plane_floats(packed ? (int)pad_rows(rows) : rows, cols);
 }
 
+/* The weight transform's walk, F(2x2)'s and F(4x4)'s: one task per panel
+ * of WINO_MR rows of U (packed; a row when row-major), a row an output
+ * channel of the equivalent conv, the rows that pad the last panel zeros.
+ * Within a panel k is the outer loop, so that the panel's values for one k,
+ * side by side in each plane, are written together. tf writes the planes of
+ * one 3x3 kernel s, rotated 180 degrees when rot (transposed: the
+ * backward-data conv, w'[ci][co] = w[co][ci] rotated); it is inlined. */
+typedef void wt_fn(const float *s, bool rot, float *u, size_t plane);
+
+LI_INLINE void wt_walk(const wt_job *j, int begin, int end, int planes, wt_fn *tf)
+{
+	int rows = j->transpose ? j->cin : j->cout, cols = j->transpose ? j->cout : j->cin;
+	int per = j->packed ? WINO_MR : 1;
+	size_t plane = u_plane(rows, cols, j->packed);
+	for (int item = begin; item < end; item++) {
+		for (int k = 0; k < cols; k++) {
+			for (int r = item * per; r < (item + 1) * per; r++) {
+				float *u = j->packed ? j->u + (size_t)(r / WINO_MR) * WINO_MR * cols +
+							   (size_t)k * WINO_MR + r % WINO_MR
+						     : j->u + (size_t)r * cols + k;
+				if (r >= rows) {
+					for (int x = 0; x < planes; x++)
+						u[x * plane] = 0.0f;
+					continue;
+				}
+				const float *s = j->transpose ? j->w + ((size_t)k * j->cin + r) * 9
+							      : j->w + ((size_t)r * j->cin + k) * 9;
+				tf(s, j->transpose, u, plane);
+			}
+		}
+	}
+}
+
 typedef struct wino_job {
 	const float *u, *x;
 	float *y, *ws;
@@ -116,6 +149,31 @@ LI_INLINE void prefetch_floats(const float *p, int count, bool write)
 			__builtin_prefetch(b, 1, 3);
 		else
 			__builtin_prefetch(b, 0, 3);
+}
+
+/* The input transform's prefetch: the rows of the next channel that tile
+ * row ty, tiles [tx0, tx0 + len), reads (rows m ty - 1 to m ty + m, columns
+ * m tx0 - 1 to m (tx0 + len), clipped); src is this channel's image. */
+LI_INLINE void prefetch_next_input(const wino_job *j, const float *src, int ty, int tx0, int len)
+{
+	int m = j->m, h = j->h, w = j->w;
+	int r0 = m * ty - 1 > 0 ? m * ty - 1 : 0, r1 = m * ty + m + 1 < h ? m * ty + m + 1 : h;
+	int c0 = m * tx0 - 1 > 0 ? m * tx0 - 1 : 0, c1 = m * (tx0 + len) + 1;
+	size_t a = (size_t)r0 * w + c0, b = (size_t)(r1 - 1) * w + (c1 < w ? c1 : w);
+	prefetch_floats(src + (size_t)j->n * h * w + a, (int)(b - a), false);
+}
+
+/* The output transform's (write) and dY transform's (read) prefetch: the
+ * rows of the next channel of tile row ty, tiles [tx0, tx0 + len), of an
+ * h x w map (rows m ty to m ty + m - 1, columns m tx0 to m (tx0 + len),
+ * clipped); p is this channel's image. */
+LI_INLINE void prefetch_next_rows(const wino_job *j, const float *p, int ty, int tx0, int len,
+				  bool write)
+{
+	int m = j->m, h = j->h, w = j->w, oy = m * ty, rows = h - oy < m ? h - oy : m;
+	int c0 = m * tx0, c1 = m * (tx0 + len) < w ? m * (tx0 + len) : w;
+	size_t a = (size_t)oy * w + c0, b = (size_t)(oy + rows - 1) * w + c1;
+	prefetch_floats(p + (size_t)j->n * h * w + a, (int)(b - a), write);
 }
 
 /* li_act on eight outputs: v + bias, then v > 0 ? v : 0 (NaN to 0, as

@@ -4,10 +4,13 @@
  * The elementwise product summed over input channels is, for each of the 16
  * positions xi of the 4x4 transformed tile, a GEMM
  *   M[xi] (Cout x tiles) = U[xi] (Cout x Cin) V[xi] (Cin x tiles),
- * 2.25x fewer multiplications than the direct (im2col) product. F(2x2, 3x3)
- * and not F(4x4, 3x3): its transforms have only 0, +-1 and +-1/2, so the
- * rounding error stays within a few ulps of the direct sum (the PyTorch parity
- * tests compare to 1e-4), where F(4x4) loses about two decimal digits.
+ * 2.25x fewer multiplications than the direct (im2col) product. Its
+ * transforms have only 0, +-1 and +-1/2, so the rounding error stays within a
+ * few ulps of the direct sum. F(4x4, 3x3) (li_winograd4.c: 4x fewer, about
+ * ten times the rounding, still well inside the PyTorch parity tests' 1e-4)
+ * runs through the same blocks, GEMMs and workspace with its own transforms
+ * and 36 planes for 16 when asked for m = 4 (li_conv_wino_m: convs of up to
+ * 128 channels); the comments below count F(2x2)'s 16.
  *
  * Tiles are cut into blocks; a thread takes a whole block at a time (input
  * transform, 16 GEMMs, output transform) in its own slice of the workspace,
@@ -60,56 +63,35 @@ LI_INLINE void wt_load(const float *s, float g[9], bool rot)
 	}
 }
 
-/* One task per panel of WINO_MR rows of U (packed; a row when row-major),
- * a row an output channel of the equivalent conv, the rows that pad the
- * last panel zeros. Within a panel k is the outer loop, so that the panel's
- * values for one k, side by side in each of the 16 planes, are written
- * together. */
+/* F(2x2)'s G g G^T of one kernel s into u, u + plane, ... (16 planes). */
+LI_INLINE void wt2(const float *s, bool rot, float *u, size_t plane)
+{
+	/* read straight from w: copied into an array first, GCC read the copy
+	 * back in pairs before the scalar stores had landed (a store-forwarding
+	 * stall on every kernel, half this loop's time) */
+	float g[9];
+	if (rot)
+		wt_load(s, g, true);
+	else
+		wt_load(s, g, false);
+	float t[4][3];
+	for (int c = 0; c < 3; c++) {
+		t[0][c] = g[c];
+		t[1][c] = 0.5f * (g[c] + g[3 + c] + g[6 + c]);
+		t[2][c] = 0.5f * (g[c] - g[3 + c] + g[6 + c]);
+		t[3][c] = g[6 + c];
+	}
+	for (int i = 0; i < 4; i++) {
+		u[(4 * i + 0) * plane] = t[i][0];
+		u[(4 * i + 1) * plane] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
+		u[(4 * i + 2) * plane] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
+		u[(4 * i + 3) * plane] = t[i][2];
+	}
+}
+
 LI_INLINE void weights_task_body(void *ctx, int begin, int end)
 {
-	const wt_job *j = ctx;
-	int rows = j->transpose ? j->cin : j->cout, cols = j->transpose ? j->cout : j->cin;
-	int per = j->packed ? WINO_MR : 1;
-	size_t plane = u_plane(rows, cols, j->packed);
-	for (int item = begin; item < end; item++) {
-		for (int k = 0; k < cols; k++) {
-			for (int r = item * per; r < (item + 1) * per; r++) {
-				float *u = j->packed ? j->u + (size_t)(r / WINO_MR) * WINO_MR * cols +
-							   (size_t)k * WINO_MR + r % WINO_MR
-						     : j->u + (size_t)r * cols + k;
-				if (r >= rows) {
-					for (int x = 0; x < 16; x++)
-						u[x * plane] = 0.0f;
-					continue;
-				}
-				/* transposed: the backward-data conv, w'[ci][co] = w[co][ci] rotated 180 degrees */
-				const float *s = j->transpose ? j->w + ((size_t)k * j->cin + r) * 9
-							      : j->w + ((size_t)r * j->cin + k) * 9;
-				/* read straight from w: copied into an array first, GCC
-				 * read the copy back in pairs before the scalar stores
-				 * had landed (a store-forwarding stall on every kernel,
-				 * half this loop's time) */
-				float g[9];
-				if (j->transpose)
-					wt_load(s, g, true);
-				else
-					wt_load(s, g, false);
-				float t[4][3];
-				for (int c = 0; c < 3; c++) {
-					t[0][c] = g[c];
-					t[1][c] = 0.5f * (g[c] + g[3 + c] + g[6 + c]);
-					t[2][c] = 0.5f * (g[c] - g[3 + c] + g[6 + c]);
-					t[3][c] = g[6 + c];
-				}
-				for (int i = 0; i < 4; i++) {
-					u[(4 * i + 0) * plane] = t[i][0];
-					u[(4 * i + 1) * plane] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
-					u[(4 * i + 2) * plane] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
-					u[(4 * i + 3) * plane] = t[i][2];
-				}
-			}
-		}
-	}
+	wt_walk(ctx, begin, end, 16, wt2);
 }
 
 LI_ISA_DISPATCH(weights_task, (void *ctx, int begin, int end),
@@ -239,12 +221,8 @@ LI_INLINE void input_transform_body(const wino_job *j, int t0, int t1, float *v,
 			len = segment(j, t, t1, &img, &ty, &tx0);
 			int loc = t - t0;
 			const float *src = j->x + ((size_t)ci * j->n + img) * h * w;
-			if (ci + 1 < ci1) { /* this segment's rows in the next channel */
-				int r0 = 2 * ty - 1 > 0 ? 2 * ty - 1 : 0, r1 = 2 * ty + 3 < h ? 2 * ty + 3 : h;
-				int c0 = 2 * tx0 - 1 > 0 ? 2 * tx0 - 1 : 0, c1 = 2 * (tx0 + len) + 1;
-				size_t a = (size_t)r0 * w + c0, b = (size_t)(r1 - 1) * w + (c1 < w ? c1 : w);
-				prefetch_floats(src + (size_t)j->n * h * w + a, (int)(b - a), false);
-			}
+			if (ci + 1 < ci1)
+				prefetch_next_input(j, src, ty, tx0, len);
 			for (int k = 0; k < 4; k++) {
 				int ih = 2 * ty - 1 + k;
 				if (ih < 0 || ih >= h) {
@@ -297,11 +275,8 @@ LI_INLINE void output_transform_body(const wino_job *j, int t0, int t1, const fl
 			int loc = t - t0;
 			float *dst = j->y + ((size_t)co * j->n + img) * h * w;
 			int oy = 2 * ty, rows = oy + 1 < h ? 2 : 1;
-			if (co + 1 < co1) { /* the next channel's rows, to be written (see prefetch_floats) */
-				int c0 = 2 * tx0, c1 = 2 * (tx0 + len) < w ? 2 * (tx0 + len) : w;
-				size_t a = (size_t)oy * w + c0, b = (size_t)(oy + rows - 1) * w + c1;
-				prefetch_floats(dst + (size_t)j->n * h * w + a, (int)(b - a), true);
-			}
+			if (co + 1 < co1)
+				prefetch_next_rows(j, dst, ty, tx0, len, true);
 			for (int q = 0; q < len; q += 8) {
 				int n8 = len - q < 8 ? len - q : 8;
 				const float *mq = mc + loc + q; /* lanes past n8: read, ignored */

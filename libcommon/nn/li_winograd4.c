@@ -10,8 +10,8 @@
  * direct product where F(2x2) has 2.25x, and 2.25 transformed values per
  * input value where F(2x2) has 4. The price is rounding: the coefficients
  * up to 8 make the error about ten times F(2x2)'s (a few 1e-6 of the largest
- * output for 64-256 channels, float). li_conv uses it for the forward and
- * backward-data convs only (li_wino_m); the weight gradient stays F(2x2).
+ * output for 64-256 channels, float). li_conv takes it for convs of up to
+ * 128 channels (li_conv_wino_m), for all three passes.
  *
  * The layout, blocking, GEMMs and workspace are li_winograd.c's with 36
  * planes for 16; the transforms take eight tiles at a time as there. */
@@ -31,47 +31,29 @@ LI_INLINE void g6(const double a[3], double o[6])
 	o[5] = a[2];
 }
 
-/* As weights_task in li_winograd.c, 36 planes of G g G^T (in double, then
- * rounded once). */
-LI_INLINE void weights4_body(void *ctx, int begin, int end)
+/* F(4x4)'s G g G^T of one kernel s into u, u + plane, ... (36 planes), in
+ * double, then rounded once. */
+LI_INLINE void wt4(const float *s, bool rot, float *u, size_t plane)
 {
-	const wt_job *j = ctx;
-	int rows = j->transpose ? j->cin : j->cout, cols = j->transpose ? j->cout : j->cin;
-	int per = j->packed ? WINO_MR : 1;
-	size_t plane = u_plane(rows, cols, j->packed);
-	for (int item = begin; item < end; item++) {
-		for (int k = 0; k < cols; k++) {
-			for (int r = item * per; r < (item + 1) * per; r++) {
-				float *u = j->packed ? j->u + (size_t)(r / WINO_MR) * WINO_MR * cols +
-							   (size_t)k * WINO_MR + r % WINO_MR
-						     : j->u + (size_t)r * cols + k;
-				if (r >= rows) {
-					for (int x = 0; x < 36; x++)
-						u[x * plane] = 0.0f;
-					continue;
-				}
-				const float *s = j->transpose ? j->w + ((size_t)k * j->cin + r) * 9
-							      : j->w + ((size_t)r * j->cin + k) * 9;
-				double g[9];
-				for (int i = 0; i < 9; i++)
-					g[i] = s[j->transpose ? 8 - i : i];
-				double t[6][3]; /* G g: columns of g to six rows */
-				for (int c = 0; c < 3; c++) {
-					double a[3] = {g[c], g[3 + c], g[6 + c]}, o[6];
-					g6(a, o);
-					for (int i = 0; i < 6; i++)
-						t[i][c] = o[i];
-				}
-				for (int i = 0; i < 6; i++) {
-					double o[6];
-					g6(t[i], o);
-					for (int l = 0; l < 6; l++)
-						u[(6 * i + l) * plane] = (float)o[l];
-				}
-			}
-		}
+	double g[9];
+	for (int i = 0; i < 9; i++)
+		g[i] = s[rot ? 8 - i : i];
+	double t[6][3]; /* G g: columns of g to six rows */
+	for (int c = 0; c < 3; c++) {
+		double a[3] = {g[c], g[3 + c], g[6 + c]}, o[6];
+		g6(a, o);
+		for (int i = 0; i < 6; i++)
+			t[i][c] = o[i];
+	}
+	for (int i = 0; i < 6; i++) {
+		double o[6];
+		g6(t[i], o);
+		for (int l = 0; l < 6; l++)
+			u[(6 * i + l) * plane] = (float)o[l];
 	}
 }
+
+LI_INLINE void weights4_body(void *ctx, int begin, int end) { wt_walk(ctx, begin, end, 36, wt4); }
 
 LI_ISA_DISPATCH(weights4, (void *ctx, int begin, int end), (ctx, begin, end))
 
@@ -126,6 +108,17 @@ LI_INLINE void deinterleave4(const float *row, int w, int tx0, int count, float 
 			int col = 4 * (tx0 + i) + r - off;
 			ph[r][i] = col >= 0 && col < w ? row[col] : 0.0f;
 		}
+}
+
+/* The first n (< 8) lanes of o[x] at dst + x plane, x < 36: the end of a
+ * run at the end of a row of V or Yt, where the next channel's row follows. */
+LI_INLINE void store36(float *dst, size_t plane, const v8 o[36], int n)
+{
+	for (int x = 0; x < 36; x++) {
+		float tmp[8];
+		store8(tmp, &o[x]);
+		memcpy(dst + x * plane, tmp, sizeof(float) * (size_t)n);
+	}
 }
 
 /* o = B^T d for six vectors. */
@@ -218,12 +211,8 @@ LI_INLINE void input4_body(const wino_job *j, int t0, int t1, float *v, int ci0,
 			len = segment(j, t, t1, &img, &ty, &tx0);
 			int loc = t - t0;
 			const float *src = j->x + ((size_t)ci * j->n + img) * h * w;
-			if (ci + 1 < ci1) { /* this segment's rows in the next channel */
-				int r0 = 4 * ty - 1 > 0 ? 4 * ty - 1 : 0, r1 = 4 * ty + 5 < h ? 4 * ty + 5 : h;
-				int c0 = 4 * tx0 - 1 > 0 ? 4 * tx0 - 1 : 0, c1 = 4 * (tx0 + len) + 1;
-				size_t a = (size_t)r0 * w + c0, b = (size_t)(r1 - 1) * w + (c1 < w ? c1 : w);
-				prefetch_floats(src + (size_t)j->n * h * w + a, (int)(b - a), false);
-			}
+			if (ci + 1 < ci1)
+				prefetch_next_input(j, src, ty, tx0, len);
 			for (int k = 0; k < 6; k++) {
 				int ih = 4 * ty - 1 + k;
 				if (ih < 0 || ih >= h) {
@@ -241,13 +230,8 @@ LI_INLINE void input4_body(const wino_job *j, int t0, int t1, float *v, int ci0,
 				btdb_rows(ph, q, 1, dst, plane, whole, o);
 				btdb_rows(ph, q, 3, dst, plane, whole, o);
 				btdb_rows(ph, q, 5, dst, plane, whole, o);
-				if (whole)
-					continue;
-				for (int x = 0; x < 36; x++) {
-					float tmp[8];
-					store8(tmp, &o[x]);
-					memcpy(vc + loc + q + x * plane, tmp, sizeof(float) * (size_t)(len - q));
-				}
+				if (!whole)
+					store36(vc + loc + q, plane, o, len - q);
 			}
 		}
 	}
@@ -305,11 +289,8 @@ LI_INLINE void output4_body(const wino_job *j, int t0, int t1, const float *m, i
 			int loc = t - t0;
 			float *dst = j->y + ((size_t)co * j->n + img) * h * w;
 			int oy = 4 * ty, rows = h - oy < 4 ? h - oy : 4;
-			if (co + 1 < co1) { /* the next channel's rows, to be written */
-				int c0 = 4 * tx0, c1 = 4 * (tx0 + len) < w ? 4 * (tx0 + len) : w;
-				size_t a = (size_t)oy * w + c0, b = (size_t)(oy + rows - 1) * w + c1;
-				prefetch_floats(dst + (size_t)j->n * h * w + a, (int)(b - a), true);
-			}
+			if (co + 1 < co1)
+				prefetch_next_rows(j, dst, ty, tx0, len, true);
 			for (int q = 0; q < len; q += 8) {
 				int n8 = len - q < 8 ? len - q : 8;
 				const float *mq = mc + loc + q; /* lanes past n8: read, ignored */
@@ -405,11 +386,8 @@ LI_INLINE void dy4_body(const wgrad_job *g, int co0, int co1)
 			len = segment(j, t, g->t1, &img, &ty, &tx0);
 			const float *src = g->dy + ((size_t)co * j->n + img) * h * w;
 			int oy = 4 * ty, rows = h - oy < 4 ? h - oy : 4;
-			if (co + 1 < co1) { /* this segment's rows in the next channel */
-				int c0 = 4 * tx0, c1 = 4 * (tx0 + len) < w ? 4 * (tx0 + len) : w;
-				size_t a = (size_t)oy * w + c0, b = (size_t)(oy + rows - 1) * w + c1;
-				prefetch_floats(src + (size_t)j->n * h * w + a, (int)(b - a), false);
-			}
+			if (co + 1 < co1)
+				prefetch_next_rows(j, src, ty, tx0, len, false);
 			for (int r = 0; r < 4; r++) {
 				if (r >= rows) {
 					for (int c = 0; c < 4; c++)
@@ -445,13 +423,8 @@ LI_INLINE void dy4_body(const wgrad_job *g, int co0, int co1)
 							o[6 * k + l] = o6[l];
 					}
 				}
-				if (whole)
-					continue;
-				for (int x = 0; x < 36; x++) {
-					float tmp[8];
-					store8(tmp, &o[x]);
-					memcpy(dst + col + x * plane, tmp, sizeof(float) * (size_t)(len - q));
-				}
+				if (!whole)
+					store36(dst + col, plane, o, len - q);
 			}
 		}
 	}
