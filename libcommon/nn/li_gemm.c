@@ -13,6 +13,7 @@
 #include <oneapi/dnnl/dnnl.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "li_cpu.h"
 #include "li_error.h"
@@ -147,6 +148,14 @@ void li_net_describe_cpu(FILE *f)
 		li_gemm_kernel_name(li_gemm_kernel_best()),
 		isa >= LI_ISA_AVX512 ? "avx512" : isa >= LI_ISA_AVX2 ? "avx2" : "base", v->major,
 		v->minor, v->patch, dnnl_isa_name(dnnl_get_effective_cpu_isa()));
+	const char *wino = getenv("LI_WINO");
+	if (li_conv_wino_env() < 0)
+		fprintf(f, "winograd: (%s)\n", li_errmsg());
+	else if (wino && *wino)
+		fprintf(f, "winograd: F(%sx%s, 3x3) everywhere (LI_WINO=%s)\n", wino, wino, wino);
+	else
+		fprintf(f, "winograd: F(4x4, 3x3) up to 128 channels, F(2x2, 3x3) above "
+			   "(LI_WINO unset)\n");
 	li_net_conv conv;
 	if (li_net_conv_env(&conv) < 0) {
 		fprintf(f, "eval convs: (%s)\n", li_errmsg());

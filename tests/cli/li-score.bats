@@ -231,6 +231,11 @@ PY
 	run -1 env LI_WINO=6 li-score -m "$M" "$D/list.tsv"
 	[ "${#lines[@]}" -eq 1 ]
 	[[ "$output" == *"LI_WINO='6' is not 2 or 4"* ]]
+	run -0 li-score --version
+	[[ "$output" == *$'\nwinograd: F(4x4, 3x3) up to 128 channels, F(2x2, 3x3) above (LI_WINO unset)\n'* ]] ||
+		flunk "$output"
+	run -0 env LI_WINO=2 li-score --version
+	[[ "$output" == *$'\nwinograd: F(2x2, 3x3) everywhere (LI_WINO=2)\n'* ]] || flunk "$output"
 }
 
 # close A B: two li-score outputs of the 40 rows, probabilities within 1e-5
