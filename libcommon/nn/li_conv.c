@@ -102,13 +102,11 @@ size_t li_conv_col_floats(const li_conv *c, int n, int h, int w, size_t budget)
 	}
 	if (is_wino(c)) {
 		/* U plus a block for each of 2 threads (more threads get smaller blocks) */
-		for (int m = 2; m <= 4; m += 2) { /* either tile (the backward's dx may differ) */
-			int tiles = li_wino_tiles(m, n, h, w);
-			size_t wn = li_wino_u_floats(m, c->cin, c->cout) +
-				    2 * li_wino_block_floats(m, c->cin, c->cout,
-							     tiles < WINO_TB ? tiles : WINO_TB);
-			need = wn > need ? wn : need;
-		}
+		int m = li_conv_wino_m(c), tiles = li_wino_tiles(m, n, h, w);
+		int tb = m == 4 ? WINO4_TB : WINO_TB;
+		size_t wn = li_wino_u_floats(m, c->cin, c->cout) +
+			    2 * li_wino_block_floats(m, c->cin, c->cout, tiles < tb ? tiles : tb);
+		need = wn > need ? wn : need;
 	}
 	return need;
 }
