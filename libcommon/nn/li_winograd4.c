@@ -140,7 +140,8 @@ LI_INLINE void load_col(float *const ph[6][4], int r, int c, int q, v8 *d)
 	load8(d, ph[r][c & 3] + q + (c >> 2));
 }
 
-/* Rows k and k2 of B^T d B for eight tiles (k2 < 0: k alone), stored at
+/* Row k of B^T d B for eight tiles, k = 0 or 5, or rows k and k + 1 for
+ * k = 1 or 3 (they share their terms: a + b and a - b), stored at
  * dst + (6 k + l) plane when whole, else into o[6 k + l]. */
 LI_INLINE void btdb_rows(float *const ph[6][4], int q, int k, float *dst, size_t plane, bool whole,
 			 v8 o[36])
