@@ -59,21 +59,22 @@ static bool is_wino(const li_conv *c)
  * (comparisons). */
 int li_conv_wino_m(const li_conv *c)
 {
-	const char *e = getenv("LI_WINO"); /* a few dozen calls a step; checked by li_conv_wino_env */
-	int f = e && strcmp(e, "2") == 0 ? 2 : e && strcmp(e, "4") == 0 ? 4 : 0;
 	if (c->algo == LI_CONV_WINO2)
 		return 2;
-	if (f)
+	int f = li_conv_wino_forced(); /* a few dozen calls a step; -1 refused by li_net_new */
+	if (f > 0)
 		return f;
 	return c->cin <= 128 && c->cout <= 128 ? 4 : 2;
 }
 
-int li_conv_wino_env(void)
+int li_conv_wino_forced(void)
 {
 	const char *e = getenv("LI_WINO");
 	char buf[64];
-	if (!e || !*e || strcmp(e, "2") == 0 || strcmp(e, "4") == 0)
+	if (!e || !*e)
 		return 0;
+	if (strcmp(e, "2") == 0 || strcmp(e, "4") == 0)
+		return e[0] - '0';
 	return li_error("LI_WINO='%s' is not 2 or 4", li_escape(e, buf, sizeof buf));
 }
 

@@ -13,7 +13,6 @@
 #include <oneapi/dnnl/dnnl.h>
 #include <pthread.h>
 #include <stdio.h>
-#include <stdlib.h>
 
 #include "li_cpu.h"
 #include "li_error.h"
@@ -148,11 +147,11 @@ void li_net_describe_cpu(FILE *f)
 		li_gemm_kernel_name(li_gemm_kernel_best()),
 		isa >= LI_ISA_AVX512 ? "avx512" : isa >= LI_ISA_AVX2 ? "avx2" : "base", v->major,
 		v->minor, v->patch, dnnl_isa_name(dnnl_get_effective_cpu_isa()));
-	const char *wino = getenv("LI_WINO");
-	if (li_conv_wino_env() < 0)
+	int wino = li_conv_wino_forced();
+	if (wino < 0)
 		fprintf(f, "winograd: (%s)\n", li_errmsg());
-	else if (wino && *wino)
-		fprintf(f, "winograd: F(%sx%s, 3x3) everywhere (LI_WINO=%s)\n", wino, wino, wino);
+	else if (wino)
+		fprintf(f, "winograd: F(%dx%d, 3x3) everywhere (LI_WINO=%d)\n", wino, wino, wino);
 	else
 		fprintf(f, "winograd: F(4x4, 3x3) up to 128 channels, F(2x2, 3x3) above "
 			   "(LI_WINO unset)\n");

@@ -207,11 +207,10 @@ static unit *add_unit(li_net *net, const char *cname, const char *bname, int cin
 	bn->shift = take(net, &net->nstat, net->stat, (size_t)cout);
 	u->wf = take(net, &net->nfold, net->fold, (size_t)cout * cin * k * k);
 	u->bf = take(net, &net->nfold, net->fold, (size_t)cout);
-	/* filled on first use only, so its pages cost nothing until then; room
-	 * for either tile (F(4x4)'s 36 planes), the pages F(2x2) leaves
-	 * untouched are never faulted in */
+	/* filled on first use only, so its pages cost nothing until then; for
+	 * the tile the conv uses (LI_WINO is fixed for the process) */
 	u->uf = k == 3 && stride == 1 && pad == 1
-			? take(net, &net->nfold, net->fold, li_wino_u_floats(4, cin, cout))
+			? take(net, &net->nfold, net->fold, li_wino_u_floats(li_conv_wino_m(c), cin, cout))
 			: NULL;
 	snprintf(u->prof.name, sizeof u->prof.name, "%s", cname);
 	return u;
@@ -351,7 +350,7 @@ li_net *li_net_new(const li_net_config *cfg)
 {
 	int blocks[4] = {0};
 	li_net_conv conv_choice;
-	if (li_cpu_check_env() < 0 || li_net_conv_env(&conv_choice) < 0 || li_conv_wino_env() < 0)
+	if (li_cpu_check_env() < 0 || li_net_conv_env(&conv_choice) < 0 || li_conv_wino_forced() < 0)
 		return NULL;
 	if (arch_blocks(cfg->arch, blocks) < 0)
 		return NULL;
@@ -1199,13 +1198,12 @@ static void pick_key(const li_net *net, bool train, int n, char *key, size_t siz
 	for (char *c = model; *c; c++)
 		if (*c < 0x20 || *c > 0x7e)
 			*c = '?';
-	const char *wino = getenv("LI_WINO"); /* checked at li_net_new: empty, 2 or 4 */
+	int wino = li_conv_wino_forced(); /* 0, 2 or 4: li_net_new refused the rest */
 	snprintf(key, size,
-		 "%s n=%d %dx%d in=%d %s width=%d threads=%d isa=%s cpu=%s li=%s+%d wino=%s onednn=%s",
+		 "%s n=%d %dx%d in=%d %s width=%d threads=%d isa=%s cpu=%s li=%s+%d wino=%d onednn=%s",
 		 train ? "train" : "eval", n, net->in_w, net->in_h, net->cfg.in_channels,
 		 net->cfg.arch, net->cfg.width, net->threads, li_isa_name(li_cpu_isa()), model,
-		 LI_VERSION, ENGINE_REV, wino && *wino ? wino : "auto",
-		 li_dnnl_version(dnnl, sizeof dnnl));
+		 LI_VERSION, ENGINE_REV, wino, li_dnnl_version(dnnl, sizeof dnnl));
 }
 
 /* AUTO and MEASURED: whether the plan runs this (mode, n), decided now.

@@ -129,8 +129,9 @@ bool li_gemm_fast(void);
 /* The Winograd output tile m (2 or 4) of conv c's forward and backward-data
  * passes and its weight gradient; LI_CONV_WINO2 forces 2. */
 int li_conv_wino_m(const li_conv *c);
-/* 0 when LI_WINO is unset, empty, 2 or 4, else -1 + li_error. */
-int li_conv_wino_env(void);
+/* The tile LI_WINO forces: 2 or 4, 0 when it is unset or empty, else -1 +
+ * li_error. */
+int li_conv_wino_forced(void);
 
 /* ---- Winograd F(m x m, 3x3), m = 2 (li_winograd.c) or 4 (li_winograd4.c), used by li_conv ---- */
 /* Floats of the transformed weights U ((m + 2)^2 x Cout x Cin). */
