@@ -102,7 +102,7 @@ int main(int argc, char **argv)
 	li_net_init(net, 1);
 	li_net_force_im2col(net, im2col);
 	li_net_set_threads(net, threads);
-	if (bf16 && li_net_set_bf16(net, true) < 0)
+	if (bf16 && (li_net_set_bf16(net, true) < 0 || li_net_set_train_bf16(net, true) < 0))
 		li_die_lib();
 	if (li_net_prepare(net, batch, size, size) < 0)
 		li_die_lib();
@@ -144,7 +144,7 @@ int main(int argc, char **argv)
 			if (i >= warmup)
 				t[i - warmup] = now() - t0;
 		}
-		printf("train_img_s %.2f\n", batch / median(t, iters));
+		printf("train%s_img_s %.2f\n", bf16 ? "_bf16" : "", batch / median(t, iters));
 		print_profile(net, iters, "train_layer");
 		li_optim_free(opt);
 	}

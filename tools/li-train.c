@@ -62,7 +62,7 @@ typedef struct opts {
 	arch_kind arch;
 	int width, input_size, channels, batch, epochs, patience, restart, threads, loader_threads;
 	double lr, min_lr, weight_decay, momentum;
-	bool balance;
+	bool balance, bf16;
 	int augment;
 	uint64_t seed;
 	char *command;        /* the command line without --resume FILE: the models' metadata */
@@ -103,6 +103,9 @@ _Noreturn static void usage(void)
 	       "      --log FILE           one JSON object per epoch (JSON Lines)\n"
 	       "      --checkpoint FILE    save the training state after every epoch\n"
 	       "      --resume FILE        continue from a checkpoint\n"
+	       "      --precision P        fp32 (default) or bf16: convolutions, batch norm\n"
+	       "                           and activations in bf16 (fp32 weights, optimizer\n"
+	       "                           and model), where the CPU has AVX512_BF16 or AMX\n"
 	       "  -j, --threads N          threads (default: LI_THREADS or all CPUs)\n"
 	       "      --loader-threads N   image decoding threads (default 1)\n"
 	       "      --seed N             seed of initialisation, sampling, augmentation\n"
@@ -208,7 +211,7 @@ static opts parse_args(int argc, char **argv)
 		  .balance = true, .augment = LI_AUG_PAPER, .loader_threads = 1, .seed = 1};
 	enum { O_SELECT = 256, O_LAST, O_PATIENCE, O_WIDTH, O_CHANNELS, O_LR, O_MINLR, O_WD, O_OPTIM,
 	       O_MOM, O_SCHED, O_RESTART, O_AUG, O_NOBAL, O_INIT, O_CACHE, O_LOG, O_CKPT, O_RESUME,
-	       O_LT, O_SEED };
+	       O_LT, O_SEED, O_PREC };
 	static const struct option longopts[] = {
 		{"output", required_argument, NULL, 'o'},
 		{"valid", required_argument, NULL, 'v'},
@@ -238,6 +241,7 @@ static opts parse_args(int argc, char **argv)
 		{"threads", required_argument, NULL, 'j'},
 		{"loader-threads", required_argument, NULL, O_LT},
 		{"seed", required_argument, NULL, O_SEED},
+		{"precision", required_argument, NULL, O_PREC},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{0},
@@ -280,6 +284,11 @@ static opts parse_args(int argc, char **argv)
 		case O_INIT: o.init = optarg; break;
 		case O_CACHE: o.cache = li_opt_choice("--cache", optarg, cache_names); break;
 		case O_LOG: o.log = optarg; break;
+		case O_PREC:
+			if (strcmp(optarg, "bf16") != 0 && strcmp(optarg, "fp32") != 0)
+				li_usage_error("--precision must be fp32 or bf16, not '%s'", optarg);
+			o.bf16 = strcmp(optarg, "bf16") == 0;
+			break;
 		case O_CKPT: o.checkpoint = optarg; break;
 		case O_RESUME: o.resume = resumes[nresumes++] = optarg; break;
 		case 'j': o.threads = (int)li_opt_long("--threads", optarg, 1, 1024); break;
@@ -798,6 +807,10 @@ static void setup(trainer *t, const opts *o, const data *d)
 	*t = (trainer){.last_vloss = NAN, .s = {.best_score = INFINITY, .best_loss = NAN}};
 	t->net = make_net(o);
 	li_net_set_threads(t->net, o->threads);
+	/* validation in bf16 too: the speed asked for, and the scores li-score
+	 * --precision bf16 gives */
+	if (o->bf16 && (li_net_set_train_bf16(t->net, true) < 0 || li_net_set_bf16(t->net, true) < 0))
+		li_die_lib();
 	if (li_net_prepare(t->net, o->batch, o->input_size, o->input_size) < 0)
 		li_die_lib();
 	li_model_meta_default(&t->meta, o->channels);

@@ -108,7 +108,7 @@ void li_dnnl_plan_run(li_dnnl_plan *p, const float *x, float *y, int threads);
 typedef struct li_dnnl_train li_dnnl_train;
 
 /* NULL + li_error when oneDNN does not run here. */
-li_dnnl_train *li_dnnl_train_new(int n);
+li_dnnl_train *li_dnnl_train_new(int n, bool bf16);
 void li_dnnl_train_free(li_dnnl_train *t);
 /* The input tensor: n x c x h x w fp32, CNHW. It gets no gradient. */
 int li_dnnl_train_input(li_dnnl_train *t, int c, int h, int w);

@@ -68,6 +68,7 @@ typedef struct top {
 struct li_dnnl_train {
 	int n;
 	dnnl_format_tag_t tag;
+	dnnl_data_type_t dt; /* activations and the convs' weights: f32 or bf16 */
 	ttensor t[T_TENSORS];
 	int nt;
 	top op[T_OPS];
@@ -85,14 +86,15 @@ struct li_dnnl_train {
 	bool finished;
 };
 
-li_dnnl_train *li_dnnl_train_new(int n)
+li_dnnl_train *li_dnnl_train_new(int n, bool bf16)
 {
-	if (li_dnnl_usable(false) < 0)
+	if (li_dnnl_usable(bf16) < 0)
 		return NULL;
 	li_dnnl_train *t = li_calloc(1, sizeof(*t));
 	if (!t)
 		return NULL;
 	t->n = n;
+	t->dt = bf16 ? dnnl_bf16 : dnnl_f32;
 	t->tag = li_cpu_isa() >= LI_ISA_AVX512 ? dnnl_nChw16c : dnnl_nChw8c;
 	t->in = t->out = -1;
 	return t;
@@ -199,7 +201,7 @@ static top *new_op(li_dnnl_train *t, int kind, int src, int dst)
 static dnnl_status_t blocked(const li_dnnl_train *t, dnnl_memory_desc_t *md, int c, int h, int w)
 {
 	dnnl_dims_t d = {t->n, c, h, w};
-	return dnnl_memory_desc_init_by_tag(md, 4, d, dnnl_f32, t->tag);
+	return dnnl_memory_desc_init_by_tag(md, 4, d, t->dt, t->tag);
 }
 
 static dnnl_status_t make(dnnl_primitive_t *p, const void *desc, const_dnnl_primitive_attr_t attr,
@@ -322,11 +324,13 @@ static int unit_convs(li_dnnl_train *t, tunit *u, const dnnl_memory_desc_t *src_
 	li_conv *c = u->c;
 	dnnl_dims_t xd = {t->n, c->cin, h, w}, wdims = {c->cout, c->cin, c->kh, c->kw};
 	dnnl_dims_t stride = {c->stride, c->stride}, pad = {c->pad, c->pad};
-	dnnl_memory_desc_t xany, wany, wu;
+	dnnl_memory_desc_t xany, wany, dwany, wu;
 	dnnl_convolution_desc_t fd, dd, wdd;
 	dnnl_primitive_desc_t fpd = NULL, dpd = NULL, wpd = NULL;
-	TRY(dnnl_memory_desc_init_by_tag(&xany, 4, xd, dnnl_f32, dnnl_format_tag_any));
-	TRY(dnnl_memory_desc_init_by_tag(&wany, 4, wdims, dnnl_f32, dnnl_format_tag_any));
+	TRY(dnnl_memory_desc_init_by_tag(&xany, 4, xd, t->dt, dnnl_format_tag_any));
+	TRY(dnnl_memory_desc_init_by_tag(&wany, 4, wdims, t->dt, dnnl_format_tag_any));
+	/* the weight gradient in fp32 whatever the activations (fp32 master weights) */
+	TRY(dnnl_memory_desc_init_by_tag(&dwany, 4, wdims, dnnl_f32, dnnl_format_tag_any));
 	TRY(dnnl_memory_desc_init_by_tag(&wu, 4, wdims, dnnl_f32, dnnl_oihw));
 	TRY(dnnl_convolution_forward_desc_init(&fd, dnnl_forward_training, dnnl_convolution_direct,
 					       src_md ? src_md : &xany, &wany, NULL, z_md,
@@ -354,7 +358,7 @@ static int unit_convs(li_dnnl_train *t, tunit *u, const dnnl_memory_desc_t *src_
 			t->wb_bytes = wbytes > t->wb_bytes ? wbytes : t->wb_bytes;
 		}
 	}
-	TRY(dnnl_convolution_backward_weights_desc_init(&wdd, dnnl_convolution_direct, xm, &wany,
+	TRY(dnnl_convolution_backward_weights_desc_init(&wdd, dnnl_convolution_direct, xm, &dwany,
 							NULL, z_md, stride, pad, pad));
 	TRY(make(&u->bwd_w, &wdd, NULL, fpd, &wpd));
 	const dnnl_memory_desc_t *dwm = query(wpd, dnnl_query_diff_weights_md);

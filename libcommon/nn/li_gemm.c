@@ -165,6 +165,9 @@ void li_net_describe_cpu(FILE *f)
 		fprintf(f, "training convs: %s (LI_CONV=%s)\n",
 			li_net_conv_what(conv, true, what, sizeof what), li_net_conv_name(conv));
 	}
-	fprintf(f, "bf16 scoring: %s\n",
-		li_dnnl_bf16_native() ? "yes (AVX512_BF16)" : "no (needs AVX512_BF16 or AMX)");
+	const char *bf16 = !li_dnnl_bf16_native()	   ? "no (needs AVX512_BF16 or AMX)"
+			   : li_cpu_isa() >= LI_ISA_AMX ? "yes (AMX)"
+							: "yes (AVX512_BF16)";
+	fprintf(f, "bf16 scoring: %s\n", bf16);
+	fprintf(f, "bf16 training: %s\n", bf16);
 }

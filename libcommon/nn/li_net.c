@@ -105,6 +105,7 @@ struct li_net {
 	bool training, fold_bn, fold_valid, stored_valid;
 	li_net_conv conv_choice; /* LI_CONV (li_net_conv) */
 	bool bf16;               /* eval convs in bf16 on oneDNN */
+	bool train_bf16;         /* training steps in bf16 on oneDNN's training plan */
 	void *dn_ws;             /* li_dnnl_conv_run's workspace, the largest unit's */
 	size_t dn_ws_bytes;
 	/* the eval forward as one oneDNN plan (li_dnnl.h), made for batch
@@ -485,12 +486,30 @@ void li_net_set_conv(li_net *net, li_net_conv choice)
 	net->plan_n = 0;
 }
 
+/* 0 where the CPU runs bf16 natively, else -1 + li_error naming what is missing. */
+static int bf16_check(void)
+{
+	if (li_dnnl_bf16_native())
+		return 0;
+	return li_error("bf16 needs a CPU with AVX512_BF16 or AMX; this one runs %s%s",
+			li_isa_name(li_cpu_isa()),
+			li_cpu_isa() < li_cpu_isa_hw() ? " (capped by LI_ISA)" : "");
+}
+
+int li_net_set_train_bf16(li_net *net, bool on)
+{
+	if (on && bf16_check() < 0)
+		return -1;
+	if (net->train_bf16 != on)
+		drop_train_plans(net);
+	net->train_bf16 = on;
+	return 0;
+}
+
 int li_net_set_bf16(li_net *net, bool on)
 {
-	if (on && !li_dnnl_bf16_native())
-		return li_error("bf16 needs a CPU with AVX512_BF16 or AMX; this one runs %s%s",
-				li_isa_name(li_cpu_isa()),
-				li_cpu_isa() < li_cpu_isa_hw() ? " (capped by LI_ISA)" : "");
+	if (on && bf16_check() < 0)
+		return -1;
 	net->bf16 = on;
 	for (int i = 0; i < net->nunits; i++)
 		net->units[i].dn_n = 0;
@@ -1024,7 +1043,7 @@ static int run_plan(li_net *net, int n, const float *x, float *logits, float *fe
 
 static li_dnnl_train *build_train_plan(li_net *net, int n)
 {
-	li_dnnl_train *p = li_dnnl_train_new(n);
+	li_dnnl_train *p = li_dnnl_train_new(n, net->train_bf16);
 	if (!p)
 		return NULL;
 	int a = li_dnnl_train_input(p, net->cfg.in_channels, net->in_h, net->in_w);
@@ -1139,22 +1158,29 @@ static bool time_paths(li_net *net, bool train, int n, const float *x, float *lo
 	return ok && best[0] > 0 && best[1] > 0;
 }
 
-/* Training forward by the plan: true when it ran (logits and features
- * written), false when ours must run. */
-static bool run_train_plan(li_net *net, int n, const float *x, float *logits, float *features)
+/* Training forward by the plan: 1 when it ran (logits and features
+ * written), 0 when ours must run; -1 + li_error in bf16, which has no
+ * fallback (ours is fp32 only) and takes the plan without timing it. */
+static int run_train_plan(li_net *net, int n, const float *x, float *logits, float *features)
 {
-	if (!on_plan(net, true, n, x, logits))
-		return false;
+	if (!net->train_bf16 && !on_plan(net, true, n, x, logits))
+		return 0;
 	li_dnnl_train *p = train_plan(net, n);
+	if (!p && net->train_bf16) {
+		char why[256];
+		snprintf(why, sizeof why, "%s", li_errmsg());
+		net->tplan_n[net->tplan_next ^ 1] = 0; /* tried again next step */
+		return li_error("bf16 training: %s", why);
+	}
 	if (!p)
-		return false;
+		return 0;
 	double t = li_now();
 	li_dnnl_train_forward(p, net->xin, net->g[0], net->threads);
 	net->layers[0].prof.forward_s += li_now() - t;
 	net->layers[0].prof.forward_calls++;
 	for (int i = 0; i < net->nunits; i++) {
 		unit *u = &net->units[i];
-		u->prof.forward_path = "onednn-train";
+		u->prof.forward_path = net->train_bf16 ? "onednn-train-bf16" : "onednn-train";
 		u->prof.forward_calls++;
 		u->prof.forward_flop += 2.0 * u->conv.cout * u->conv.cin * u->conv.kh * u->conv.kw *
 					(double)n * u->oh * u->ow;
@@ -1166,7 +1192,7 @@ static bool run_train_plan(li_net *net, int n, const float *x, float *logits, fl
 	if (features)
 		memcpy(features, f, sizeof(float) * (size_t)n * net->fc.in);
 	net->tplan_cur = p;
-	return true;
+	return 1;
 }
 
 static void backward_train_plan(li_net *net, float *dlogits)
@@ -1180,7 +1206,7 @@ static void backward_train_plan(li_net *net, float *dlogits)
 	net->layers[0].prof.backward_calls++;
 	for (int i = 0; i < net->nunits; i++) {
 		unit *u = &net->units[i];
-		u->prof.backward_path = "onednn-train";
+		u->prof.backward_path = net->train_bf16 ? "onednn-train-bf16" : "onednn-train";
 		u->prof.backward_calls++;
 		u->prof.backward_flop += 4.0 * u->conv.cout * u->conv.cin * u->conv.kh *
 					 u->conv.kw * (double)net->n * u->oh * u->ow;
@@ -1294,10 +1320,15 @@ int li_net_forward(li_net *net, const float *x, int n, float *logits, float *fea
 	if (net->training)
 		net->tplan_cur = NULL;
 	li_nchw_to_cnhw(x, n, net->cfg.in_channels, net->in_h * net->in_w, net->xin, net->pool);
-	if (net->training && run_train_plan(net, n, x, logits, features)) {
-		net->stored_valid = true;
-		net->n_stored = n;
-		return 0;
+	if (net->training) {
+		int r = run_train_plan(net, n, x, logits, features);
+		if (r < 0)
+			return -1;
+		if (r > 0) {
+			net->stored_valid = true;
+			net->n_stored = n;
+			return 0;
+		}
 	}
 	if (!stored) {
 		int r = run_plan(net, n, x, logits, features);

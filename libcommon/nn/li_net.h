@@ -97,6 +97,13 @@ const char *li_net_conv_name(li_net_conv choice);
  * and output; BN, pooling and fc stay fp32) on oneDNN, where the CPU has
  * AVX512_BF16 or AMX; -1 + li_error naming the missing feature elsewhere. */
 int li_net_set_bf16(li_net *net, bool on);
+/* Training steps in bf16: oneDNN's training plan (li_dnnl.h) with bf16
+ * activations, weights and gradients of activations, fp32 accumulation,
+ * weight gradients, BN statistics and master weights (the optimizer and the
+ * saved model stay fp32), whatever LI_CONV says; where the CPU has
+ * AVX512_BF16 or AMX, -1 + li_error naming the missing feature elsewhere.
+ * A forward that cannot make the plan fails (no fp32 fallback). */
+int li_net_set_train_bf16(li_net *net, bool on);
 /* Every conv by im2col, none by Winograd (benchmarks compare the two). */
 void li_net_force_im2col(li_net *net, bool on);
 void li_net_set_training(li_net *net, bool training);

@@ -712,6 +712,121 @@ static void test_onednn_train(void)
 	}
 }
 
+/* The gap between two nets' gradients in norm: the worst over the tensors
+ * of |ga - gb| / |ga| (Euclidean norms; its name in *worst), and in *whole
+ * the same over all the gradients at once. bf16's rounding moves single
+ * values a lot where batch norm's backward cancels (the largest gap of any
+ * value, state_gap, reaches half a tensor's scale) but the directions the
+ * optimizer follows little. */
+static double grad_l2_gap(const li_net *a, const li_net *b, const char **worst, double *whole)
+{
+	double e = 0, sd = 0, sx = 0;
+	const float *ga = li_net_grads((li_net *)a), *gb = li_net_grads((li_net *)b);
+	for (int i = 0; i < li_net_tensor_count(a); i++) {
+		const li_net_tensor *ta = li_net_tensor_at(a, i);
+		if (ta->dtype != LI_DT_F32 || !ta->trainable)
+			continue;
+		const float *x = ga + ta->param_offset, *y = gb + ta->param_offset;
+		double d = 0, n = 0;
+		for (size_t k = 0; k < ta->numel; k++) {
+			d += ((double)x[k] - y[k]) * ((double)x[k] - y[k]);
+			n += (double)x[k] * x[k];
+		}
+		sd += d;
+		sx += n;
+		if (sqrt(d) / fmax(sqrt(n), 1e-6) > e) {
+			e = sqrt(d) / fmax(sqrt(n), 1e-6);
+			*worst = ta->name;
+		}
+	}
+	*whole = sqrt(sd) / fmax(sqrt(sx), 1e-6);
+	return e;
+}
+
+/* bf16 training (li_net_set_train_bf16) where the CPU has it: every conv on
+ * the bf16 plan whatever LI_CONV says, logits, gradients and running
+ * statistics near ours in fp32 (bf16 keeps 8 bits of mantissa), the same
+ * bits from two runs, and a few SGD steps that stay near; elsewhere the
+ * refusal, naming the missing feature. */
+static void test_bf16_train(void)
+{
+	const struct {
+		int chans, width, n, h, w, threads;
+	} cases[] = {{3, 16, 8, 64, 64, 2}, {1, 8, 6, 48, 56, 1}};
+	int classes = 3, labels[8] = {0, 2, 1, 1, 0, 2, 2, 0};
+	if (li_cpu_isa() < LI_ISA_AVX512_BF16) {
+		li_net *a = small_net("resnet10", 8, classes, 3, 11);
+		ok(li_net_set_train_bf16(a, true) < 0 && strstr(li_errmsg(), "AVX512_BF16"),
+		   "bf16 training refused without AVX512_BF16: %s", li_errmsg());
+		ok(li_net_set_train_bf16(a, false) == 0, "fp32 training always accepted");
+		li_net_free(a);
+		skip("no AVX512_BF16 on this CPU (%s): bf16 training not checked",
+		     li_isa_name(li_cpu_isa()));
+		return;
+	}
+	for (size_t c = 0; c < LI_ARRAY_LEN(cases); c++) {
+		int chans = cases[c].chans, n = cases[c].n, h = cases[c].h, w = cases[c].w;
+		li_net *nets[3];
+		for (int k = 0; k < 3; k++) {
+			nets[k] = small_net("resnet10", cases[c].width, classes, chans, 11 + k);
+			if (k == 0)
+				randomise_bn(nets[0]);
+			else
+				copy_state(nets[k], nets[0]);
+			li_net_set_conv(nets[k], LI_NET_CONV_OURS);
+			li_net_set_threads(nets[k], cases[c].threads);
+			if (k > 0)
+				ok(li_net_set_train_bf16(nets[k], true) == 0, "bf16 training accepted");
+			li_net_prepare(nets[k], n, h, w);
+			li_net_set_training(nets[k], true);
+		}
+		li_net *a = nets[0], *b = nets[1];
+		size_t per = (size_t)chans * h * w;
+		float *x = malloc(sizeof(float) * per * n);
+		fill(x, per * n, 1.0);
+		float la[24], lb[24], lc[24];
+		const char *worst = "";
+		char what[96];
+		snprintf(what, sizeof what, "bf16, %d ch, width %d, batch %d, %dx%d, %d thread(s)",
+			 chans, cases[c].width, n, w, h, cases[c].threads);
+		li_net_prof_reset(b);
+		step_both(a, b, x, n, labels, classes, la, lb);
+		step_both(nets[2], nets[2], x, n, labels, classes, lc, lc);
+		is_int(convs_on(b, "onednn-train-bf16"), 12, "%s: every conv on the bf16 plan", what);
+		double e = max_gap(la, lb, n * classes);
+		ok(e <= 0.03 * fmax(fabs(la[0]), 1), "%s: logits near fp32's (%g)", what, e);
+		ok(memcmp(lb, lc, sizeof(float) * n * classes) == 0, "%s: two runs, the same bits",
+		   what);
+		double all;
+		e = grad_l2_gap(a, b, &worst, &all);
+		ok(all <= 0.45 && e < 0.9, "%s: gradients near fp32's (all %g; worst %s, %g)", what,
+		   all, worst, e);
+		e = state_gap(a, b, false, &worst);
+		ok(e <= 0.02, "%s: running statistics near fp32's (worst %s, %g)", what, worst, e);
+		/* an SGD step: the plan reads the changed weights */
+		for (int k = 0; k < 2; k++) {
+			float *p = li_net_params(nets[k]), *g = li_net_grads(nets[k]);
+			for (size_t i = 0; i < li_net_param_count(nets[k]); i++)
+				p[i] -= 0.01f * g[i];
+			li_net_params_changed(nets[k]);
+		}
+		float l0[24];
+		memcpy(l0, lb, sizeof l0);
+		step_both(a, b, x, n, labels, classes, la, lb);
+		e = max_gap(la, lb, n * classes);
+		ok(e <= 0.06 * fmax(fabs(la[0]), 1) && max_gap(l0, lb, n * classes) > 1e-3,
+		   "%s: after an SGD step, new logits near fp32's (%g)", what, e);
+		/* back to fp32: the fp32 plan (or ours) again */
+		ok(li_net_set_train_bf16(b, false) == 0, "%s: fp32 again", what);
+		li_net_prof_reset(b);
+		step_both(a, b, x, n, labels, classes, la, lb);
+		is_int(convs_on(b, "onednn-train-bf16"), 0, "%s: no conv on the bf16 plan after", what);
+		free(x);
+		for (int k = 0; k < 3; k++)
+			li_net_free(nets[k]);
+	}
+}
+
 /* LI_NET_CONV_MEASURED in training: the timing steps leave no trace (one
  * step's running statistics, num_batches_tracked 1, the gradients of the
  * step alone), whichever path won. */
@@ -1123,6 +1238,7 @@ int main(void)
 	test_onednn();
 	test_training();
 	test_onednn_train();
+	test_bf16_train();
 	test_dnnl_threads();
 	test_conv_cache();
 	test_measured_train();
