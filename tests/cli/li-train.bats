@@ -102,6 +102,32 @@ sys.exit(data(sys.argv[1]) != data(sys.argv[2]))' "$1" "$2"
 	awk -F'\t' 'NR > 1 { d = $3 - $7; if (d < 0) d = -d; if (d > m) m = d } END { print "max gap " m; exit !(m < 0.02) }' <<< "$output"
 }
 
+@test "--precision bf16: losses near fp32's and the same weights for a seed where the CPU has bf16, a clear error elsewhere" {
+	run -2 li-train --precision fp16 "$D/train.tsv" -o m.st
+	[[ "${lines[0]}" == *"--precision must be fp32 or bf16, not 'fp16'"* ]]
+	# LI_ISA=avx2 takes bf16 away on any CPU: one line, no model
+	run -1 env LI_ISA=avx2 li-train "${SMALL[@]}" --precision bf16 --epochs 1 "$D/train.tsv" -o x.st
+	[ "${#lines[@]}" -eq 1 ]
+	[[ "$output" == "li-train: bf16 needs a CPU with AVX512_BF16 or AMX; this one runs avx2"* ]]
+	[ ! -e x.st ]
+	if ! li-train --version | grep -q '^bf16 training: yes'; then
+		skip "no AVX512_BF16 here: bf16 training not compared"
+	fi
+	li-train "${SMALL[@]}" --epochs 2 --log f.jsonl "$D/train.tsv" -o f.st
+	li-train "${SMALL[@]}" --precision bf16 --epochs 2 --valid "$D/valid.tsv" --log a.jsonl "$D/train.tsv" -o a.st
+	li-train "${SMALL[@]}" --precision bf16 --epochs 2 --valid "$D/valid.tsv" "$D/train.tsv" -o b.st
+	same_weights a.st b.st
+	run ! same_weights a.st f.st
+	# each epoch's loss within 10% of fp32's
+	run -0 paste <(jq .train_loss f.jsonl) <(jq .train_loss a.jsonl)
+	[ "${#lines[@]}" -eq 2 ]
+	awk '{ d = $1 - $2; if (d < 0) d = -d; if (!(d <= 0.1 * $1)) { print "epoch " NR ": " $0; exit 1 } }' <<< "$output"
+	# the model separates the classes, scored in fp32
+	li-score -m a.st "$D/valid.tsv" > s.tsv
+	run -0 awk -F'\t' 'NR > 1 { s[$2] += $3; n[$2]++ } END { print (s[1] / n[1]) - (s[0] / n[0]) }' s.tsv
+	awk -v d="$output" 'BEGIN { exit !(d > 0.1) }'
+}
+
 @test "a run killed with SIGKILL between epochs resumes to a byte-identical model" {
 	args=("${SMALL[@]}" --epochs 6 --valid "$D/valid.tsv" --augment paper+stain "$D/train.tsv"
 	      -o m.st --last last.st --log log.jsonl --checkpoint ck.st)

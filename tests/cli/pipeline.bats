@@ -161,14 +161,37 @@ config() {
 	run --separate-stderr li-pipeline "$cfg"
 	[ "$status" -eq 1 ]
 	[[ "$stderr" == *"embed_precision: 'fp16' is not fp32 or bf16"* ]] || { echo "$stderr"; false; }
-	if li-score --version | grep -q '^bf16 scoring: yes'; then
-		skip "this CPU has bf16: the refusal cannot be checked here"
-	fi
 	cfg=$(config prec2 "embed_precision: bf16")
-	run --separate-stderr li-pipeline "$cfg"
+	# LI_ISA=avx2 takes bf16 away on any CPU
+	run --separate-stderr env LI_ISA=avx2 li-pipeline "$cfg"
 	[ "$status" -eq 1 ]
 	[[ "$stderr" == *"embed_precision bf16 needs a CPU with AVX512_BF16 or AMX"* ]]
 	[ ! -e "$BATS_TEST_TMPDIR/results/prec2_fold-1" ]
+}
+
+@test "train_precision: a bad value is refused, bf16 refused up front without it, and passed to li-train where the CPU has it" {
+	cfg=$(config tp "train_precision: fp16")
+	run --separate-stderr li-pipeline "$cfg"
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"train_precision: 'fp16' is not fp32 or bf16"* ]] || { echo "$stderr"; false; }
+	cfg=$(config tp2 "train_precision: bf16")
+	# LI_ISA=avx2 takes bf16 away on any CPU
+	run --separate-stderr env LI_ISA=avx2 li-pipeline "$cfg"
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"train_precision bf16 needs a CPU with AVX512_BF16 or AMX"* ]] || { echo "$stderr"; false; }
+	[ ! -e "$BATS_TEST_TMPDIR/results/tp2_fold-1" ]
+	if ! li-train --version | grep -q '^bf16 training: yes'; then
+		skip "no AVX512_BF16 here: a bf16 pipeline not run"
+	fi
+	li-pipeline -n "$cfg" > cmds
+	[ "$(grep -c '^li-train .* --precision bf16 ' cmds)" -eq 2 ] || { cat cmds; false; }
+	li-pipeline "$cfg" 2>/dev/null
+	R=$BATS_TEST_TMPDIR/results/tp2_fold-1
+	[ -s "$R/eval.strong.json" ]
+	/usr/bin/python3 -c 'import json, sys
+b = open(sys.argv[1], "rb").read()
+n = int.from_bytes(b[:8], "little")
+assert "--precision bf16" in json.loads(b[8:8 + n])["__metadata__"]["command"]' "$R/weak.safetensors"
 }
 
 @test "config errors quote control bytes escaped and survive binary bytes (issue 10)" {
