@@ -183,8 +183,8 @@ config() {
 	if ! li-train --version | grep -q '^bf16 training: yes'; then
 		skip "no AVX512_BF16 here: a bf16 pipeline not run"
 	fi
-	li-pipeline -n "$cfg" > cmds
-	[ "$(grep -c '^li-train .* --precision bf16 ' cmds)" -eq 2 ] || { cat cmds; false; }
+	li-pipeline -n "$cfg" > "$BATS_TEST_TMPDIR/cmds"
+	[ "$(grep -c '^li-train .* --precision bf16 ' "$BATS_TEST_TMPDIR/cmds")" -eq 2 ] || { cat "$BATS_TEST_TMPDIR/cmds"; false; }
 	li-pipeline "$cfg" 2>/dev/null
 	R=$BATS_TEST_TMPDIR/results/tp2_fold-1
 	[ -s "$R/eval.strong.json" ]
