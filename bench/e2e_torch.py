@@ -155,7 +155,8 @@ def train(a):
         for k, (x, y) in enumerate(loader):
             if x.shape[0] > 1:  # li-train leaves out a final batch of one image
                 opt.zero_grad()
-                loss = lossf(model(x), y)
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.bf16):
+                    loss = lossf(model(x), y)
                 loss.backward()
                 opt.step()
                 seen += x.shape[0]
@@ -188,7 +189,9 @@ def score(a):
         out.write("\t".join(head + ["prob", "pred"]) + "\n")
         i = 0
         for x, _ in loader:
-            prob = torch.softmax(model(x), dim=1)[:, 1].tolist()
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.bf16):
+                logits = model(x)
+            prob = torch.softmax(logits.float(), dim=1)[:, 1].tolist()
             for p in prob:
                 out.write("\t".join(rows[i] + [f"{p:.6g}", "1" if p >= 0.5 else "0"]) + "\n")
                 i += 1
@@ -223,6 +226,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--warmup", type=int, default=3, help="train: batches before train_warm_img_s")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--bf16", action="store_true",
+                    help="under torch.autocast('cpu', dtype=torch.bfloat16), as li --precision bf16")
     ap.add_argument("--out", default=os.devnull, help="score: where the scored list goes")
     a = ap.parse_args()
     (train if a.mode == "train" else score)(a)

@@ -34,7 +34,7 @@ def main():
     ap.add_argument("--warmup", type=int, default=2, help="untimed iterations first")
     ap.add_argument("--min-iters", type=int, default=3)
     ap.add_argument("--bf16", action="store_true",
-                    help="inference under torch.autocast('cpu', dtype=torch.bfloat16)")
+                    help="under torch.autocast('cpu', dtype=torch.bfloat16)")
     ap.add_argument("--seconds", type=float, default=8.0, help="time at least this long")
     a = ap.parse_args()
 
@@ -50,7 +50,10 @@ def main():
 
         def step():
             opt.zero_grad()
-            loss = F.cross_entropy(model(x), y)
+            # bf16: mixed precision as PyTorch documents it for the CPU (fp32
+            # master weights; bf16 needs no loss scaling)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.bf16):
+                loss = F.cross_entropy(model(x), y)
             loss.backward()
             opt.step()
     else:
@@ -73,8 +76,8 @@ def main():
     dt = time.perf_counter() - t0
 
     key = "train" if a.mode == "train" else f"infer{a.batch}"
-    if a.bf16 and a.mode == "infer":
-        key = f"infer{a.batch}_bf16"
+    if a.bf16:
+        key += "_bf16"
     print(f"# torch {torch.__version__}, threads {torch.get_num_threads()}, mkldnn "
           f"{torch.backends.mkldnn.enabled}, {iters} iterations of batch {a.batch} in {dt:.2f} s")
     print(f"{key}_img_s {iters * a.batch / dt:.2f}")
