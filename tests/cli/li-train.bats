@@ -51,6 +51,22 @@ def data(p):
 sys.exit(data(sys.argv[1]) != data(sys.argv[2]))' "$1" "$2"
 }
 
+# losses_near A.jsonl B.jsonl FRAC: both logs have two epochs, and each
+# epoch's training loss in B is within FRAC of A's.
+losses_near() {
+	run -0 paste <(jq .train_loss "$1") <(jq .train_loss "$2")
+	[ "${#lines[@]}" -eq 2 ]
+	awk -v f="$3" '{ d = $1 - $2; if (d < 0) d = -d; if (!(d <= f * $1)) { print "epoch " NR ": " $0; exit 1 } }' <<< "$output"
+}
+
+# separates MODEL: li-score's mean probability is higher by more than 0.1
+# on the bright (1) validation patches than on the dark (0) ones.
+separates() {
+	li-score -m "$1" "$D/valid.tsv" > "$1.tsv"
+	run -0 awk -F'\t' 'NR > 1 { s[$2] += $3; n[$2]++ } END { print (s[1] / n[1]) - (s[0] / n[0]) }' "$1.tsv"
+	awk -v d="$output" 'BEGIN { exit !(d > 0.1) }'
+}
+
 @test "two epochs: model with metadata, one log line per epoch, classes separated" {
 	li-train "${SMALL[@]}" --epochs 2 --valid "$D/valid.tsv" --log log.jsonl "$D/train.tsv" -o m.safetensors
 	[ -s m.safetensors ]
@@ -69,9 +85,7 @@ sys.exit(data(sys.argv[1]) != data(sys.argv[2]))' "$1" "$2"
 	# the saved epoch is the one with the lowest validation loss
 	run -0 jq -s -r 'min_by(.valid_loss) | .epoch' log.jsonl
 	[ "$(meta m.safetensors epoch)" = "$output" ]
-	li-score -m m.safetensors "$D/valid.tsv" > s.tsv
-	run -0 awk -F'\t' 'NR > 1 { s[$2] += $3; n[$2]++ } END { print (s[1] / n[1]) - (s[0] / n[0]) }' s.tsv
-	awk -v d="$output" 'BEGIN { exit !(d > 0.1) }'
+	separates m.safetensors
 }
 
 @test "the same seed gives the same weights; another seed does not" {
@@ -93,9 +107,7 @@ sys.exit(data(sys.argv[1]) != data(sys.argv[2]))' "$1" "$2"
 	same_weights a.st b.st
 	run ! same_weights a.st ours.st
 	# each epoch's loss within 1% of ours, and the models score alike
-	run -0 paste <(jq .train_loss ours.jsonl) <(jq .train_loss a.jsonl)
-	[ "${#lines[@]}" -eq 2 ]
-	awk '{ d = $1 - $2; if (d < 0) d = -d; if (!(d <= 0.01 * $1)) { print "epoch " NR ": " $0; exit 1 } }' <<< "$output"
+	losses_near ours.jsonl a.jsonl 0.01
 	li-score -m ours.st "$D/valid.tsv" > ours.tsv
 	li-score -m a.st "$D/valid.tsv" > a.tsv
 	run -0 paste ours.tsv a.tsv
@@ -118,14 +130,9 @@ sys.exit(data(sys.argv[1]) != data(sys.argv[2]))' "$1" "$2"
 	li-train "${SMALL[@]}" --precision bf16 --epochs 2 --valid "$D/valid.tsv" "$D/train.tsv" -o b.st
 	same_weights a.st b.st
 	run ! same_weights a.st f.st
-	# each epoch's loss within 10% of fp32's
-	run -0 paste <(jq .train_loss f.jsonl) <(jq .train_loss a.jsonl)
-	[ "${#lines[@]}" -eq 2 ]
-	awk '{ d = $1 - $2; if (d < 0) d = -d; if (!(d <= 0.1 * $1)) { print "epoch " NR ": " $0; exit 1 } }' <<< "$output"
-	# the model separates the classes, scored in fp32
-	li-score -m a.st "$D/valid.tsv" > s.tsv
-	run -0 awk -F'\t' 'NR > 1 { s[$2] += $3; n[$2]++ } END { print (s[1] / n[1]) - (s[0] / n[0]) }' s.tsv
-	awk -v d="$output" 'BEGIN { exit !(d > 0.1) }'
+	# each epoch's loss within 10% of fp32's; the model separates the classes
+	losses_near f.jsonl a.jsonl 0.1
+	separates a.st
 }
 
 @test "a run killed with SIGKILL between epochs resumes to a byte-identical model" {

@@ -156,30 +156,29 @@ config() {
 	[ "$status" -eq 2 ]
 }
 
-@test "embed_precision: a bad value is refused; bf16 only where the CPU has it, else refused up front" {
-	cfg=$(config prec "embed_precision: fp16")
+# precision_refused KEY: "KEY: fp16" is refused, and "KEY: bf16" is refused
+# up front under LI_ISA=avx2 (which takes bf16 away on any CPU), before any
+# run directory is made.
+precision_refused() {
+	local cfg
+	cfg=$(config "$1" "$1: fp16")
 	run --separate-stderr li-pipeline "$cfg"
 	[ "$status" -eq 1 ]
-	[[ "$stderr" == *"embed_precision: 'fp16' is not fp32 or bf16"* ]] || { echo "$stderr"; false; }
-	cfg=$(config prec2 "embed_precision: bf16")
-	# LI_ISA=avx2 takes bf16 away on any CPU
+	[[ "$stderr" == *"$1: 'fp16' is not fp32 or bf16"* ]] || { echo "$stderr"; false; }
+	cfg=$(config "${1}2" "$1: bf16")
 	run --separate-stderr env LI_ISA=avx2 li-pipeline "$cfg"
 	[ "$status" -eq 1 ]
-	[[ "$stderr" == *"embed_precision bf16 needs a CPU with AVX512_BF16 or AMX"* ]]
-	[ ! -e "$BATS_TEST_TMPDIR/results/prec2_fold-1" ]
+	[[ "$stderr" == *"$1 bf16 needs a CPU with AVX512_BF16 or AMX"* ]] || { echo "$stderr"; false; }
+	[ ! -e "$BATS_TEST_TMPDIR/results/${1}2_fold-1" ]
+}
+
+@test "embed_precision: a bad value is refused; bf16 only where the CPU has it, else refused up front" {
+	precision_refused embed_precision
 }
 
 @test "train_precision: a bad value is refused, bf16 refused up front without it, and passed to li-train where the CPU has it" {
-	cfg=$(config tp "train_precision: fp16")
-	run --separate-stderr li-pipeline "$cfg"
-	[ "$status" -eq 1 ]
-	[[ "$stderr" == *"train_precision: 'fp16' is not fp32 or bf16"* ]] || { echo "$stderr"; false; }
+	precision_refused train_precision
 	cfg=$(config tp2 "train_precision: bf16")
-	# LI_ISA=avx2 takes bf16 away on any CPU
-	run --separate-stderr env LI_ISA=avx2 li-pipeline "$cfg"
-	[ "$status" -eq 1 ]
-	[[ "$stderr" == *"train_precision bf16 needs a CPU with AVX512_BF16 or AMX"* ]] || { echo "$stderr"; false; }
-	[ ! -e "$BATS_TEST_TMPDIR/results/tp2_fold-1" ]
 	if ! li-train --version | grep -q '^bf16 training: yes'; then
 		skip "no AVX512_BF16 here: a bf16 pipeline not run"
 	fi
