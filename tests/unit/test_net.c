@@ -712,6 +712,38 @@ static void test_onednn_train(void)
 	}
 }
 
+/* Eval on ours, then on the plan (which gives ours' activations and cached
+ * Winograd weights back to the system first), then on ours again: the same
+ * bits as the first time (the weights transformed again, the activations
+ * written before they are read). */
+static void test_release(void)
+{
+	int n = 4, h = 64, w = 64, classes = 3;
+	li_net *net = small_net("resnet10", 32, classes, 3, 21);
+	randomise_bn(net);
+	li_net_set_threads(net, 2);
+	li_net_prepare(net, n, h, w);
+	li_net_set_training(net, false);
+	float *x = malloc(sizeof(float) * 3 * h * w * n);
+	fill(x, (size_t)3 * h * w * n, 1.0);
+	float a[12], b[12], c[12];
+	li_net_set_conv(net, LI_NET_CONV_OURS);
+	li_net_forward(net, x, n, a, NULL);
+	li_net_set_conv(net, LI_NET_CONV_ONEDNN);
+	li_net_prof_reset(net);
+	li_net_forward(net, x, n - 1, b, NULL);
+	is_int(convs_on(net, "onednn"), 12, "the second forward on the plan");
+	ok(max_gap(a, b, (n - 1) * classes) <= 1e-4 * fmax(fabs(a[0]), 1),
+	   "the plan's logits equal ours (%g)", max_gap(a, b, (n - 1) * classes));
+	li_net_set_conv(net, LI_NET_CONV_OURS);
+	li_net_prof_reset(net);
+	li_net_forward(net, x, n, c, NULL);
+	ok(convs_on(net, "onednn") == 0 && memcmp(a, c, sizeof(float) * n * classes) == 0,
+	   "ours again after the plan: the same bits (gap %g)", max_gap(a, c, n * classes));
+	free(x);
+	li_net_free(net);
+}
+
 /* The gap between two nets' gradients in norm: the worst over the tensors
  * of |ga - gb| / |ga| (Euclidean norms; its name in *worst), and in *whole
  * the same over all the gradients at once. bf16's rounding moves single
@@ -1241,6 +1273,7 @@ int main(void)
 	test_gradients(LI_NET_CONV_ONEDNN);
 	test_eval();
 	test_onednn();
+	test_release();
 	test_training();
 	test_onednn_train();
 	test_bf16_train();

@@ -1,5 +1,6 @@
 /* test_netmem.c: LI_NET_CONV_MEASURED's timing never holds both paths'
- * memory at once. Each case runs in a fresh child process (this one starts
+ * memory at once, and neither does eval that runs one batch size on ours
+ * and another on the oneDNN plan (ours gives its pages back first). Each case runs in a fresh child process (this one starts
  * no thread, so fork is safe) that trains a resnet18 of width 32 on 160x160
  * images, batch 16, for one step, and reports its peak RSS: on ours alone,
  * on the oneDNN plan alone, and measured (both timed, then the winner). The
@@ -16,8 +17,12 @@
 #include "li_net.h"
 #include "tap.h"
 
-/* Peak RSS in MB of a child that runs one training step with conv, or -1. */
-static double child_peak(li_net_conv conv, const char *cache)
+enum { TRAIN, EVAL_OURS, EVAL_PLAN, EVAL_BOTH };
+
+/* Peak RSS in MB of a child that runs one training step with conv (TRAIN),
+ * or eval: batch 16 on ours, batch 1 on the plan, or both one after the
+ * other; -1 on failure. */
+static double child_peak(int what, li_net_conv conv, const char *cache)
 {
 	int fd[2];
 	if (pipe(fd) < 0)
@@ -40,14 +45,26 @@ static double child_peak(li_net_conv conv, const char *cache)
 			li_net_init(net, 5);
 			li_net_set_threads(net, 2);
 			li_net_set_conv(net, conv);
-			li_net_set_training(net, true);
+			li_net_set_training(net, what == TRAIN);
 			size_t nx = (size_t)n * 3 * hw * hw;
 			float *x = malloc(sizeof(float) * nx), logits[32], d[32];
-			for (size_t i = 0; i < nx; i++)
+			for (size_t i = 0; x && i < nx; i++)
 				x[i] = (float)((i * 7919) % 1000) / 500.0f - 1.0f;
 			for (int i = 0; i < 32; i++)
 				d[i] = i % 2 ? 0.01f : -0.01f;
-			if (x && li_net_forward(net, x, n, logits, NULL) == 0 && li_net_backward(net, d) == 0) {
+			bool ran = x != NULL;
+			if (ran && what == TRAIN)
+				ran = li_net_forward(net, x, n, logits, NULL) == 0 &&
+				      li_net_backward(net, d) == 0;
+			if (ran && (what == EVAL_OURS || what == EVAL_BOTH)) {
+				li_net_set_conv(net, LI_NET_CONV_OURS);
+				ran = li_net_forward(net, x, n, logits, NULL) == 0;
+			}
+			if (ran && (what == EVAL_PLAN || what == EVAL_BOTH)) {
+				li_net_set_conv(net, LI_NET_CONV_ONEDNN);
+				ran = li_net_forward(net, x, 1, logits, NULL) == 0;
+			}
+			if (ran) {
 				struct rusage ru;
 				getrusage(RUSAGE_SELF, &ru);
 				mb = ru.ru_maxrss / 1024.0;
@@ -80,15 +97,23 @@ int main(void)
 		ok(0, "cannot make a temporary directory");
 		return done_testing();
 	}
-	double ours = child_peak(LI_NET_CONV_OURS, cache);
-	double plan = child_peak(LI_NET_CONV_ONEDNN, cache);
-	double measured = child_peak(LI_NET_CONV_MEASURED, cache);
+	double ours = child_peak(TRAIN, LI_NET_CONV_OURS, cache);
+	double plan = child_peak(TRAIN, LI_NET_CONV_ONEDNN, cache);
+	double measured = child_peak(TRAIN, LI_NET_CONV_MEASURED, cache);
 	ok(ours > 0 && plan > 0 && measured > 0, "three training steps (peak RSS %.0f, %.0f, %.0f MB)",
 	   ours, plan, measured);
 	double larger = ours > plan ? ours : plan;
 	ok(measured <= 1.25 * larger,
 	   "timing both paths peaks near the larger alone (%.0f MB against %.0f and %.0f)", measured,
 	   ours, plan);
+	double e_ours = child_peak(EVAL_OURS, LI_NET_CONV_OURS, cache);
+	double e_plan = child_peak(EVAL_PLAN, LI_NET_CONV_OURS, cache);
+	double e_both = child_peak(EVAL_BOTH, LI_NET_CONV_OURS, cache);
+	larger = e_ours > e_plan ? e_ours : e_plan;
+	ok(e_ours > 0 && e_plan > 0 && e_both > 0 && e_both <= 1.05 * larger,
+	   "eval of batch 16 on ours, then batch 1 on the plan, peaks near the larger alone "
+	   "(%.0f MB against %.0f and %.0f)",
+	   e_both, e_ours, e_plan);
 	char file[64];
 	snprintf(file, sizeof file, "%s/conv-choice", cache);
 	unlink(file);
