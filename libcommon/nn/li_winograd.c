@@ -259,98 +259,29 @@ LI_INLINE void input_transform_body(const wino_job *j, int t0, int t1, float *v,
 LI_ISA_DISPATCH(input_transform, (const wino_job *j, int t0, int t1, float *v, int ci0, int ci1),
 		(j, t0, t1, v, ci0, ci1))
 
+/* Output row r of eight 2x2 tiles: A^T m A, whose rows combine as
+ * m0 + m1 + m2 and m1 - m2 - m3; loaded for each row of y (from L1), not all
+ * sixteen kept, which spilled to the stack. Columns e0 f0 e1 f1 ... by two
+ * interleaving shuffles. */
+LI_INLINE void at_row2(const float *mq, size_t plane, int r, v8 *out)
+{
+	v8 s[4];
+#pragma GCC unroll 4
+	for (int l = 0; l < 4; l++) {
+		v8 a0, a1, a2;
+		load8(&a0, mq + (4 * r + l) * plane);
+		load8(&a1, mq + (4 * r + 4 + l) * plane);
+		load8(&a2, mq + (4 * r + 8 + l) * plane);
+		s[l] = r == 0 ? a0 + a1 + a2 : a0 - a1 - a2;
+	}
+	v8 e = s[0] + s[1] + s[2], f = s[1] - s[2] - s[3];
+	out[0] = SHUFFLE8(e, f, 0, 8, 1, 9, 2, 10, 3, 11);
+	out[1] = SHUFFLE8(e, f, 4, 12, 5, 13, 6, 14, 7, 15);
+}
+
 LI_INLINE void output_transform_body(const wino_job *j, int t0, int t1, const float *m, int co0, int co1)
 {
-	int w = j->w, h = j->h, tb = t1 - t0;
-	size_t plane = plane_floats(j->cout, tb);
-	float beta = j->beta;
-	const li_act *act = j->act;
-	bool relu = act && act->relu;
-	for (int co = co0; co < co1; co++) {
-		const float *mc = m + (size_t)co * tb;
-		/* the sum li_bias_act adds, made the same way */
-		float bias = act ? li_act_bias(act, co) : 0.0f;
-		for (int t = t0, img, ty, tx0, len; t < t1; t += len) {
-			len = segment(j, t, t1, &img, &ty, &tx0);
-			int loc = t - t0;
-			float *dst = j->y + ((size_t)co * j->n + img) * h * w;
-			int oy = 2 * ty, rows = oy + 1 < h ? 2 : 1;
-			if (co + 1 < co1)
-				prefetch_next_rows(j, dst, ty, tx0, len, true);
-			for (int q = 0; q < len; q += 8) {
-				int n8 = len - q < 8 ? len - q : 8;
-				const float *mq = mc + loc + q; /* lanes past n8: read, ignored */
-#pragma GCC unroll 2
-				for (int r = 0; r < rows; r++) {
-					/* A^T m A: rows combine as m0 + m1 + m2 and m1 - m2 - m3;
-					 * loaded for each row of y (from L1), not all sixteen
-					 * kept, which spilled to the stack */
-					v8 s[4];
-#pragma GCC unroll 4
-					for (int l = 0; l < 4; l++) {
-						v8 a0, a1, a2;
-						load8(&a0, mq + (4 * r + l) * plane);
-						load8(&a1, mq + (4 * r + 4 + l) * plane);
-						load8(&a2, mq + (4 * r + 8 + l) * plane);
-						s[l] = r == 0 ? a0 + a1 + a2 : a0 - a1 - a2;
-					}
-					v8 e = s[0] + s[1] + s[2], f = s[1] - s[2] - s[3];
-					float *yr = dst + (size_t)(oy + r) * w + 2 * (tx0 + q);
-					int cols = 2 * n8, edge = w - 2 * (tx0 + q);
-					if (cols == 16 && edge >= 16) {
-						/* columns e0 f0 e1 f1 ...: two interleaving shuffles */
-						v8 lo = SHUFFLE8(e, f, 0, 8, 1, 9, 2, 10, 3, 11);
-						v8 hi = SHUFFLE8(e, f, 4, 12, 5, 13, 6, 14, 7, 15);
-						if (beta != 0.0f) {
-							v8 y0, y1;
-							load8(&y0, yr);
-							load8(&y1, yr + 8);
-							lo += beta * y0;
-							hi += beta * y1;
-						}
-						if (act) {
-							act8(&lo, bias, relu);
-							act8(&hi, bias, relu);
-						}
-						store8(yr, &lo);
-						store8(yr + 8, &hi);
-						continue;
-					}
-					if (cols > edge)
-						cols = edge; /* odd width: the last tile has one column */
-					/* the first 8 columns whole where there are 8 (rows of
-					 * 14 or 28: half the row would go column by column) */
-					v8 lo = SHUFFLE8(e, f, 0, 8, 1, 9, 2, 10, 3, 11);
-					int c0 = 0;
-					if (cols >= 8) {
-						if (beta != 0.0f) {
-							v8 y0;
-							load8(&y0, yr);
-							lo += beta * y0;
-						}
-						if (act)
-							act8(&lo, bias, relu);
-						store8(yr, &lo);
-						c0 = 8;
-					}
-					float o[2][8]; /* [column][tile] */
-					store8(o[0], &e);
-					store8(o[1], &f);
-					if (beta == 0.0f)
-						for (int c = c0; c < cols; c++)
-							yr[c] = o[c & 1][c >> 1];
-					else
-						for (int c = c0; c < cols; c++)
-							yr[c] = beta * yr[c] + o[c & 1][c >> 1];
-					if (act)
-						for (int c = c0; c < cols; c++) {
-							float v = yr[c] + bias;
-							yr[c] = !relu || v > 0.0f ? v : 0.0f;
-						}
-				}
-			}
-		}
-	}
+	output_walk(j, t0, t1, m, co0, co1, 2, at_row2);
 }
 
 LI_ISA_DISPATCH(output_transform, (const wino_job *j, int t0, int t1, const float *m, int co0, int co1),

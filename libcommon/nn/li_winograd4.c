@@ -275,74 +275,25 @@ LI_INLINE void atma_row(const float *mq, size_t plane, int r, v8 e[4])
 	e[3] = (s[1] - s[2]) + 8.0f * (s[3] - s[4]) + s[5];
 }
 
+/* Output row r of eight 4x4 tiles, columns in order (tile i's at 4 i + c):
+ * two rounds of interleaving. */
+LI_INLINE void atma_row4(const float *mq, size_t plane, int r, v8 *out)
+{
+	v8 e[4];
+	atma_row(mq, plane, r, e);
+	v8 ab_lo = SHUFFLE8(e[0], e[1], 0, 8, 1, 9, 2, 10, 3, 11);
+	v8 ab_hi = SHUFFLE8(e[0], e[1], 4, 12, 5, 13, 6, 14, 7, 15);
+	v8 cd_lo = SHUFFLE8(e[2], e[3], 0, 8, 1, 9, 2, 10, 3, 11);
+	v8 cd_hi = SHUFFLE8(e[2], e[3], 4, 12, 5, 13, 6, 14, 7, 15);
+	out[0] = SHUFFLE8(ab_lo, cd_lo, 0, 1, 8, 9, 2, 3, 10, 11);
+	out[1] = SHUFFLE8(ab_lo, cd_lo, 4, 5, 12, 13, 6, 7, 14, 15);
+	out[2] = SHUFFLE8(ab_hi, cd_hi, 0, 1, 8, 9, 2, 3, 10, 11);
+	out[3] = SHUFFLE8(ab_hi, cd_hi, 4, 5, 12, 13, 6, 7, 14, 15);
+}
+
 LI_INLINE void output4_body(const wino_job *j, int t0, int t1, const float *m, int co0, int co1)
 {
-	int w = j->w, h = j->h, tb = t1 - t0;
-	size_t plane = plane_floats(j->cout, tb);
-	float beta = j->beta;
-	const li_act *act = j->act;
-	bool relu = act && act->relu;
-	for (int co = co0; co < co1; co++) {
-		const float *mc = m + (size_t)co * tb;
-		float bias = act ? li_act_bias(act, co) : 0.0f;
-		for (int t = t0, img, ty, tx0, len; t < t1; t += len) {
-			len = segment(j, t, t1, &img, &ty, &tx0);
-			int loc = t - t0;
-			float *dst = j->y + ((size_t)co * j->n + img) * h * w;
-			int oy = 4 * ty, rows = h - oy < 4 ? h - oy : 4;
-			if (co + 1 < co1)
-				prefetch_next_rows(j, dst, ty, tx0, len, true);
-			for (int q = 0; q < len; q += 8) {
-				int n8 = len - q < 8 ? len - q : 8;
-				const float *mq = mc + loc + q; /* lanes past n8: read, ignored */
-				for (int r = 0; r < rows; r++) {
-					v8 e[4];
-					atma_row(mq, plane, r, e);
-					/* columns of tile i at 4 i + c: two rounds of interleaving */
-					v8 ab_lo = SHUFFLE8(e[0], e[1], 0, 8, 1, 9, 2, 10, 3, 11);
-					v8 ab_hi = SHUFFLE8(e[0], e[1], 4, 12, 5, 13, 6, 14, 7, 15);
-					v8 cd_lo = SHUFFLE8(e[2], e[3], 0, 8, 1, 9, 2, 10, 3, 11);
-					v8 cd_hi = SHUFFLE8(e[2], e[3], 4, 12, 5, 13, 6, 14, 7, 15);
-					v8 out[4];
-					out[0] = SHUFFLE8(ab_lo, cd_lo, 0, 1, 8, 9, 2, 3, 10, 11);
-					out[1] = SHUFFLE8(ab_lo, cd_lo, 4, 5, 12, 13, 6, 7, 14, 15);
-					out[2] = SHUFFLE8(ab_hi, cd_hi, 0, 1, 8, 9, 2, 3, 10, 11);
-					out[3] = SHUFFLE8(ab_hi, cd_hi, 4, 5, 12, 13, 6, 7, 14, 15);
-					float *yr = dst + (size_t)(oy + r) * w + 4 * (tx0 + q);
-					int cols = 4 * n8, edge = w - 4 * (tx0 + q);
-					if (cols > edge)
-						cols = edge; /* the last tile of the row is cut */
-					int nv = cols / 8;
-#pragma GCC unroll 4
-					for (int i = 0; i < nv; i++) {
-						if (beta != 0.0f) {
-							v8 y0;
-							load8(&y0, yr + 8 * i);
-							out[i] += beta * y0;
-						}
-						if (act)
-							act8(&out[i], bias, relu);
-						store8(yr + 8 * i, &out[i]);
-					}
-					if (nv * 8 == cols)
-						continue;
-					float o[4][8];
-					for (int i = nv; i < 4; i++)
-						store8(o[i], &out[i]);
-					for (int c = nv * 8; c < cols; c++) {
-						float val = o[c >> 3][c & 7];
-						if (beta != 0.0f)
-							val += beta * yr[c];
-						if (act) {
-							val += bias;
-							val = !relu || val > 0.0f ? val : 0.0f;
-						}
-						yr[c] = val;
-					}
-				}
-			}
-		}
-	}
+	output_walk(j, t0, t1, m, co0, co1, 4, atma_row4);
 }
 
 LI_ISA_DISPATCH(output4, (const wino_job *j, int t0, int t1, const float *m, int co0, int co1),
