@@ -42,6 +42,7 @@ static const char *const select_names[] = {[SELECT_LOSS] = "loss", [SELECT_AUROC
 static const char *const sched_names[] = {[LI_SCHED_CONSTANT] = "none", [LI_SCHED_COSINE] = "cosine",
 					  [LI_SCHED_COSINE_RESTART] = "cosine-restart", NULL};
 static const char *const cache_names[] = {[CACHE_AUTO] = "auto", [CACHE_NONE] = "none", NULL};
+static const char *const precision_names[] = {"fp32", "bf16", NULL}; /* bf16: index 1 */
 static const char *const optim_names[] = {[LI_OPTIM_ADAM] = "adam", [LI_OPTIM_ADAMW] = "adamw",
 					  [LI_OPTIM_SGD] = "sgd", NULL};
 static const char *const arch_names[] = {[ARCH_RESNET18] = "resnet18", [ARCH_RESNET34] = "resnet34",
@@ -284,11 +285,7 @@ static opts parse_args(int argc, char **argv)
 		case O_INIT: o.init = optarg; break;
 		case O_CACHE: o.cache = li_opt_choice("--cache", optarg, cache_names); break;
 		case O_LOG: o.log = optarg; break;
-		case O_PREC:
-			if (strcmp(optarg, "bf16") != 0 && strcmp(optarg, "fp32") != 0)
-				li_usage_error("--precision must be fp32 or bf16, not '%s'", optarg);
-			o.bf16 = strcmp(optarg, "bf16") == 0;
-			break;
+		case O_PREC: o.bf16 = li_opt_choice("--precision", optarg, precision_names) == 1; break;
 		case O_CKPT: o.checkpoint = optarg; break;
 		case O_RESUME: o.resume = resumes[nresumes++] = optarg; break;
 		case 'j': o.threads = (int)li_opt_long("--threads", optarg, 1, 1024); break;

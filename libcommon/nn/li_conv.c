@@ -36,6 +36,7 @@ static bool is_pointwise(const li_conv *c)
  * 4 MB at 128 channels) stay in the L3 cache between the steps. */
 #define WINO_TB 256
 #define WINO4_TB 96
+static int wino_tb_cap(int m) { return m == 4 ? WINO4_TB : WINO_TB; }
 /* Fewer tiles than this (batch-1 deep layers): im2col's one larger GEMM wins,
  * unless the transformed weights are cached (eval), when transforming them
  * is no longer part of the cost. */
@@ -104,7 +105,7 @@ size_t li_conv_col_floats(const li_conv *c, int n, int h, int w, size_t budget)
 	if (is_wino(c)) {
 		/* U plus a block for each of 2 threads (more threads get smaller blocks) */
 		int m = li_conv_wino_m(c), tiles = li_wino_tiles(m, n, h, w);
-		int tb = m == 4 ? WINO4_TB : WINO_TB;
+		int tb = wino_tb_cap(m);
 		size_t wn = li_wino_u_floats(m, c->cin, c->cout) +
 			    2 * li_wino_block_floats(m, c->cin, c->cout, tiles < tb ? tiles : tb);
 		need = wn > need ? wn : need;
@@ -127,7 +128,7 @@ static int wino_block(const li_conv *c, int n, int h, int w, size_t col_floats, 
 		return 0;
 	/* per tile (m + 2)^2 (cin + cout) floats; the padding is settled below */
 	size_t fit = (col_floats - u) / threads / ((size_t)planes * (c->cin + c->cout));
-	int cap = m == 4 ? WINO4_TB : WINO_TB;
+	int cap = wino_tb_cap(m);
 	int tb = fit < (size_t)cap ? (int)fit : cap;
 	/* at least two blocks per thread, so that a late thread costs little;
 	 * fewer tiles than that run as one block split by steps (li_wino_conv) */

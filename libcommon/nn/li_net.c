@@ -1126,7 +1126,9 @@ static li_dnnl_train *train_plan(li_net *net, int n)
 	li_dnnl_threads(net->threads); /* the work split is fixed when it is made */
 	net->tplan[k] = build_train_plan(net, n);
 	li_dnnl_threads(1);
-	net->tplan_n[k] = n;
+	/* one that could not be made is remembered (ours runs), but in bf16,
+	 * which has no fallback: tried again, so that each failure says why */
+	net->tplan_n[k] = net->tplan[k] || !net->train_bf16 ? n : 0;
 	return net->tplan[k];
 }
 
@@ -1135,14 +1137,8 @@ static li_dnnl_train *train_plan(li_net *net, int n)
  * zero pages too), so the next forward refaults them, zero. */
 static void release_arena(li_net *net)
 {
-	long page = sysconf(_SC_PAGESIZE);
-	uintptr_t a = (uintptr_t)net->arena, e = a + net->arena_bytes;
-	if (page <= 0 || !net->arena)
-		return;
-	a = (a + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
-	e &= ~((uintptr_t)page - 1);
-	if (e > a)
-		madvise((void *)a, e - a, MADV_DONTNEED);
+	if (net->arena)
+		release_pages(net->arena, (char *)net->arena + net->arena_bytes);
 }
 
 /* Seconds of the two paths, ours and the plan, on n images of the prepared
@@ -1212,7 +1208,6 @@ static int run_train_plan(li_net *net, int n, const float *x, float *logits, flo
 	if (!p && net->train_bf16) {
 		char why[256];
 		snprintf(why, sizeof why, "%s", li_errmsg());
-		net->tplan_n[net->tplan_next ^ 1] = 0; /* tried again next step */
 		return li_error("bf16 training: %s", why);
 	}
 	if (!p)

@@ -116,7 +116,7 @@ separates() {
 
 @test "--precision bf16: losses near fp32's and the same weights for a seed where the CPU has bf16, a clear error elsewhere" {
 	run -2 li-train --precision fp16 "$D/train.tsv" -o m.st
-	[[ "${lines[0]}" == *"--precision must be fp32 or bf16, not 'fp16'"* ]]
+	[[ "${lines[0]}" == *"--precision: 'fp16' is not one of fp32, bf16"* ]]
 	# LI_ISA=avx2 takes bf16 away on any CPU: one line, no model
 	run -1 env LI_ISA=avx2 li-train "${SMALL[@]}" --precision bf16 --epochs 1 "$D/train.tsv" -o x.st
 	[ "${#lines[@]}" -eq 1 ]

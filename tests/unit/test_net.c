@@ -778,8 +778,9 @@ static double grad_l2_gap(const li_net *a, const li_net *b, const char **worst, 
 /* bf16 training (li_net_set_train_bf16) where the CPU has it: every conv on
  * the bf16 plan whatever LI_CONV says, logits, gradients and running
  * statistics near ours in fp32 (bf16 keeps 8 bits of mantissa), the same
- * bits from two runs, and a few SGD steps that stay near; elsewhere the
- * refusal, naming the missing feature. */
+ * bits from two runs, near again after an SGD step and on a smaller batch
+ * (a second plan), and fp32 again after; elsewhere the refusal, naming the
+ * missing feature. */
 static void test_bf16_train(void)
 {
 	const struct {

@@ -1,9 +1,10 @@
 /* test_netmem.c: LI_NET_CONV_MEASURED's timing never holds both paths'
  * memory at once, and neither does eval that runs one batch size on ours
- * and another on the oneDNN plan (ours gives its pages back first). Each case runs in a fresh child process (this one starts
- * no thread, so fork is safe) that trains a resnet18 of width 32 on 160x160
- * images, batch 16, for one step, and reports its peak RSS: on ours alone,
- * on the oneDNN plan alone, and measured (both timed, then the winner). The
+ * and another on the oneDNN plan (ours gives its pages back first). Each
+ * case runs in a fresh child process (this one starts no thread, so fork is
+ * safe) that trains a resnet18 of width 32 on 160x160 images, batch 16, for
+ * one step (or scores), and reports its peak RSS: on ours alone, on the
+ * oneDNN plan alone, and measured (both timed, then the winner). The
  * measured peak must stay near the larger of the two (seen: 136, 142 and
  * 153 MB), not near their sum (seen: 249 MB when ours kept its activations
  * while the plan ran). */
